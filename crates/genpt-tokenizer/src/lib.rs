@@ -1,0 +1,1 @@
+//! The GPT-1 text pipeline. See the crate description.
