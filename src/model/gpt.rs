@@ -1,0 +1,187 @@
+//! GPT-1 as in the paper (section 3.1) and the official release's `model()`:
+//! `h0 = U·We + Wp`, then n post-LayerNorm Transformer blocks, then `softmax(hn·Weᵀ)`.
+//!
+//! Field names mirror Hugging Face's `OpenAIGPTModel` (`tokens_embed`, `positions_embed`,
+//! `h.{i}.attn.c_attn`, ...), so the module path of every parameter is its checkpoint name.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::softmax;
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+use super::layers::{dropout, gelu, param, Conv1D, Init, LayerNorm};
+use crate::config::GptConfig;
+
+/// Masked multi-head self-attention.
+#[derive(Module, Debug)]
+pub struct Attention {
+    pub c_attn: Conv1D,
+    pub c_proj: Conv1D,
+    #[module(skip)]
+    n_head: usize,
+    #[module(skip)]
+    attn_pdrop: f64,
+    #[module(skip)]
+    resid_pdrop: f64,
+}
+
+impl Attention {
+    fn new(config: &GptConfig, device: &Device) -> Self {
+        let d = config.n_embd;
+        let std = config.initializer_range;
+        Self {
+            c_attn: Conv1D::new(d, 3 * d, std, device),
+            c_proj: Conv1D::new(d, d, std, device),
+            n_head: config.n_head,
+            attn_pdrop: config.attn_pdrop,
+            resid_pdrop: config.resid_pdrop,
+        }
+    }
+
+    /// `x`: [batch, time, width]; `mask`: [batch, heads, time, time], true above the diagonal.
+    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>, train: bool) -> Tensor<3> {
+        let [batch, time, width] = x.dims();
+        let head_dim = width / self.n_head;
+        let heads = |t: Tensor<3>| {
+            t.reshape([batch, time, self.n_head, head_dim]).swap_dims(1, 2)
+        };
+        let mut qkv = self.c_attn.forward(x).chunk(3, 2).into_iter();
+        let (q, k, v) = (
+            heads(qkv.next().unwrap()),
+            heads(qkv.next().unwrap()),
+            heads(qkv.next().unwrap()),
+        );
+        let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
+        // The release writes -1e9 into masked scores (Hugging Face -1e4); either underflows to an
+        // exact zero after the softmax.
+        let weights = softmax(scores.mask_fill(mask, -1e9), 3);
+        let weights = dropout(weights, self.attn_pdrop, train);
+        let context = weights.matmul(v).swap_dims(1, 2).reshape([batch, time, width]);
+        dropout(self.c_proj.forward(context), self.resid_pdrop, train)
+    }
+}
+
+/// The position-wise feed-forward network: width → 4·width → width with GELU between.
+#[derive(Module, Debug)]
+pub struct Mlp {
+    pub c_fc: Conv1D,
+    pub c_proj: Conv1D,
+    #[module(skip)]
+    resid_pdrop: f64,
+}
+
+impl Mlp {
+    fn new(config: &GptConfig, device: &Device) -> Self {
+        let std = config.initializer_range;
+        Self {
+            c_fc: Conv1D::new(config.n_embd, config.ffn_width(), std, device),
+            c_proj: Conv1D::new(config.ffn_width(), config.n_embd, std, device),
+            resid_pdrop: config.resid_pdrop,
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>, train: bool) -> Tensor<3> {
+        dropout(self.c_proj.forward(gelu(self.c_fc.forward(x))), self.resid_pdrop, train)
+    }
+}
+
+/// One Transformer block with LayerNorm *after* each residual sum (post-LN), as in GPT-1:
+/// `n = ln_1(x + attn(x))`, `h = ln_2(n + mlp(n))`.
+#[derive(Module, Debug)]
+pub struct Block {
+    pub attn: Attention,
+    pub ln_1: LayerNorm,
+    pub mlp: Mlp,
+    pub ln_2: LayerNorm,
+}
+
+impl Block {
+    fn new(config: &GptConfig, device: &Device) -> Self {
+        let eps = config.layer_norm_epsilon;
+        Self {
+            attn: Attention::new(config, device),
+            ln_1: LayerNorm::new(config.n_embd, eps, device),
+            mlp: Mlp::new(config, device),
+            ln_2: LayerNorm::new(config.n_embd, eps, device),
+        }
+    }
+
+    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>, train: bool) -> Tensor<3> {
+        let n = self.ln_1.forward(x.clone() + self.attn.forward(x, mask, train));
+        self.ln_2.forward(n.clone() + self.mlp.forward(n, train))
+    }
+}
+
+/// The decoder: token and position embeddings, `n_layer` blocks, and an LM head tied to the
+/// token embedding.
+#[derive(Module, Debug)]
+pub struct Gpt {
+    /// [vocab_size + n_special, n_embd]: real tokens first, special tokens appended.
+    pub tokens_embed: Param<Tensor<2>>,
+    /// [n_positions, n_embd].
+    pub positions_embed: Param<Tensor<2>>,
+    pub h: Vec<Block>,
+    #[module(skip)]
+    config: GptConfig,
+}
+
+/// What one forward pass yields: the final hidden states, for the LM head and the fine-tuning
+/// heads alike.
+pub struct GptOutput {
+    /// [batch, time, n_embd]: the last block's output.
+    pub hidden: Tensor<3>,
+}
+
+impl Gpt {
+    /// A freshly initialised model: N(0, initializer_range) weights and embeddings, zero biases,
+    /// unit LayerNorm gains, as in the release. Seed the device first for a reproducible draw.
+    pub fn new(config: &GptConfig, device: &Device) -> Self {
+        Self::new_lazy(config, device).materialize()
+    }
+
+    /// A model whose parameters are not allocated yet: the starting point for loading weights.
+    pub fn new_lazy(config: &GptConfig, device: &Device) -> Self {
+        let std = config.initializer_range;
+        Self {
+            tokens_embed: param([config.embedding_rows(), config.n_embd], Init::Normal(std), device),
+            positions_embed: param([config.n_positions, config.n_embd], Init::Normal(std), device),
+            h: (0..config.n_layer).map(|_| Block::new(config, device)).collect(),
+            config: config.clone(),
+        }
+    }
+
+    pub fn config(&self) -> &GptConfig {
+        &self.config
+    }
+
+    /// Final hidden states for `ids` [batch, time] (time ≤ n_positions). Dropout is active only
+    /// when `train` is true.
+    pub fn forward(&self, ids: Tensor<2, Int>, train: bool) -> GptOutput {
+        let [batch, time] = ids.dims();
+        assert!(
+            time <= self.config.n_positions,
+            "sequence of {time} tokens exceeds the context of {} positions",
+            self.config.n_positions
+        );
+        let device = ids.device();
+        let tokens = burn::tensor::module::embedding(self.tokens_embed.val(), ids);
+        let positions = self.positions_embed.val().narrow(0, 0, time).unsqueeze::<3>();
+        let mut x = dropout(tokens + positions, self.config.embd_pdrop, train);
+        let mask = Tensor::<2, Bool>::tril_mask([time, time], 0, &device)
+            .unsqueeze::<4>()
+            .expand([batch, self.config.n_head, time, time]);
+        for block in &self.h {
+            x = block.forward(x, mask.clone(), train);
+        }
+        GptOutput { hidden: x }
+    }
+
+    /// Next-token logits over the real tokens only, [batch, time, vocab_size]: the hidden states
+    /// times the transposed token embedding (the tied output layer). Special rows are embedded
+    /// but never predicted.
+    pub fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
+        let [batch, time, width] = hidden.dims();
+        let vocab = self.config.vocab_size;
+        let output = self.tokens_embed.val().narrow(0, 0, vocab).transpose();
+        hidden.reshape([batch * time, width]).matmul(output).reshape([batch, time, vocab])
+    }
+}

@@ -1,0 +1,110 @@
+//! The small building blocks of the GPT-1 decoder, named and laid out as in the official
+//! release and Hugging Face's `openai-gpt`, so that parameter paths *are* checkpoint names.
+
+use burn::module::{Module, Param, ParamId};
+use burn::tensor::{Device, Distribution, Shape, Tensor};
+
+/// How a parameter starts out.
+#[derive(Debug, Clone, Copy)]
+pub enum Init {
+    Normal(f64),
+    Zeros,
+    Ones,
+}
+
+/// A parameter created lazily: nothing is allocated until the value is first used, so that
+/// loading a checkpoint into a new model never pays for a random initialisation.
+/// [`crate::Gpt::new`] materialises every parameter at once, in declaration order, so that a
+/// seeded initialisation does not depend on the order of first use.
+pub fn param<const D: usize>(shape: [usize; D], init: Init, device: &Device) -> Param<Tensor<D>> {
+    Param::uninitialized(
+        ParamId::new(),
+        move |device: &Device, require_grad: bool| {
+            let tensor = match init {
+                Init::Normal(std) => Tensor::random(shape, Distribution::Normal(0.0, std), device),
+                Init::Zeros => Tensor::zeros(shape, device),
+                Init::Ones => Tensor::ones(shape, device),
+            };
+            if require_grad {
+                tensor.require_grad()
+            } else {
+                tensor
+            }
+        },
+        device.clone(),
+        true,
+        Shape::from(shape),
+    )
+}
+
+/// An affine map stored input × output, as the release's `conv1d` with kernel width 1 and
+/// Hugging Face's `Conv1D` store it (the transpose of `nn.Linear`).
+#[derive(Module, Debug)]
+pub struct Conv1D {
+    pub weight: Param<Tensor<2>>,
+    pub bias: Param<Tensor<1>>,
+}
+
+impl Conv1D {
+    /// Weights N(0, std), bias 0, as the release initialises them.
+    pub fn new(n_in: usize, n_out: usize, std: f64, device: &Device) -> Self {
+        Self {
+            weight: param([n_in, n_out], Init::Normal(std), device),
+            bias: param([n_out], Init::Zeros, device),
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        let [batch, time, n_in] = x.dims();
+        let weight = self.weight.val();
+        let n_out = weight.dims()[1];
+        // One [B·T, in] × [in, out] product: a single large GEMM is the fastest shape on CPU.
+        let y = x.reshape([batch * time, n_in]).matmul(weight) + self.bias.val().unsqueeze();
+        y.reshape([batch, time, n_out])
+    }
+}
+
+/// LayerNorm over the last axis with gain `weight` and offset `bias` (the release's `g`, `b`).
+#[derive(Module, Debug)]
+pub struct LayerNorm {
+    pub weight: Param<Tensor<1>>,
+    pub bias: Param<Tensor<1>>,
+    pub epsilon: f64,
+}
+
+impl LayerNorm {
+    pub fn new(width: usize, epsilon: f64, device: &Device) -> Self {
+        Self {
+            weight: param([width], Init::Ones, device),
+            bias: param([width], Init::Zeros, device),
+            epsilon,
+        }
+    }
+
+    pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        // Spelled out rather than calling a fused backend op: this is the formula of the release
+        // (biased variance, epsilon inside the square root), and the autodiff graph of each step
+        // is explicit, which the parity tests check gradient by gradient.
+        let mean = x.clone().mean_dim(2);
+        let centered = x - mean;
+        let variance = centered.clone().powi_scalar(2).mean_dim(2);
+        let normalized = centered / (variance + self.epsilon).sqrt();
+        normalized * self.weight.val().unsqueeze() + self.bias.val().unsqueeze()
+    }
+}
+
+/// The tanh approximation of GELU that the release uses:
+/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    burn::tensor::activation::gelu_approximate(x)
+}
+
+/// Inverted dropout: zero each element with probability `p` and scale the survivors by
+/// `1/(1-p)`, so that evaluation needs no rescaling. The identity when `p` is 0 or not training.
+pub fn dropout<const D: usize>(x: Tensor<D>, p: f64, train: bool) -> Tensor<D> {
+    if !train || p == 0.0 {
+        return x;
+    }
+    let keep = x.random_like(Distribution::Bernoulli(1.0 - p));
+    x * keep / (1.0 - p)
+}

@@ -1,0 +1,6 @@
+//! The GPT-1 decoder-only Transformer.
+
+pub mod gpt;
+pub mod layers;
+
+pub use gpt::{Gpt, GptOutput};

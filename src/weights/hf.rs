@@ -1,0 +1,180 @@
+//! Hugging Face `openai-gpt` directories: `config.json` + `model.safetensors`.
+//!
+//! Names are those of `OpenAIGPTModel` (`tokens_embed.weight`, `h.0.attn.c_attn.weight` ...),
+//! optionally behind a `transformer.` prefix (as `OpenAIGPTLMHeadModel` saves them). Conv1D
+//! weights are stored input × output, the layout the model keeps in memory, so no transposes.
+//! `lm_head.weight` is tied to the token embedding and is neither needed nor written.
+
+use std::path::Path;
+
+use burn::tensor::Device;
+use safetensors::{Dtype, SafeTensors};
+
+use super::{named, HostTensor, NamedTensors, WeightsError};
+use crate::{config::GptConfig, Gpt};
+
+pub const CONFIG_FILE: &str = "config.json";
+pub const WEIGHTS_FILE: &str = "model.safetensors";
+
+/// Our parameter names in the checkpoint's spelling: `positions_embed` is `positions_embed`
+/// and `tokens_embed` is `tokens_embed` in both, but parameters carry a `.weight` suffix there.
+fn to_hf_name(name: &str) -> String {
+    match name {
+        "tokens_embed" | "positions_embed" => format!("{name}.weight"),
+        other => other.to_string(),
+    }
+}
+
+fn from_hf_name(name: &str) -> Option<String> {
+    let name = name.strip_prefix("transformer.").unwrap_or(name);
+    match name {
+        "lm_head.weight" => None, // tied to tokens_embed
+        "tokens_embed.weight" | "positions_embed.weight" => {
+            Some(name.trim_end_matches(".weight").to_string())
+        }
+        other => Some(other.to_string()),
+    }
+}
+
+pub fn read_config(dir: &Path) -> Result<GptConfig, WeightsError> {
+    let path = dir.join(CONFIG_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| WeightsError::io(&path, e))?;
+    GptConfig::from_hf_json(&text).map_err(|m| WeightsError::format(&path, m))
+}
+
+/// Reads the tensors of a safetensors file, converting f16/bf16/f64 to f32.
+pub fn read_safetensors(path: &Path) -> Result<NamedTensors, WeightsError> {
+    let file = std::fs::File::open(path).map_err(|e| WeightsError::io(path, e))?;
+    // SAFETY: the file is opened read-only and not modified while the map is alive.
+    let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| WeightsError::io(path, e))?;
+    let tensors = SafeTensors::deserialize(&map)
+        .map_err(|e| WeightsError::format(path, format!("not a valid safetensors file: {e}")))?;
+    let mut out = NamedTensors::new();
+    for (name, view) in tensors.tensors() {
+        let bytes = view.data();
+        let values: Vec<f32> = match view.dtype() {
+            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            Dtype::F64 => bytes
+                .chunks_exact(8)
+                .map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32)
+                .collect(),
+            Dtype::F16 => bytes
+                .chunks_exact(2)
+                .map(|b| half_to_f32(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+            Dtype::BF16 => bytes
+                .chunks_exact(2)
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect(),
+            other => {
+                return Err(WeightsError::format(
+                    path,
+                    format!("tensor {name}: dtype {other:?} is not a float type"),
+                ))
+            }
+        };
+        out.insert(name, HostTensor::new(view.shape().to_vec(), values));
+    }
+    Ok(out)
+}
+
+/// IEEE half to single precision.
+fn half_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: normalise the fraction.
+            let shift = frac.leading_zeros() - 21;
+            sign | ((127 - 15 + 1 - shift) << 23) | ((frac << shift) & 0x3ff) << 13
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 127 - 15) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Loads `dir/config.json` + `dir/model.safetensors`.
+pub fn load(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
+    let config = read_config(dir)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let mut tensors = NamedTensors::new();
+    for (name, tensor) in read_safetensors(&path)? {
+        if let Some(ours) = from_hf_name(&name) {
+            if tensors.insert(ours.clone(), tensor).is_some() {
+                return Err(WeightsError::format(
+                    &path,
+                    format!("tensor {ours} appears both with and without the transformer. prefix"),
+                ));
+            }
+        }
+    }
+    named::import(&config, tensors, device).map_err(|e| match e {
+        WeightsError::Missing { .. }
+        | WeightsError::Shape { .. }
+        | WeightsError::Unexpected { .. }
+        | WeightsError::NonFinite { .. } => WeightsError::format(&path, e.to_string()),
+        other => other,
+    })
+}
+
+/// Writes `dir/config.json` + `dir/model.safetensors` in the layout
+/// `transformers.OpenAIGPTLMHeadModel.from_pretrained` reads.
+pub fn save(model: &Gpt, dir: &Path) -> Result<(), WeightsError> {
+    std::fs::create_dir_all(dir).map_err(|e| WeightsError::io(dir, e))?;
+    let config = serde_json::to_string_pretty(&model.config().to_hf_json()).expect("json");
+    super::write_atomic(&dir.join(CONFIG_FILE), config.as_bytes())?;
+    save_safetensors(&named::export(model), &dir.join(WEIGHTS_FILE), to_hf_name)
+}
+
+/// Writes `tensors` as f32 safetensors under the names `rename` gives.
+pub fn save_safetensors(
+    tensors: &NamedTensors,
+    path: &Path,
+    rename: impl Fn(&str) -> String,
+) -> Result<(), WeightsError> {
+    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
+        .iter()
+        .map(|(name, t)| {
+            let raw = t.values.iter().flat_map(|v| v.to_le_bytes()).collect();
+            (rename(name), t.shape.clone(), raw)
+        })
+        .collect();
+    let views = bytes
+        .iter()
+        .map(|(name, shape, raw)| {
+            safetensors::tensor::TensorView::new(Dtype::F32, shape.clone(), raw)
+                .map(|view| (name.clone(), view))
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| WeightsError::format(path, e.to_string()))?;
+    let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
+    let serialized = safetensors::serialize(views, &metadata)
+        .map_err(|e| WeightsError::format(path, e.to_string()))?;
+    super::write_atomic(path, &serialized)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_conversion() {
+        assert_eq!(half_to_f32(0x3c00), 1.0);
+        assert_eq!(half_to_f32(0xc000), -2.0);
+        assert_eq!(half_to_f32(0x0001), 5.960_464_5e-8); // smallest subnormal
+        assert_eq!(half_to_f32(0x7bff), 65504.0);
+        assert!(half_to_f32(0x7c00).is_infinite());
+    }
+
+    #[test]
+    fn names_with_and_without_prefix() {
+        assert_eq!(from_hf_name("transformer.h.0.ln_1.weight").unwrap(), "h.0.ln_1.weight");
+        assert_eq!(from_hf_name("h.0.ln_1.weight").unwrap(), "h.0.ln_1.weight");
+        assert_eq!(from_hf_name("transformer.tokens_embed.weight").unwrap(), "tokens_embed");
+        assert_eq!(from_hf_name("lm_head.weight"), None);
+        assert_eq!(to_hf_name("positions_embed"), "positions_embed.weight");
+    }
+}
