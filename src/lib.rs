@@ -1,6 +1,7 @@
 //! genpt: OpenAI's GPT-1 (Radford et al., 2018, *Improving Language Understanding by
 //! Generative Pre-Training*) in Rust.
 
+pub mod cli;
 pub mod config;
 pub mod device;
 pub mod loss;

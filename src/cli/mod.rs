@@ -1,0 +1,72 @@
+//! Command-line interface: argument definitions and dispatch. One file per subcommand.
+
+mod convert;
+mod info;
+mod score;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "genpt", version, about = "GPT-1 (Radford et al., 2018) in Rust: tokenize, pre-train, fine-tune, evaluate")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Show a model's configuration, parameter count and memory estimate.
+    Info(info::InfoArgs),
+    /// Log-probability of each next token of a sequence, as JSON.
+    Score(score::ScoreArgs),
+    /// Convert weights between the Hugging Face and the official release's layouts.
+    Convert(convert::ConvertArgs),
+}
+
+/// Where tensors are computed.
+#[derive(Args, Debug, Clone)]
+pub struct BackendArgs {
+    /// Tensor backend: flex (default CPU), ndarray (CPU, for cross-checks) or cuda (when built
+    /// with the `cuda` feature).
+    #[arg(long, default_value = "flex")]
+    pub backend: String,
+}
+
+impl BackendArgs {
+    pub fn device(&self) -> anyhow::Result<burn::tensor::Device> {
+        genpt_device(&self.backend)
+    }
+}
+
+fn genpt_device(name: &str) -> anyhow::Result<burn::tensor::Device> {
+    crate::device::device(name).map_err(anyhow::Error::msg)
+}
+
+/// A model directory, in either supported layout.
+#[derive(Args, Debug, Clone)]
+pub struct ModelArgs {
+    /// Model directory: Hugging Face (config.json + model.safetensors) or the official
+    /// release (params_shapes.json + params_*.npy).
+    #[arg(long)]
+    pub model: PathBuf,
+    /// Attention heads, for the official release's layout whose files do not record it.
+    #[arg(long, default_value_t = 12)]
+    pub n_head: usize,
+}
+
+impl ModelArgs {
+    pub fn load(&self, device: &burn::tensor::Device) -> anyhow::Result<crate::Gpt> {
+        let options = crate::weights::LoadOptions { n_head: self.n_head };
+        Ok(crate::weights::load_model(&self.model, &options, device)?)
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Info(args) => info::run(args),
+        Command::Score(args) => score::run(args),
+        Command::Convert(args) => convert::run(args),
+    }
+}

@@ -1,0 +1,49 @@
+//! `genpt score`: the log-probability of each next token of a sequence, in eval mode.
+
+use clap::Args;
+
+use super::{BackendArgs, ModelArgs};
+use crate::loss::next_token_logprobs;
+use burn::tensor::{Int, Tensor, TensorData};
+
+#[derive(Args, Debug)]
+pub struct ScoreArgs {
+    #[command(flatten)]
+    pub model: ModelArgs,
+    /// Token ids, comma-separated (at least two).
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub ids: Vec<i64>,
+    #[command(flatten)]
+    pub backend: BackendArgs,
+}
+
+pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
+    let device = args.backend.device()?;
+    let model = args.model.load(&device)?;
+    let logprobs = score_ids(&model, &args.ids)?;
+    let mean = logprobs.iter().map(|&x| x as f64).sum::<f64>() / logprobs.len() as f64;
+    let out = serde_json::json!({ "next_token_logprobs": logprobs, "mean_logprob": mean });
+    println!("{out}");
+    Ok(())
+}
+
+/// Log-probability of `ids[t+1]` given `ids[..=t]` for every t, without dropout.
+pub fn score_ids(model: &crate::Gpt, ids: &[i64]) -> anyhow::Result<Vec<f32>> {
+    let config = model.config();
+    anyhow::ensure!(ids.len() >= 2, "need at least two token ids to score a next token");
+    anyhow::ensure!(
+        ids.len() <= config.n_positions,
+        "{} ids exceed the model's context of {} positions",
+        ids.len(),
+        config.n_positions
+    );
+    let rows = config.embedding_rows() as i64;
+    if let Some(bad) = ids.iter().find(|&&id| id < 0 || id >= rows) {
+        anyhow::bail!("token id {bad} is outside the embedding (0..{rows})");
+    }
+    let device = model.tokens_embed.val().device();
+    let tensor = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
+    let logits = model.lm_logits(model.forward(tensor.clone(), false).hidden);
+    let logprobs = next_token_logprobs(logits, tensor);
+    Ok(logprobs.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32"))
+}
