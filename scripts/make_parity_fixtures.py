@@ -61,7 +61,9 @@ def make_case(name, cfg, batch, time, seed):
         if pname == "lm_head.weight":
             continue  # tied: its gradient is already in tokens_embed's
         grad_norms[our_name(pname)] = float(p.grad.double().norm())
+    trajectory = openai_adam_trajectory(model, ids)
     expected = {
+        "adam_trajectory": trajectory,
         "config": cfg,
         "ids": ids.tolist(),
         "logits_shape": list(result.logits.shape),
@@ -73,6 +75,45 @@ def make_case(name, cfg, batch, time, seed):
     with open(os.path.join(out_dir, "expected.json"), "w") as f:
         json.dump(expected, f, indent=1)
     return model, expected
+
+
+def openai_adam_trajectory(model, ids, steps=6, lr=1e-2, total=10, warmup_steps=2, l2=0.01,
+                           max_grad_norm=1.0, b1=0.9, b2=0.999, eps=1e-8):
+    """The release's `adam` (opt.py) with `warmup_cosine`, in PyTorch, eval mode: the loss before
+    each update and each parameter's norm after the last one."""
+    import copy
+    import math
+    model = copy.deepcopy(model)
+    params = [(n, p) for n, p in model.named_parameters() if n != "lm_head.weight"]
+    state = {n: (torch.zeros_like(p), torch.zeros_like(p)) for n, p in params}
+    losses = []
+    for t in range(steps):
+        model.zero_grad()
+        loss = model(ids, labels=ids).loss
+        loss.backward()
+        losses.append(float(loss))
+        grads = {n: p.grad.clone() for n, p in params}
+        norm = math.sqrt(sum(float(g.double().pow(2).sum()) for g in grads.values()))
+        if norm > max_grad_norm:
+            grads = {n: g * (max_grad_norm / norm) for n, g in grads.items()}
+        x, w = t / total, warmup_steps / total
+        factor = x / w if x <= w else 0.5 * (1 + math.cos(math.pi * x))
+        tt = t + 1
+        lrt = lr * math.sqrt(1 - b2 ** tt) / (1 - b1 ** tt) * factor
+        with torch.no_grad():
+            for n, p in params:
+                m, v = state[n]
+                m.mul_(b1).add_(grads[n], alpha=1 - b1)
+                v.mul_(b2).addcmul_(grads[n], grads[n], value=1 - b2)
+                step = m / (v.sqrt() + eps)
+                if p.dim() > 1:
+                    step = step + l2 * p
+                p.sub_(lrt * step)
+    return {
+        "steps": steps, "lr": lr, "total": total, "warmup_steps": warmup_steps, "l2": l2,
+        "max_grad_norm": max_grad_norm, "losses": losses,
+        "param_norms": {our_name(n): float(p.detach().double().norm()) for n, p in params},
+    }
 
 
 def write_openai_layout(model, out_dir, expected):

@@ -6,6 +6,7 @@ pub mod config;
 pub mod device;
 pub mod loss;
 pub mod model;
+pub mod train;
 pub mod weights;
 
 pub use config::GptConfig;

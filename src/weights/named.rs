@@ -37,16 +37,16 @@ pub type NamedTensors = BTreeMap<String, HostTensor>;
 
 /// Tracks the module path while burn walks the model.
 #[derive(Default)]
-struct PathStack(Vec<String>);
+pub struct PathStack(Vec<String>);
 
 impl PathStack {
-    fn enter(&mut self, name: &str) {
+    pub fn enter(&mut self, name: &str) {
         self.0.push(name.to_string());
     }
-    fn exit(&mut self) {
+    pub fn exit(&mut self) {
         self.0.pop();
     }
-    fn name(&self) -> String {
+    pub fn name(&self) -> String {
         self.0.join(".")
     }
 }
