@@ -3,9 +3,14 @@
 
 pub mod cli;
 pub mod config;
+pub mod data;
 pub mod device;
 pub mod loss;
+pub mod metrics_log;
 pub mod model;
+pub mod plot;
+pub mod pretrain;
+pub mod progress;
 pub mod train;
 pub mod weights;
 

@@ -2,6 +2,7 @@
 
 mod convert;
 mod info;
+mod pretrain;
 mod score;
 
 use std::path::PathBuf;
@@ -23,6 +24,8 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Convert weights between the Hugging Face and the official release's layouts.
     Convert(convert::ConvertArgs),
+    /// Generative pre-training on prepared token shards.
+    Pretrain(pretrain::PretrainArgs),
 }
 
 /// Where tensors are computed.
@@ -68,5 +71,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(args),
         Command::Score(args) => score::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Pretrain(args) => pretrain::run(args),
     }
 }

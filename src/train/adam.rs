@@ -18,7 +18,7 @@ use crate::weights::named::PathStack;
 use crate::weights::{HostTensor, NamedTensors};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct AdamConfig {
     /// Peak learning rate (paper: 2.5e-4 pre-training, 6.25e-5 fine-tuning).
     pub lr: f64,

@@ -1,0 +1,96 @@
+//! Random contiguous windows over token shards (paper, section 4.1: "contiguous text" so the
+//! model learns long-range information). Draws are a pure function of (seed, stream), so a
+//! run resumed at stream k sees exactly the windows it would have seen without stopping.
+
+use super::shards::Shard;
+
+/// SplitMix64: a tiny, well-mixed generator; here only as a deterministic hash of counters.
+pub fn splitmix64(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = x;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A stream of 64-bit draws determined by `(seed, stream)`.
+pub struct Draws(u64);
+
+impl Draws {
+    pub fn new(seed: u64, stream: u64) -> Self {
+        Self(splitmix64(seed ^ splitmix64(stream)))
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = splitmix64(self.0);
+        self.0
+    }
+    /// Uniform in `0..n` (n > 0); the modulo bias is below 2⁻⁴⁰ for any corpus size here.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// Draws windows of `window` tokens, uniformly over every valid start in every shard.
+pub struct WindowSampler {
+    shards: Vec<Shard>,
+    /// Valid starts before each shard, cumulative.
+    cumulative_starts: Vec<u64>,
+    window: usize,
+}
+
+impl WindowSampler {
+    pub fn new(shards: Vec<Shard>, window: usize) -> Result<Self, String> {
+        let mut cumulative_starts = Vec::with_capacity(shards.len());
+        let mut total = 0u64;
+        for shard in &shards {
+            total += (shard.len() + 1).saturating_sub(window) as u64;
+            cumulative_starts.push(total);
+        }
+        if total == 0 {
+            let sizes: Vec<String> =
+                shards.iter().map(|s| format!("{} ({} tokens)", s.path.display(), s.len())).collect();
+            return Err(format!(
+                "no shard holds a window of {window} tokens: {}",
+                if sizes.is_empty() { "no shards".to_string() } else { sizes.join(", ") }
+            ));
+        }
+        Ok(Self { shards, cumulative_starts, window })
+    }
+
+    pub fn window(&self) -> usize {
+        self.window
+    }
+
+    pub fn total_tokens(&self) -> usize {
+        self.shards.iter().map(Shard::len).sum()
+    }
+
+    /// `batch` windows, row-major, drawn from `draws`.
+    pub fn sample(&self, batch: usize, draws: &mut Draws) -> Vec<i64> {
+        let total = *self.cumulative_starts.last().unwrap();
+        let mut out = vec![0i64; batch * self.window];
+        for row in out.chunks_mut(self.window) {
+            let r = draws.below(total);
+            let shard = self.cumulative_starts.partition_point(|&c| c <= r);
+            let before = if shard == 0 { 0 } else { self.cumulative_starts[shard - 1] };
+            self.shards[shard].read((r - before) as usize, row);
+        }
+        out
+    }
+
+    /// Consecutive non-overlapping windows from the start, at most `max_windows`: a fixed
+    /// evaluation set.
+    pub fn sequential(&self, max_windows: usize) -> Vec<Vec<i64>> {
+        let mut out = Vec::new();
+        for shard in &self.shards {
+            let mut start = 0;
+            while start + self.window <= shard.len() && out.len() < max_windows {
+                let mut row = vec![0i64; self.window];
+                shard.read(start, &mut row);
+                out.push(row);
+                start += self.window;
+            }
+        }
+        out
+    }
+}

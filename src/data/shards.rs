@@ -1,0 +1,262 @@
+//! Token shards: the tokenized corpus on disk, read through a memory map.
+//!
+//! A shard is a 48-byte little-endian header followed by the token ids:
+//!
+//! | bytes | field |
+//! |---|---|
+//! | 0..8 | magic `GENPTTOK` |
+//! | 8..12 | format version (1) |
+//! | 12..16 | bytes per token: 2 (u16) when the vocabulary fits, else 4 (u32) |
+//! | 16..20 | vocabulary size (every id is below it) |
+//! | 20..24 | reserved, 0 |
+//! | 24..32 | fingerprint of the tokenizer that made it |
+//! | 32..40 | token count |
+//! | 40..48 | document count |
+//!
+//! Readers check every field, so that a shard from another tokenizer, a truncated copy or a
+//! file of another kind is refused with its path named instead of silently training on noise.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+pub const MAGIC: &[u8; 8] = b"GENPTTOK";
+pub const VERSION: u32 = 1;
+pub const HEADER_BYTES: usize = 48;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShardError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+fn invalid(path: &Path, message: impl Into<String>) -> ShardError {
+    ShardError::Invalid { path: path.to_path_buf(), message: message.into() }
+}
+
+/// What a shard's header says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ShardHeader {
+    pub token_bytes: u32,
+    pub vocab_size: u32,
+    pub fingerprint: u64,
+    pub tokens: u64,
+    pub documents: u64,
+}
+
+impl ShardHeader {
+    fn encode(&self) -> [u8; HEADER_BYTES] {
+        let mut out = [0u8; HEADER_BYTES];
+        out[0..8].copy_from_slice(MAGIC);
+        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[12..16].copy_from_slice(&self.token_bytes.to_le_bytes());
+        out[16..20].copy_from_slice(&self.vocab_size.to_le_bytes());
+        out[24..32].copy_from_slice(&self.fingerprint.to_le_bytes());
+        out[32..40].copy_from_slice(&self.tokens.to_le_bytes());
+        out[40..48].copy_from_slice(&self.documents.to_le_bytes());
+        out
+    }
+
+    fn decode(bytes: &[u8], path: &Path) -> Result<Self, ShardError> {
+        if bytes.len() < HEADER_BYTES || &bytes[0..8] != MAGIC {
+            return Err(invalid(path, "not a genpt token shard (bad magic)"));
+        }
+        let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
+        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
+        let version = u32_at(8);
+        if version != VERSION {
+            return Err(invalid(path, format!("shard format version {version}; this genpt reads {VERSION}")));
+        }
+        let header = Self {
+            token_bytes: u32_at(12),
+            vocab_size: u32_at(16),
+            fingerprint: u64_at(24),
+            tokens: u64_at(32),
+            documents: u64_at(40),
+        };
+        if header.token_bytes != 2 && header.token_bytes != 4 {
+            return Err(invalid(path, format!("{} bytes per token (expected 2 or 4)", header.token_bytes)));
+        }
+        Ok(header)
+    }
+}
+
+/// The narrowest token width that holds every id below `vocab_size`.
+pub fn token_bytes_for(vocab_size: usize) -> u32 {
+    if vocab_size <= 1 << 16 { 2 } else { 4 }
+}
+
+/// Writes one shard: tokens go to a temporary file; `finish` writes the final header, syncs and
+/// renames, so a shard that exists is complete.
+pub struct ShardWriter {
+    path: PathBuf,
+    tmp: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    header: ShardHeader,
+}
+
+impl ShardWriter {
+    pub fn create(path: &Path, vocab_size: usize, fingerprint: u64) -> Result<Self, ShardError> {
+        let io = |e| ShardError::Io { path: path.to_path_buf(), source: e };
+        let tmp = path.with_extension("tok.partial");
+        let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
+        let header = ShardHeader {
+            token_bytes: token_bytes_for(vocab_size),
+            vocab_size: vocab_size as u32,
+            fingerprint,
+            tokens: 0,
+            documents: 0,
+        };
+        file.write_all(&header.encode()).map_err(io)?;
+        Ok(Self { path: path.to_path_buf(), tmp, file, header })
+    }
+
+    /// Appends one document's tokens.
+    pub fn push_document(&mut self, ids: &[u32]) -> Result<(), ShardError> {
+        let io = |e| ShardError::Io { path: self.tmp.clone(), source: e };
+        let mut bytes = Vec::with_capacity(ids.len() * self.header.token_bytes as usize);
+        for &id in ids {
+            if id >= self.header.vocab_size {
+                return Err(invalid(&self.path, format!("token id {id} is outside the vocabulary of {}", self.header.vocab_size)));
+            }
+            match self.header.token_bytes {
+                2 => bytes.extend_from_slice(&(id as u16).to_le_bytes()),
+                _ => bytes.extend_from_slice(&id.to_le_bytes()),
+            }
+        }
+        self.file.write_all(&bytes).map_err(io)?;
+        self.header.tokens += ids.len() as u64;
+        self.header.documents += 1;
+        Ok(())
+    }
+
+    pub fn finish(self) -> Result<ShardHeader, ShardError> {
+        use std::io::Seek;
+        let io = |e| ShardError::Io { path: self.path.clone(), source: e };
+        let mut file = self.file.into_inner().map_err(|e| io(e.into_error()))?;
+        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
+        file.write_all(&self.header.encode()).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        std::fs::rename(&self.tmp, &self.path).map_err(io)?;
+        Ok(self.header)
+    }
+}
+
+/// A memory-mapped shard whose header has been checked.
+pub struct Shard {
+    pub path: PathBuf,
+    pub header: ShardHeader,
+    map: memmap2::Mmap,
+}
+
+impl Shard {
+    /// Opens `path`, checking that it is complete and was made by the tokenizer with
+    /// `fingerprint` (when given).
+    pub fn open(path: &Path, fingerprint: Option<u64>) -> Result<Self, ShardError> {
+        let io = |e| ShardError::Io { path: path.to_path_buf(), source: e };
+        let file = std::fs::File::open(path).map_err(io)?;
+        // SAFETY: shards are written once (renamed into place) and never modified afterwards.
+        let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
+        let header = ShardHeader::decode(&map, path)?;
+        let expected = HEADER_BYTES as u64 + header.tokens * header.token_bytes as u64;
+        if map.len() as u64 != expected {
+            return Err(invalid(
+                path,
+                format!(
+                    "{} bytes, but its header promises {} tokens ({expected} bytes): truncated or corrupt",
+                    map.len(),
+                    header.tokens
+                ),
+            ));
+        }
+        if let Some(want) = fingerprint {
+            if header.fingerprint != want {
+                return Err(invalid(
+                    path,
+                    format!(
+                        "made by another tokenizer (fingerprint {:016x}, expected {want:016x}): run `genpt prepare` again with this tokenizer",
+                        header.fingerprint
+                    ),
+                ));
+            }
+        }
+        Ok(Self { path: path.to_path_buf(), header, map })
+    }
+
+    pub fn len(&self) -> usize {
+        self.header.tokens as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Copies tokens `start..start+out.len()` into `out` as i64 (the model's index type).
+    pub fn read(&self, start: usize, out: &mut [i64]) {
+        let data = &self.map[HEADER_BYTES..];
+        match self.header.token_bytes {
+            2 => {
+                for (i, slot) in out.iter_mut().enumerate() {
+                    let at = 2 * (start + i);
+                    *slot = u16::from_le_bytes([data[at], data[at + 1]]) as i64;
+                }
+            }
+            _ => {
+                for (i, slot) in out.iter_mut().enumerate() {
+                    let at = 4 * (start + i);
+                    *slot = u32::from_le_bytes(data[at..at + 4].try_into().unwrap()) as i64;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("genpt-shard-{}-{name}.tok", std::process::id()))
+    }
+
+    #[test]
+    fn round_trip_and_header_checks() {
+        let path = temp("rt");
+        let mut w = ShardWriter::create(&path, 40_478, 0xfeed).unwrap();
+        w.push_document(&[1, 2, 40_477]).unwrap();
+        w.push_document(&[7]).unwrap();
+        let header = w.finish().unwrap();
+        assert_eq!((header.tokens, header.documents, header.token_bytes), (4, 2, 2));
+        let shard = Shard::open(&path, Some(0xfeed)).unwrap();
+        let mut out = [0i64; 3];
+        shard.read(1, &mut out);
+        assert_eq!(out, [2, 40_477, 7]);
+
+        let err = Shard::open(&path, Some(0xbeef)).err().unwrap().to_string();
+        assert!(err.contains("another tokenizer") && err.contains(path.to_str().unwrap()), "{err}");
+
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
+        let err = Shard::open(&path, None).err().unwrap().to_string();
+        assert!(err.contains("truncated"), "{err}");
+
+        std::fs::write(&path, b"hello world, this is not a shard at all, not at all!").unwrap();
+        assert!(Shard::open(&path, None).err().unwrap().to_string().contains("bad magic"));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn wide_vocabularies_use_four_bytes() {
+        assert_eq!(token_bytes_for(65_536), 2);
+        assert_eq!(token_bytes_for(65_537), 4);
+        let path = temp("wide");
+        let mut w = ShardWriter::create(&path, 100_000, 1).unwrap();
+        w.push_document(&[99_999]).unwrap();
+        w.finish().unwrap();
+        let mut out = [0i64; 1];
+        Shard::open(&path, None).unwrap().read(0, &mut out);
+        assert_eq!(out, [99_999]);
+        std::fs::remove_file(&path).unwrap();
+    }
+}

@@ -1,0 +1,231 @@
+//! The pre-training loop: windows → forward with dropout → mean next-token loss → backward,
+//! averaged over micro-batches, clipped, the release's Adam with its schedule; validation,
+//! metrics and checkpoints along the way.
+//!
+//! Randomness is a pure function of `(seed, stream)`, one stream per micro-batch (the windows it
+//! draws and the dropout masks of its forward pass), so a resumed run continues bit for bit.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Context};
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+
+use super::checkpoint::{self, TrainState};
+use super::config::{OnNonFinite, RunConfig};
+use crate::config::GptConfig;
+use crate::data::corpus::{CorpusMeta, Split};
+use crate::data::sampler::{splitmix64, Draws, WindowSampler};
+use crate::loss::target_logprobs;
+use crate::metrics_log::MetricsLog;
+use crate::progress::Progress;
+use crate::train::{NamedGrads, OpenAiAdam};
+use crate::Gpt;
+
+/// How a run ended.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub steps: u64,
+    pub final_loss: f64,
+    pub val_loss: Option<f64>,
+    pub last_checkpoint: Option<PathBuf>,
+}
+
+/// The model shape a run asks for, with the vocabulary of its data.
+pub fn model_config(config: &RunConfig, vocab_size: usize) -> anyhow::Result<GptConfig> {
+    let m = &config.model;
+    let mut c = GptConfig::preset(&m.preset).with_context(|| {
+        format!("model.preset {:?} is not one of {}", m.preset, GptConfig::PRESETS.join(", "))
+    })?;
+    c.vocab_size = vocab_size;
+    c.n_layer = m.n_layer.unwrap_or(c.n_layer);
+    c.n_embd = m.n_embd.unwrap_or(c.n_embd);
+    c.n_head = m.n_head.unwrap_or(c.n_head);
+    c.n_positions = m.n_positions.unwrap_or(c.n_positions);
+    if let Some(p) = m.dropout {
+        (c.embd_pdrop, c.attn_pdrop, c.resid_pdrop) = (p, p, p);
+    }
+    c.validate().map_err(|e| anyhow::anyhow!("model: {e}"))?;
+    Ok(c)
+}
+
+fn to_ids(rows: Vec<i64>, batch: usize, time: usize, device: &Device) -> Tensor<2, Int> {
+    Tensor::from_data(TensorData::new(rows, [batch, time]), device)
+}
+
+/// Mean next-token loss of `windows` [batch, n_ctx + 1] flattened.
+fn window_loss(model: &Gpt, windows: Vec<i64>, batch: usize, train: bool, device: &Device) -> Tensor<1> {
+    let window = windows.len() / batch;
+    let all = to_ids(windows, batch, window, device);
+    let inputs = all.clone().narrow(1, 0, window - 1);
+    let targets = all.narrow(1, 1, window - 1);
+    let logits = model.lm_logits(model.forward(inputs, train).hidden);
+    target_logprobs(logits, targets).mean().neg()
+}
+
+/// Mean validation loss over the fixed evaluation windows, without dropout or autodiff.
+fn validate(model: &Gpt, windows: &[Vec<i64>], batch: usize, device: &Device) -> f64 {
+    let model = model.valid();
+    let inner = device.clone().inner();
+    let mut total = 0.0;
+    for chunk in windows.chunks(batch) {
+        let flat: Vec<i64> = chunk.iter().flatten().copied().collect();
+        let loss = window_loss(&model, flat, chunk.len(), false, &inner);
+        total += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
+    }
+    total / windows.len() as f64
+}
+
+/// Runs (or, with `resume`, continues) the pre-training described by `config`. With `until`,
+/// stops after that update (checkpointing it) as if interrupted; `--resume` continues later.
+pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow::Result<RunOutcome> {
+    let device = crate::device::device(&config.train.backend).map_err(anyhow::Error::msg)?.autodiff();
+    let meta = CorpusMeta::read(&config.data.dir)?;
+    let model_config = model_config(config, meta.vocab_size)?;
+    let window = model_config.n_positions + 1;
+    let train_sampler = WindowSampler::new(meta.open(&config.data.dir, Split::Train)?, window)
+        .map_err(|e| anyhow::anyhow!("training split of {}: {e}", config.data.dir.display()))?;
+    let val_windows = {
+        let shards = meta.open(&config.data.dir, Split::Validation)?;
+        match WindowSampler::new(shards, window) {
+            Ok(sampler) => sampler.sequential(config.train.eval_windows),
+            Err(e) => {
+                eprintln!("warning: no validation: {e}");
+                Vec::new()
+            }
+        }
+    };
+
+    let out = &config.out_dir;
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    let checkpoints = out.join("checkpoints");
+    let (mut model, mut optimizer, mut state) = if resume {
+        let (found, skipped) = checkpoint::load_latest(&checkpoints, &device);
+        for reason in skipped {
+            eprintln!("warning: skipping unreadable checkpoint {reason}");
+        }
+        let Some((dir, ckpt)) = found else {
+            bail!("--resume: no loadable checkpoint under {}", checkpoints.display());
+        };
+        if ckpt.model.config() != &model_config {
+            bail!("{}: the checkpoint's model differs from the configuration's", dir.display());
+        }
+        if ckpt.state.data_fingerprint != meta.fingerprint {
+            bail!(
+                "{}: trained on data from another tokenizer than {}",
+                dir.display(),
+                config.data.dir.display()
+            );
+        }
+        let mut optimizer = OpenAiAdam::new(config.optimizer.clone());
+        optimizer.step = ckpt.state.step;
+        optimizer
+            .import_moments(ckpt.moments, &device.clone().inner())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        eprintln!("resuming from {} (update {})", dir.display(), ckpt.state.step);
+        (ckpt.model, optimizer, ckpt.state)
+    } else {
+        device.seed(splitmix64(config.train.seed ^ 0x1417));
+        let state = TrainState {
+            step: 0,
+            seed: config.train.seed,
+            next_stream: 0,
+            tokens: 0,
+            data_fingerprint: meta.fingerprint,
+            best_val_loss: None,
+        };
+        (Gpt::new(&model_config, &device), OpenAiAdam::new(config.optimizer.clone()), state)
+    };
+    std::fs::write(out.join("config.toml"), config.to_toml())?;
+    let mut log = MetricsLog::open(&out.join("metrics.jsonl"), Some(state.step))?;
+
+    let t = &config.train;
+    let total = t.steps;
+    let tokens_per_update = (t.batch_size * t.grad_accum * (window - 1)) as u64;
+    let mut progress = Progress::new(total, state.step, "pre-training");
+    let mut last_loss = f64::NAN;
+    let mut last_val = None;
+    let mut last_checkpoint = None;
+    let stop = until.unwrap_or(total).min(total);
+    while state.step < stop {
+        let started = Instant::now();
+        let mut grads = NamedGrads::default();
+        let mut loss_sum = 0.0;
+        let mut nonfinite = false;
+        for _ in 0..t.grad_accum {
+            let stream = state.next_stream;
+            state.next_stream += 1;
+            let mut draws = Draws::new(state.seed, stream);
+            let windows = train_sampler.sample(t.batch_size, &mut draws);
+            // Dropout masks come from the device RNG, reseeded from the same stream.
+            device.seed(draws.next_u64());
+            let loss = window_loss(&model, windows, t.batch_size, true, &device);
+            let value = loss.clone().into_scalar::<f32>() as f64;
+            if !value.is_finite() {
+                nonfinite = true;
+                break;
+            }
+            loss_sum += value;
+            grads.accumulate(&model, loss.backward());
+        }
+        if nonfinite {
+            match t.on_nonfinite {
+                OnNonFinite::Stop => bail!(
+                    "the loss became NaN or infinite at update {} (lower optimizer.lr, or set train.on_nonfinite = \"skip\"); the last checkpoint is intact",
+                    state.step + 1
+                ),
+                OnNonFinite::Skip => {
+                    eprintln!("warning: non-finite loss at update {}: update skipped", state.step + 1);
+                    state.step += 1;
+                    optimizer.step += 1;
+                    continue;
+                }
+            }
+        }
+        grads.average();
+        let grad_norm = grads.clip_global_norm(t.max_grad_norm);
+        let factor = t.schedule.at_step(state.step, total, t.warmup_steps);
+        model = optimizer.update(model, &grads, factor);
+        state.step += 1;
+        state.tokens += tokens_per_update;
+        last_loss = loss_sum / t.grad_accum as f64;
+        let seconds = started.elapsed().as_secs_f64();
+        let tokens_per_s = tokens_per_update as f64 / seconds;
+
+        let mut record = serde_json::json!({
+            "step": state.step,
+            "loss": last_loss,
+            "lr": config.optimizer.lr * factor,
+            "grad_norm": grad_norm,
+            "tokens_per_s": tokens_per_s,
+            "tokens": state.tokens,
+        });
+        let eval_now = (t.eval_every > 0 && state.step % t.eval_every == 0) || state.step == total;
+        if eval_now && !val_windows.is_empty() {
+            let val = validate(&model, &val_windows, t.batch_size, &device);
+            record["val_loss"] = val.into();
+            record["val_ppl"] = val.exp().into();
+            last_val = Some(val);
+            if state.best_val_loss.is_none_or(|best| val < best) {
+                state.best_val_loss = Some(val);
+                checkpoint::save(out, "best", &model, &optimizer, &state)?;
+            }
+        }
+        log.write(&record)?;
+        progress.update(state.step, last_loss, tokens_per_s, last_val);
+
+        let every = config.checkpoint.every;
+        if (every > 0 && state.step % every == 0) || state.step == total || state.step == stop {
+            let dir = checkpoint::save(&checkpoints, &checkpoint::step_name(state.step), &model, &optimizer, &state)?;
+            checkpoint::prune(&checkpoints, config.checkpoint.keep_last)?;
+            last_checkpoint = Some(dir);
+        }
+    }
+    progress.finish();
+    if let Err(e) = crate::plot::plot_metrics(&out.join("metrics.jsonl"), &out.join("curves.png")) {
+        eprintln!("warning: could not draw the curves: {e}");
+    }
+    Ok(RunOutcome { steps: state.step, final_loss: last_loss, val_loss: last_val, last_checkpoint })
+}
+
