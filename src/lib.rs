@@ -5,6 +5,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod device;
+pub mod finetune;
 pub mod loss;
 pub mod metrics_log;
 pub mod model;

@@ -1,0 +1,7 @@
+//! Stage two of the method (paper, sections 3.2–3.3): discriminative fine-tuning with
+//! task-aware input transformations and an auxiliary language-modelling loss.
+
+pub mod head;
+pub mod objective;
+
+pub use head::{ClassifierHead, Pooling};
