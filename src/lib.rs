@@ -6,6 +6,7 @@ pub mod config;
 pub mod data;
 pub mod device;
 pub mod finetune;
+pub mod generate;
 pub mod loss;
 pub mod metrics_log;
 pub mod model;

@@ -37,8 +37,16 @@ impl Attention {
         }
     }
 
-    /// `x`: [batch, time, width]; `mask`: [batch, heads, time, time], true above the diagonal.
-    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>, train: bool) -> Tensor<3> {
+    /// `x`: [batch, time, width] (the new tokens); `mask`: [batch, heads, time, past + time],
+    /// true where a query may not look. With a cache, keys and values of earlier tokens come
+    /// from it and those of the new tokens are appended to it.
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Tensor<4, Bool>,
+        cache: Option<&mut LayerCache>,
+        train: bool,
+    ) -> Tensor<3> {
         let [batch, time, width] = x.dims();
         let head_dim = width / self.n_head;
         let heads = |t: Tensor<3>| {
@@ -50,6 +58,10 @@ impl Attention {
             heads(qkv.next().unwrap()),
             heads(qkv.next().unwrap()),
         );
+        let (k, v) = match cache {
+            None => (k, v),
+            Some(cache) => cache.append(k, v),
+        };
         let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
         // The release writes -1e9 into masked scores (Hugging Face -1e4); either underflows to an
         // exact zero after the softmax.
@@ -105,8 +117,14 @@ impl Block {
         }
     }
 
-    fn forward(&self, x: Tensor<3>, mask: Tensor<4, Bool>, train: bool) -> Tensor<3> {
-        let n = self.ln_1.forward(x.clone() + self.attn.forward(x, mask, train));
+    fn forward(
+        &self,
+        x: Tensor<3>,
+        mask: Tensor<4, Bool>,
+        cache: Option<&mut LayerCache>,
+        train: bool,
+    ) -> Tensor<3> {
+        let n = self.ln_1.forward(x.clone() + self.attn.forward(x, mask, cache, train));
         self.ln_2.forward(n.clone() + self.mlp.forward(n, train))
     }
 }
@@ -122,6 +140,32 @@ pub struct Gpt {
     pub h: Vec<Block>,
     #[module(skip)]
     config: GptConfig,
+}
+
+/// Keys and values of one layer for the tokens seen so far: [batch, heads, past, head_dim].
+#[derive(Debug, Default, Clone)]
+pub struct LayerCache {
+    kv: Option<(Tensor<4>, Tensor<4>)>,
+}
+
+impl LayerCache {
+    /// Appends the new tokens' keys and values; returns those of every token so far.
+    fn append(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        let (k, v) = match self.kv.take() {
+            None => (k, v),
+            Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
+        };
+        self.kv = Some((k.clone(), v.clone()));
+        (k, v)
+    }
+}
+
+/// The key/value cache of a whole model for incremental decoding.
+#[derive(Debug, Default, Clone)]
+pub struct KvCache {
+    layers: Vec<LayerCache>,
+    /// Tokens cached so far.
+    pub len: usize,
 }
 
 /// What one forward pass yields: the final hidden states, for the LM head and the fine-tuning
@@ -156,21 +200,42 @@ impl Gpt {
     /// Final hidden states for `ids` [batch, time] (time ≤ n_positions). Dropout is active only
     /// when `train` is true.
     pub fn forward(&self, ids: Tensor<2, Int>, train: bool) -> GptOutput {
+        self.forward_impl(ids, None, train)
+    }
+
+    /// Eval-mode forward over new tokens `ids` that continue the sequence held in `cache`
+    /// (empty at first); their keys and values are added to it. Used for generation, where each
+    /// step then costs one token's work instead of the whole prefix's.
+    pub fn forward_cached(&self, ids: Tensor<2, Int>, cache: &mut KvCache) -> GptOutput {
+        if cache.layers.is_empty() {
+            cache.layers = (0..self.h.len()).map(|_| LayerCache::default()).collect();
+        }
+        self.forward_impl(ids, Some(cache), false)
+    }
+
+    fn forward_impl(&self, ids: Tensor<2, Int>, mut cache: Option<&mut KvCache>, train: bool) -> GptOutput {
         let [batch, time] = ids.dims();
+        let past = cache.as_ref().map_or(0, |c| c.len);
         assert!(
-            time <= self.config.n_positions,
-            "sequence of {time} tokens exceeds the context of {} positions",
+            past + time <= self.config.n_positions,
+            "sequence of {} tokens exceeds the context of {} positions",
+            past + time,
             self.config.n_positions
         );
         let device = ids.device();
         let tokens = burn::tensor::module::embedding(self.tokens_embed.val(), ids);
-        let positions = self.positions_embed.val().narrow(0, 0, time).unsqueeze::<3>();
+        let positions = self.positions_embed.val().narrow(0, past, time).unsqueeze::<3>();
         let mut x = dropout(tokens + positions, self.config.embd_pdrop, train);
-        let mask = Tensor::<2, Bool>::tril_mask([time, time], 0, &device)
+        // Query i (absolute position past + i) may look at keys 0..=past + i.
+        let mask = Tensor::<2, Bool>::tril_mask([time, past + time], past as i64, &device)
             .unsqueeze::<4>()
-            .expand([batch, self.config.n_head, time, time]);
-        for block in &self.h {
-            x = block.forward(x, mask.clone(), train);
+            .expand([batch, self.config.n_head, time, past + time]);
+        for (i, block) in self.h.iter().enumerate() {
+            let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
+            x = block.forward(x, mask.clone(), layer_cache, train);
+        }
+        if let Some(cache) = cache {
+            cache.len += time;
         }
         GptOutput { hidden: x }
     }

@@ -3,4 +3,4 @@
 pub mod gpt;
 pub mod layers;
 
-pub use gpt::{Gpt, GptOutput};
+pub use gpt::{Gpt, GptOutput, KvCache};

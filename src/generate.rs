@@ -1,0 +1,181 @@
+//! Sampling text from the language model: temperature, top-k, top-p (nucleus), a seed, a token
+//! budget, with a key/value cache so that each new token costs one position's work.
+//!
+//! Only real token rows can be sampled: the LM head covers the vocabulary, never the special
+//! rows appended for fine-tuning.
+
+use burn::tensor::{Int, Tensor, TensorData};
+
+use crate::data::sampler::Draws;
+use crate::model::KvCache;
+use crate::Gpt;
+
+#[derive(Debug, Clone)]
+pub struct SamplingConfig {
+    /// 0 means greedy (always the most likely token).
+    pub temperature: f64,
+    /// Keep only the k most likely tokens (0: all).
+    pub top_k: usize,
+    /// Keep the smallest set of most likely tokens whose probability reaches p (1.0: all).
+    pub top_p: f64,
+    pub seed: u64,
+    pub max_new_tokens: usize,
+}
+
+impl Default for SamplingConfig {
+    fn default() -> Self {
+        Self { temperature: 1.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 50 }
+    }
+}
+
+/// Picks the next token from `logits` (one row over the vocabulary).
+pub fn sample_next(logits: &[f32], config: &SamplingConfig, draws: &mut Draws) -> u32 {
+    let argmax = || {
+        logits
+            .iter()
+            .enumerate()
+            .fold((0, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best })
+            .0 as u32
+    };
+    if config.temperature <= 0.0 {
+        return argmax();
+    }
+    let mut order: Vec<u32> = (0..logits.len() as u32).collect();
+    order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+    if config.top_k > 0 {
+        order.truncate(config.top_k);
+    }
+    let max = logits[order[0] as usize] as f64;
+    let mut probs: Vec<f64> =
+        order.iter().map(|&i| ((logits[i as usize] as f64 - max) / config.temperature).exp()).collect();
+    let total: f64 = probs.iter().sum();
+    probs.iter_mut().for_each(|p| *p /= total);
+    if config.top_p < 1.0 {
+        let mut cumulative = 0.0;
+        let keep = probs
+            .iter()
+            .position(|&p| {
+                cumulative += p;
+                cumulative >= config.top_p
+            })
+            .map_or(probs.len(), |i| i + 1);
+        order.truncate(keep);
+        probs.truncate(keep);
+    }
+    let total: f64 = probs.iter().sum();
+    let mut r = (draws.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * total;
+    for (i, p) in probs.iter().enumerate() {
+        if r < *p {
+            return order[i];
+        }
+        r -= p;
+    }
+    *order.last().unwrap()
+}
+
+fn last_logits(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
+    let [_, time, width] = hidden.dims();
+    let last = hidden.narrow(1, time - 1, 1).reshape([1, 1, width]);
+    model.lm_logits(last).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32")
+}
+
+fn ids_tensor(ids: &[u32], model: &Gpt) -> Tensor<2, Int> {
+    let device = model.tokens_embed.val().device();
+    let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+    let n = ids.len();
+    Tensor::from_data(TensorData::new(ids, [1, n]), &device)
+}
+
+/// Continues `prompt` by up to `max_new_tokens` tokens, calling `on_token` as each is chosen.
+/// With `use_cache` false every step recomputes the whole context (the reference the cache is
+/// tested against). When the context fills up, the cache restarts from the last half of it.
+pub fn generate(
+    model: &Gpt,
+    prompt: &[u32],
+    config: &SamplingConfig,
+    use_cache: bool,
+    mut on_token: impl FnMut(u32),
+) -> Vec<u32> {
+    assert!(!prompt.is_empty(), "generation needs at least one prompt token");
+    let n_ctx = model.config().n_positions;
+    let mut draws = Draws::new(config.seed, 0);
+    let mut tokens = prompt.to_vec();
+    let mut cache = KvCache::default();
+    let mut pending: Vec<u32> = tokens[tokens.len().saturating_sub(n_ctx)..].to_vec();
+    for _ in 0..config.max_new_tokens {
+        let logits = if use_cache {
+            if cache.len + pending.len() > n_ctx {
+                cache = KvCache::default();
+                pending = tokens[tokens.len() - n_ctx / 2..].to_vec();
+            }
+            let hidden = model.forward_cached(ids_tensor(&pending, model), &mut cache).hidden;
+            last_logits(model, hidden)
+        } else {
+            let window = &tokens[tokens.len().saturating_sub(n_ctx)..];
+            last_logits(model, model.forward(ids_tensor(window, model), false).hidden)
+        };
+        let next = sample_next(&logits, config, &mut draws);
+        tokens.push(next);
+        pending = vec![next];
+        on_token(next);
+    }
+    tokens[prompt.len()..].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GptConfig;
+
+    fn model() -> Gpt {
+        let device = crate::device::device("flex").unwrap();
+        device.seed(4);
+        let mut config = GptConfig { vocab_size: 300, n_special: 3, n_positions: 40, n_embd: 32, n_layer: 2, n_head: 4, ..GptConfig::gpt1() };
+        config.initializer_range = 0.3; // peaked distributions, so that greedy paths are informative
+        Gpt::new(&config, &device)
+    }
+
+    #[test]
+    fn cache_gives_the_same_tokens_as_recomputing() {
+        let model = model();
+        for config in [
+            SamplingConfig { temperature: 0.0, max_new_tokens: 30, ..Default::default() },
+            SamplingConfig { temperature: 0.9, top_k: 40, top_p: 0.95, seed: 9, max_new_tokens: 30 },
+        ] {
+            let with = generate(&model, &[5, 17, 3], &config, true, |_| {});
+            let without = generate(&model, &[5, 17, 3], &config, false, |_| {});
+            assert_eq!(with, without);
+            assert_eq!(with.len(), 30);
+            assert!(with.iter().all(|&t| t < 300), "only real tokens are sampled");
+        }
+    }
+
+    #[test]
+    fn cached_logits_equal_full_forward_logits() {
+        let model = model();
+        let ids = [1u32, 2, 3, 4, 5, 6, 7];
+        let full = model.lm_logits(model.forward(ids_tensor(&ids, &model), false).hidden);
+        let full = full.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let mut cache = KvCache::default();
+        let mut stepwise = Vec::new();
+        for chunk in [&ids[..3], &ids[3..4], &ids[4..]] {
+            let h = model.forward_cached(ids_tensor(chunk, &model), &mut cache).hidden;
+            stepwise.extend(model.lm_logits(h).into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+        }
+        let worst = full.iter().zip(&stepwise).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(worst < 1e-4, "cached logits differ by {worst}");
+    }
+
+    #[test]
+    fn top_k_one_is_greedy_and_top_p_keeps_the_head() {
+        let logits = [0.0f32, 3.0, 1.0, 2.9];
+        let mut draws = Draws::new(1, 1);
+        let k1 = SamplingConfig { top_k: 1, ..Default::default() };
+        assert!((0..20).all(|_| sample_next(&logits, &k1, &mut draws) == 1));
+        // softmax ≈ [0.022, 0.467, 0.063, 0.448]: p = 0.9 keeps tokens 1 and 3 only.
+        let p = SamplingConfig { top_p: 0.9, ..Default::default() };
+        let picks: Vec<u32> = (0..200).map(|_| sample_next(&logits, &p, &mut draws)).collect();
+        assert!(picks.iter().all(|&t| t == 1 || t == 3));
+        assert!(picks.contains(&1) && picks.contains(&3));
+    }
+}
