@@ -2,6 +2,7 @@
 //! task-aware input transformations and an auxiliary language-modelling loss.
 
 pub mod head;
+pub mod model;
 pub mod objective;
 
 pub use head::{ClassifierHead, Pooling};

@@ -13,7 +13,6 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use super::grads::NamedGrads;
-use crate::model::Gpt;
 use crate::weights::named::PathStack;
 use crate::weights::{HostTensor, NamedTensors};
 
@@ -52,7 +51,7 @@ impl OpenAiAdam {
 
     /// Applies one update with `grads` (already averaged and clipped) and the schedule's
     /// multiplier for this update. Parameters without a gradient are left as they are.
-    pub fn update(&mut self, model: Gpt, grads: &NamedGrads, schedule_factor: f64) -> Gpt {
+    pub fn update<M: Module>(&mut self, model: M, grads: &NamedGrads, schedule_factor: f64) -> M {
         let c = &self.config;
         let t = (self.step + 1) as i32;
         let lrt = c.lr * (1.0 - c.b2.powi(t)).sqrt() / (1.0 - c.b1.powi(t)) * schedule_factor;

@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::tensor::{Gradients, Tensor};
 
-use crate::model::Gpt;
 use crate::weights::named::PathStack;
 
 /// Checkpoint name → flat gradient (no autodiff graph attached).
@@ -19,7 +18,7 @@ pub struct NamedGrads {
 
 impl NamedGrads {
     /// Adds the gradients of one backward pass.
-    pub fn accumulate(&mut self, model: &Gpt, grads: Gradients) {
+    pub fn accumulate<M: Module>(&mut self, model: &M, grads: Gradients) {
         struct Collect<'a> {
             path: PathStack,
             grads: Gradients,
