@@ -4,5 +4,6 @@
 pub mod head;
 pub mod model;
 pub mod objective;
+pub mod run;
 
 pub use head::{ClassifierHead, Pooling};

@@ -5,7 +5,7 @@
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 
-use crate::loss::next_token_logprobs;
+use crate::loss::target_logprobs;
 
 /// Mean cross-entropy of `logits` [batch, classes] against `labels` [batch].
 pub fn classification_loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
@@ -21,11 +21,17 @@ pub fn regression_loss(predictions: Tensor<2>, targets: Tensor<1>) -> Tensor<1> 
 
 /// The auxiliary LM loss L1. `logits` [sequences, time, vocab] over `ids` [sequences, time];
 /// `mask` [sequences, time] is 1 on real tokens and 0 on padding. Position t predicts t+1 and
-/// counts when token t+1 is real.
+/// counts when token t+1 is a real text token: the delimiter and classify tokens have no row in
+/// the LM head (which covers the vocabulary only), so they are not targets. (The release's head
+/// spans every embedding row and does count them; they are a few easy tokens per sequence.)
 pub fn lm_aux_loss(logits: Tensor<3>, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<1> {
     let [sequences, time] = ids.dims();
-    let target_mask = mask.narrow(1, 1, time - 1);
-    let nll = next_token_logprobs(logits, ids).neg() * target_mask.clone();
+    let vocab = logits.dims()[2];
+    let targets = ids.narrow(1, 1, time - 1);
+    let in_vocab = targets.clone().lower_elem(vocab as i64).float();
+    let target_mask = mask.narrow(1, 1, time - 1) * in_vocab;
+    let predictions = logits.narrow(1, 0, time - 1);
+    let nll = target_logprobs(predictions, targets.clamp_max(vocab as i64 - 1)).neg() * target_mask.clone();
     let per_sequence = nll.sum_dim(1) / target_mask.sum_dim(1).clamp_min(1.0);
     per_sequence.reshape([sequences]).mean()
 }

@@ -1,0 +1,318 @@
+//! The fine-tuning loop (paper, section 4.1 "Fine-tuning details"): the release's Adam with
+//! lr 6.25e-5, batches of 32, 3 epochs, linear warmup over 0.2% of training then linear decay
+//! (`warmup_linear`), L3 = L2 + 0.5·L1, dropout 0.1 on the classifier; the dev set after every
+//! epoch, keeping the best model.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use serde::{Deserialize, Serialize};
+
+use super::model::{Classifier, ClassifierOutput};
+use super::objective::{classification_loss, lm_aux_loss, regression_loss};
+use super::head::{ClassifierHead, Pooling};
+use crate::data::sampler::Draws;
+use crate::progress::Progress;
+use crate::train::{AdamConfig, NamedGrads, OpenAiAdam, Schedule};
+use crate::weights::{self, hf};
+
+/// One example after the input transformation: one token sequence per choice (or ordering),
+/// the classify token's position in each, and the target.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EncodedExample {
+    pub sequences: Vec<Vec<u32>>,
+    pub classify_at: Vec<usize>,
+    pub target: Option<Target>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Target {
+    Class(usize),
+    Score(f32),
+}
+
+/// What the model outputs for one example.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Prediction {
+    /// Class (or answer) index and the softmax probabilities.
+    Class { index: usize, probabilities: Vec<f32> },
+    Score(f32),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FinetuneConfig {
+    pub lr: f64,
+    /// Examples per update.
+    pub batch_size: usize,
+    /// Examples per forward pass (gradients are accumulated up to batch_size).
+    pub micro_batch: usize,
+    pub epochs: usize,
+    /// Warmup as a fraction of all updates (paper: 0.2%).
+    pub warmup: f64,
+    /// λ, the weight of the auxiliary LM loss (0 disables it).
+    pub lm_coef: f64,
+    pub clf_dropout: f64,
+    pub l2: f64,
+    pub max_grad_norm: f64,
+    pub seed: u64,
+}
+
+impl Default for FinetuneConfig {
+    fn default() -> Self {
+        Self {
+            lr: 6.25e-5,
+            batch_size: 32,
+            micro_batch: 8,
+            epochs: 3,
+            warmup: 0.002,
+            lm_coef: 0.5,
+            clf_dropout: 0.1,
+            l2: 0.01,
+            max_grad_norm: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+/// A padded batch: ids [batch, choices, time] (pad id 0), mask [batch·choices, time].
+struct Batch {
+    ids: Tensor<3, Int>,
+    mask: Tensor<2>,
+    classify_at: Tensor<2, Int>,
+    ids_flat: Tensor<2, Int>,
+}
+
+fn make_batch(examples: &[&EncodedExample], device: &Device) -> Batch {
+    let batch = examples.len();
+    let choices = examples[0].sequences.len();
+    let time = examples.iter().flat_map(|e| e.sequences.iter().map(Vec::len)).max().unwrap_or(1).max(2);
+    let mut ids = vec![0i64; batch * choices * time];
+    let mut mask = vec![0f32; batch * choices * time];
+    let mut at = Vec::with_capacity(batch * choices);
+    for (b, example) in examples.iter().enumerate() {
+        assert_eq!(example.sequences.len(), choices, "every example of a task has the same number of choices");
+        for (c, seq) in example.sequences.iter().enumerate() {
+            let row = (b * choices + c) * time;
+            for (t, &id) in seq.iter().enumerate() {
+                ids[row + t] = id as i64;
+                mask[row + t] = 1.0;
+            }
+            at.push(example.classify_at[c] as i64);
+        }
+    }
+    let ids_flat = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch * choices, time]), device);
+    Batch {
+        ids: ids_flat.clone().reshape([batch, choices, time]),
+        mask: Tensor::from_data(TensorData::new(mask, [batch * choices, time]), device),
+        classify_at: Tensor::from_data(TensorData::new(at, [batch, choices]), device),
+        ids_flat,
+    }
+}
+
+/// L3 for one micro-batch; returns (total, classifier part, LM part).
+fn loss(model: &Classifier, examples: &[&EncodedExample], lm_coef: f64, device: &Device) -> (Tensor<1>, f64, f64) {
+    let batch = make_batch(examples, device);
+    let ClassifierOutput { logits, lm_logits } = model.forward(batch.ids, batch.classify_at, true);
+    let clf = match examples[0].target {
+        Some(Target::Score(_)) => {
+            let targets: Vec<f32> = examples
+                .iter()
+                .map(|e| match e.target {
+                    Some(Target::Score(s)) => s,
+                    _ => panic!("mixed targets"),
+                })
+                .collect();
+            let n = targets.len();
+            regression_loss(logits, Tensor::from_data(TensorData::new(targets, [n]), device))
+        }
+        _ => {
+            let labels: Vec<i64> = examples
+                .iter()
+                .map(|e| match e.target {
+                    Some(Target::Class(c)) => c as i64,
+                    _ => panic!("training examples need class labels"),
+                })
+                .collect();
+            let n = labels.len();
+            classification_loss(logits, Tensor::from_data(TensorData::new(labels, [n]), device))
+        }
+    };
+    let clf_value = clf.clone().into_scalar::<f32>() as f64;
+    if lm_coef == 0.0 {
+        return (clf, clf_value, 0.0);
+    }
+    let lm = lm_aux_loss(lm_logits, batch.ids_flat, batch.mask);
+    let lm_value = lm.clone().into_scalar::<f32>() as f64;
+    (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
+}
+
+/// Predictions for `examples`, eval mode.
+pub fn predict(model: &Classifier, examples: &[EncodedExample], micro_batch: usize, device: &Device) -> Vec<Prediction> {
+    let model = model.valid();
+    let device = device.clone().inner();
+    let regression = model.head.pooling != Pooling::PerChoiceScore && model.head.weight.dims()[1] == 1;
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(micro_batch.max(1)) {
+        let refs: Vec<&EncodedExample> = chunk.iter().collect();
+        let batch = make_batch(&refs, &device);
+        let hidden = model.gpt.forward(batch.ids_flat, false).hidden;
+        let logits = model.head.forward(hidden, batch.classify_at, false);
+        let [b, k] = logits.dims();
+        let values = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+        for row in values.chunks(k).take(b) {
+            if regression {
+                out.push(Prediction::Score(row[0]));
+            } else {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let exp: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
+                let total: f32 = exp.iter().sum();
+                let probabilities: Vec<f32> = exp.iter().map(|e| e / total).collect();
+                let index = probabilities
+                    .iter()
+                    .enumerate()
+                    .fold((0, f32::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best })
+                    .0;
+                out.push(Prediction::Class { index, probabilities });
+            }
+        }
+    }
+    out
+}
+
+/// How an epoch's dev predictions score: (the number to maximise, every metric as JSON).
+pub type Evaluate<'a> = dyn Fn(&[Prediction]) -> (f64, serde_json::Value) + 'a;
+
+pub struct FinetuneOutcome {
+    pub best_score: f64,
+    pub best_epoch: usize,
+    pub best_dir: PathBuf,
+    pub history: Vec<serde_json::Value>,
+}
+
+/// Fine-tunes `model` on `train`, evaluating on `dev` after each epoch with `evaluate`, keeping
+/// the best model under `out/best`.
+pub fn finetune(
+    mut model: Classifier,
+    train: &[EncodedExample],
+    dev: &[EncodedExample],
+    config: &FinetuneConfig,
+    evaluate: &Evaluate,
+    out: &Path,
+    device: &Device,
+) -> anyhow::Result<FinetuneOutcome> {
+    anyhow::ensure!(!train.is_empty(), "no training examples");
+    anyhow::ensure!(config.batch_size > 0 && config.micro_batch > 0, "batch sizes must be positive");
+    std::fs::create_dir_all(out)?;
+    let updates_per_epoch = train.len().div_ceil(config.batch_size) as u64;
+    let total = updates_per_epoch * config.epochs as u64;
+    let warmup_steps = (config.warmup * total as f64).round() as u64;
+    let mut optimizer = OpenAiAdam::new(AdamConfig { lr: config.lr, l2: config.l2, ..AdamConfig::default() });
+    let mut log = crate::metrics_log::MetricsLog::open(&out.join("metrics.jsonl"), Some(0))?;
+    let mut progress = Progress::new(total, 0, "fine-tuning");
+    let mut best: Option<(f64, usize)> = None;
+    let mut history = Vec::new();
+    let mut step = 0u64;
+    for epoch in 0..config.epochs {
+        // A fresh permutation per epoch, a pure function of (seed, epoch).
+        let mut order: Vec<usize> = (0..train.len()).collect();
+        let mut draws = Draws::new(config.seed, 1_000_000 + epoch as u64);
+        for i in (1..order.len()).rev() {
+            order.swap(i, draws.below(i as u64 + 1) as usize);
+        }
+        for update in order.chunks(config.batch_size) {
+            let started = std::time::Instant::now();
+            device.seed(Draws::new(config.seed, step).next_u64());
+            let mut grads = NamedGrads::default();
+            let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
+            for micro in update.chunks(config.micro_batch) {
+                let examples: Vec<&EncodedExample> = micro.iter().map(|&i| &train[i]).collect();
+                let (l, clf, lm) = loss(&model, &examples, config.lm_coef, device);
+                anyhow::ensure!(clf.is_finite() && lm.is_finite(), "the loss became NaN or infinite at update {}", step + 1);
+                grads.accumulate(&model, l.backward());
+                (clf_sum, lm_sum, parts) = (clf_sum + clf, lm_sum + lm, parts + 1);
+            }
+            grads.average();
+            let grad_norm = grads.clip_global_norm(config.max_grad_norm);
+            let factor = Schedule::WarmupLinear.at_step(step, total, warmup_steps);
+            model = optimizer.update(model, &grads, factor);
+            step += 1;
+            let tokens: usize = update.iter().map(|&i| train[i].sequences.iter().map(Vec::len).sum::<usize>()).sum();
+            let tokens_per_s = tokens as f64 / started.elapsed().as_secs_f64();
+            let clf_loss = clf_sum / parts as f64;
+            log.write(&serde_json::json!({
+                "step": step, "epoch": epoch + 1, "clf_loss": clf_loss, "lm_loss": lm_sum / parts as f64,
+                "lr": config.lr * factor, "grad_norm": grad_norm, "tokens_per_s": tokens_per_s,
+            }))?;
+            progress.update(step, clf_loss, tokens_per_s, None);
+        }
+        if !dev.is_empty() {
+            let predictions = predict(&model, dev, config.micro_batch * 2, device);
+            let (score, metrics) = evaluate(&predictions);
+            let record = serde_json::json!({ "step": step, "epoch": epoch + 1, "dev": metrics, "dev_score": score });
+            log.write(&record)?;
+            history.push(record);
+            if best.is_none_or(|(b, _)| score > b) {
+                best = Some((score, epoch + 1));
+                save(&model, &out.join("best"))?;
+            }
+        }
+    }
+    progress.finish();
+    let (best_score, best_epoch) = match best {
+        Some(b) => b,
+        None => {
+            save(&model, &out.join("best"))?;
+            (f64::NAN, config.epochs)
+        }
+    };
+    Ok(FinetuneOutcome { best_score, best_epoch, best_dir: out.join("best"), history })
+}
+
+pub const HEAD_FILE: &str = "head.safetensors";
+pub const HEAD_CONFIG: &str = "head.json";
+
+#[derive(Serialize, Deserialize)]
+struct HeadConfig {
+    pooling: Pooling,
+    n_outputs: usize,
+    dropout: f64,
+}
+
+/// Writes the transformer (a model directory any genpt command loads) and the head beside it.
+pub fn save(model: &Classifier, dir: &Path) -> anyhow::Result<()> {
+    hf::save(&model.gpt, dir)?;
+    let head = &model.head;
+    let mut tensors = weights::NamedTensors::new();
+    tensors.insert("weight".into(), weights::HostTensor::from_tensor(&head.weight.val()));
+    tensors.insert("bias".into(), weights::HostTensor::from_tensor(&head.bias.val()));
+    hf::save_safetensors(&tensors, &dir.join(HEAD_FILE), str::to_string)?;
+    let config = HeadConfig { pooling: head.pooling, n_outputs: head.weight.dims()[1], dropout: head.dropout };
+    weights::write_atomic(&dir.join(HEAD_CONFIG), serde_json::to_string_pretty(&config)?.as_bytes())?;
+    Ok(())
+}
+
+/// Reads what [`save`] wrote.
+pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Classifier> {
+    use anyhow::Context;
+    let gpt = hf::load(dir, device)?;
+    let path = dir.join(HEAD_CONFIG);
+    let config: HeadConfig = serde_json::from_str(
+        &std::fs::read_to_string(&path).with_context(|| format!("{}: not a fine-tuned model", path.display()))?,
+    )
+    .with_context(|| format!("{}: not a valid head description", path.display()))?;
+    let mut tensors = hf::read_safetensors(&dir.join(HEAD_FILE))?;
+    let mut take = |name: &str, shape: Vec<usize>| -> anyhow::Result<TensorData> {
+        let t = tensors.remove(name).with_context(|| format!("{}: no {name}", dir.join(HEAD_FILE).display()))?;
+        anyhow::ensure!(t.shape == shape, "{}: {name} has shape {:?}, expected {shape:?}", dir.join(HEAD_FILE).display(), t.shape);
+        Ok(TensorData::new(t.values, t.shape))
+    };
+    let d = gpt.config().n_embd;
+    let weight = take("weight", vec![d, config.n_outputs])?;
+    let bias = take("bias", vec![config.n_outputs])?;
+    let mut head = ClassifierHead::new(d, config.n_outputs, config.pooling, config.dropout, device);
+    head.weight = burn::module::Param::from_tensor(Tensor::from_data(weight, device));
+    head.bias = burn::module::Param::from_tensor(Tensor::from_data(bias, device));
+    Ok(Classifier { gpt, head })
+}
