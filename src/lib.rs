@@ -15,6 +15,7 @@ pub mod pretrain;
 pub mod progress;
 pub mod train;
 pub mod weights;
+pub mod zeroshot;
 
 pub use config::GptConfig;
 pub use model::Gpt;
