@@ -4,6 +4,7 @@
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod demo;
 pub mod device;
 pub mod finetune;
 pub mod generate;

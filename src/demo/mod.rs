@@ -1,0 +1,3 @@
+//! `genpt demo`: the whole method on built-in generated data, in minutes on a CPU.
+
+pub mod world;
