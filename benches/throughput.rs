@@ -24,6 +24,9 @@ fn arg(name: &str, default: &str) -> String {
 }
 
 fn main() {
+    if std::env::var_os("GENPT_PURGE").is_none() {
+        genpt::retain_freed_memory();
+    }
     let preset = arg("--preset", "small");
     let backend = arg("--backend", "flex");
     let steps: usize = arg("--steps", "3").parse().unwrap();

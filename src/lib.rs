@@ -29,3 +29,14 @@ pub fn shared_dir() -> Option<std::path::PathBuf> {
         .unwrap_or_else(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
     dir.is_dir().then_some(dir)
 }
+
+/// Keeps freed memory in the process instead of returning it to the OS. A training step frees
+/// and reallocates the same large activation buffers every time; returned to the OS they come
+/// back as fresh pages the kernel must zero (about 11% of a step in a profile). Call once at
+/// start-up in programs that use mimalloc as their global allocator.
+pub fn retain_freed_memory() {
+    // mi_option_purge_delay (index 15 in mimalloc's option enum): -1 = never purge.
+    const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+    // SAFETY: sets a process-wide allocator option; mimalloc documents it as safe at any time.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}

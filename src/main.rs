@@ -6,6 +6,7 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
+    genpt::retain_freed_memory();
     let cli = genpt::cli::Cli::parse();
     if let Err(error) = genpt::cli::run(cli) {
         eprintln!("error: {error:#}");

@@ -12,7 +12,7 @@
 //! as the release does (its `clf_h` dropout has `noise_shape` with a broadcast choice axis).
 
 use burn::module::{Module, Param};
-use burn::tensor::{Device, Distribution, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use crate::model::layers::{param, Init};
 
@@ -80,9 +80,10 @@ fn shared_dropout(x: Tensor<3>, p: f64, train: bool) -> Tensor<3> {
         return x;
     }
     let [batch, choices, width] = x.dims();
-    let keep = Tensor::<3>::random([batch, 1, width], Distribution::Bernoulli(1.0 - p), &x.device())
+    let values = crate::model::dropout_rng::mask(batch * width, p);
+    let keep = Tensor::<3>::from_data(burn::tensor::TensorData::new(values, [batch, 1, width]), &x.device())
         .expand([batch, choices, width]);
-    x * keep / (1.0 - p)
+    x * keep
 }
 
 #[cfg(test)]
@@ -143,7 +144,7 @@ mod tests {
     #[test]
     fn dropout_mask_is_shared_across_choices() {
         let d = device();
-        d.seed(3);
+        crate::model::dropout_rng::reseed(3);
         let ones = Tensor::<3>::ones([4, 3, 64], &d);
         let dropped = shared_dropout(ones, 0.5, true).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         let mut zeros = 0;

@@ -223,7 +223,7 @@ pub fn finetune(
         }
         for update in order.chunks(config.batch_size) {
             let started = std::time::Instant::now();
-            device.seed(Draws::new(config.seed, step).next_u64());
+            crate::model::dropout_rng::reseed(Draws::new(config.seed, step).next_u64());
             let mut grads = NamedGrads::default();
             let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
             for micro in update.chunks(config.micro_batch) {

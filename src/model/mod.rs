@@ -1,5 +1,6 @@
 //! The GPT-1 decoder-only Transformer.
 
+pub mod dropout_rng;
 pub mod gpt;
 pub mod layers;
 

@@ -158,8 +158,8 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
             state.next_stream += 1;
             let mut draws = Draws::new(state.seed, stream);
             let windows = train_sampler.sample(t.batch_size, &mut draws);
-            // Dropout masks come from the device RNG, reseeded from the same stream.
-            device.seed(draws.next_u64());
+            // Dropout masks come from the same stream.
+            crate::model::dropout_rng::reseed(draws.next_u64());
             let loss = window_loss(&model, windows, t.batch_size, true, &device);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
