@@ -1,0 +1,120 @@
+//! Vocabulary files: the encoder (piece → id) and the merges (pairs in rank order), in the
+//! release's names (`encoder_bpe_40000.json`, `vocab_40000.bpe`) or Hugging Face's
+//! (`vocab.json`, `merges.txt`). Errors name the file and line.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use crate::TokenizerError;
+
+pub const ORIGINAL_ENCODER: &str = "encoder_bpe_40000.json";
+pub const ORIGINAL_MERGES: &str = "vocab_40000.bpe";
+pub const HF_ENCODER: &str = "vocab.json";
+pub const HF_MERGES: &str = "merges.txt";
+
+pub struct Vocab {
+    pub encoder: HashMap<String, u32>,
+    pub merges: Vec<(String, String)>,
+}
+
+/// The encoder and merges files in `dir`, whichever naming it uses.
+pub fn find_files(dir: &Path) -> Result<(PathBuf, PathBuf), TokenizerError> {
+    for (e, m) in [(ORIGINAL_ENCODER, ORIGINAL_MERGES), (HF_ENCODER, HF_MERGES)] {
+        if dir.join(e).exists() && dir.join(m).exists() {
+            return Ok((dir.join(e), dir.join(m)));
+        }
+    }
+    Err(TokenizerError::Format {
+        path: dir.to_path_buf(),
+        line: None,
+        message: format!("no vocabulary: expected {ORIGINAL_ENCODER} + {ORIGINAL_MERGES} or {HF_ENCODER} + {HF_MERGES}"),
+    })
+}
+
+fn read(path: &Path) -> Result<String, TokenizerError> {
+    std::fs::read_to_string(path).map_err(|e| TokenizerError::Io { path: path.to_path_buf(), source: e })
+}
+
+pub fn parse_encoder(text: &str, path: &Path) -> Result<HashMap<String, u32>, TokenizerError> {
+    let map: HashMap<String, u64> = serde_json::from_str(text).map_err(|e| TokenizerError::Format {
+        path: path.to_path_buf(),
+        line: Some(e.line()),
+        message: format!("expected a JSON object of piece → id: {e}"),
+    })?;
+    let mut encoder = HashMap::with_capacity(map.len());
+    for (piece, id) in map {
+        let id = u32::try_from(id).map_err(|_| TokenizerError::Format {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!("id {id} of {piece:?} is too large"),
+        })?;
+        encoder.insert(piece, id);
+    }
+    Ok(encoder)
+}
+
+pub fn parse_merges(text: &str, path: &Path) -> Result<Vec<(String, String)>, TokenizerError> {
+    let mut merges = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        // The release reads `split('\n')[1:-1]`: the first line is `#version: ...`.
+        if (i == 0 && line.starts_with("#version")) || line.is_empty() {
+            continue;
+        }
+        let mut parts = line.split(' ');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty() => merges.push((a.to_string(), b.to_string())),
+            _ => {
+                return Err(TokenizerError::Format {
+                    path: path.to_path_buf(),
+                    line: Some(i + 1),
+                    message: format!("expected two space-separated pieces, found {line:?}"),
+                })
+            }
+        }
+    }
+    Ok(merges)
+}
+
+pub fn load(dir: &Path) -> Result<Vocab, TokenizerError> {
+    let (encoder_path, merges_path) = find_files(dir)?;
+    Ok(Vocab {
+        encoder: parse_encoder(&read(&encoder_path)?, &encoder_path)?,
+        merges: parse_merges(&read(&merges_path)?, &merges_path)?,
+    })
+}
+
+/// Writes both layouts into `dir`.
+pub fn save(dir: &Path, encoder: &HashMap<String, u32>, merges: &[(String, String)]) -> Result<(), TokenizerError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |e| TokenizerError::Io { path, source: e }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let mut pairs: Vec<(&String, &u32)> = encoder.iter().collect();
+    pairs.sort_by_key(|(_, &id)| id);
+    let ordered: serde_json::Map<String, serde_json::Value> =
+        pairs.into_iter().map(|(p, &id)| (p.clone(), serde_json::Value::from(id))).collect();
+    let encoder_json = serde_json::to_string(&ordered).expect("json");
+    let mut merges_text = String::from("#version: 0.2\n");
+    for (a, b) in merges {
+        merges_text.push_str(&format!("{a} {b}\n"));
+    }
+    for (e, m) in [(ORIGINAL_ENCODER, ORIGINAL_MERGES), (HF_ENCODER, HF_MERGES)] {
+        std::fs::write(dir.join(e), &encoder_json).map_err(io(&dir.join(e)))?;
+        std::fs::write(dir.join(m), &merges_text).map_err(io(&dir.join(m)))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_files_name_the_line() {
+        let err = parse_merges("#version: 0.2\na b\nlonely\n", Path::new("m.txt")).unwrap_err().to_string();
+        assert!(err.contains("m.txt:3"), "{err}");
+        let err = parse_encoder("{\"a\": 1,\n \"b\": }", Path::new("v.json")).unwrap_err().to_string();
+        assert!(err.contains("v.json:2"), "{err}");
+    }
+}
