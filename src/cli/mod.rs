@@ -2,7 +2,9 @@
 
 mod convert;
 mod info;
+mod prepare;
 mod pretrain;
+mod tokenize;
 mod score;
 
 use std::path::PathBuf;
@@ -24,8 +26,15 @@ pub enum Command {
     Score(score::ScoreArgs),
     /// Convert weights between the Hugging Face and the official release's layouts.
     Convert(convert::ConvertArgs),
+    /// Tokenize raw text files into token shards for pre-training.
+    Prepare(prepare::PrepareArgs),
     /// Generative pre-training on prepared token shards.
     Pretrain(pretrain::PretrainArgs),
+    /// Tokenize JSONL lines with the GPT-1 pipeline.
+    Tokenize(tokenize::TokenizeArgs),
+    /// Tokenizer tools.
+    #[command(subcommand)]
+    Tokenizer(tokenize::TokenizerCommand),
 }
 
 /// Where tensors are computed.
@@ -71,6 +80,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(args),
         Command::Score(args) => score::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Prepare(args) => prepare::run(args),
         Command::Pretrain(args) => pretrain::run(args),
+        Command::Tokenize(args) => tokenize::run(args),
+        Command::Tokenizer(command) => tokenize::run_tokenizer(command),
     }
 }

@@ -122,7 +122,7 @@ pub fn train_bpe(
     progress(merges.len());
 
     let mut encoder = HashMap::new();
-    let mut add = |piece: String, encoder: &mut HashMap<String, u32>| {
+    let add = |piece: String, encoder: &mut HashMap<String, u32>| {
         let next = encoder.len() as u32;
         encoder.entry(piece).or_insert(next);
     };

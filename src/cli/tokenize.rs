@@ -1,0 +1,90 @@
+//! `genpt tokenize` and `genpt tokenizer train`.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug)]
+pub struct TokenizeArgs {
+    /// Tokenizer directory (original or Hugging Face file names).
+    #[arg(long)]
+    pub tokenizer: PathBuf,
+    /// JSONL input: one {"text": ...} object per line.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// JSONL output: the same lines, in order, with "ids" added.
+    #[arg(long)]
+    pub output: PathBuf,
+}
+
+pub fn run(args: TokenizeArgs) -> anyhow::Result<()> {
+    let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)?;
+    let started = std::time::Instant::now();
+    let stats = genpt_tokenizer::encode_jsonl(&tokenizer, &args.input, &args.output)?;
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{} lines, {} tokens, {:.2} MB/s; wrote {}",
+        stats.lines,
+        stats.tokens,
+        stats.bytes as f64 / 1e6 / seconds.max(1e-9),
+        args.output.display()
+    );
+    Ok(())
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenizerCommand {
+    /// Learn a BPE vocabulary over the GPT-1 pre-tokenization; writes both file layouts.
+    Train(TrainArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct TrainArgs {
+    /// Text files or directories of *.txt files.
+    #[arg(long, required = true, num_args = 1..)]
+    pub corpus: Vec<PathBuf>,
+    /// Number of merges to learn (GPT-1: 40,000).
+    #[arg(long, default_value_t = 40_000)]
+    pub merges: usize,
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
+    match command {
+        TokenizerCommand::Train(args) => {
+            let files = super::prepare::collect_files(&args.corpus)?;
+            anyhow::ensure!(!files.is_empty(), "the corpus is empty");
+            let texts: Vec<String> = files
+                .iter()
+                .map(|f| {
+                    std::fs::read(f)
+                        .map(|b| genpt_tokenizer::decode_utf8_lossy_counted(&b).0)
+                        .with_context(|| format!("reading {}", f.display()))
+                })
+                .collect::<anyhow::Result<_>>()?;
+            let paragraphs: Vec<&str> = texts.iter().flat_map(|t| t.split("\n\n")).collect();
+            let counts = genpt_tokenizer::train::count_words(paragraphs.iter().copied().collect::<Vec<_>>());
+            let (encoder, merges) = train_vocabulary(&counts, args.merges);
+            genpt_tokenizer::vocab::save(&args.out, &encoder, &merges)?;
+            eprintln!("{} merges, {} pieces; wrote {}", merges.len(), encoder.len(), args.out.display());
+            Ok(())
+        }
+    }
+}
+
+/// BPE training with a progress bar on a terminal.
+pub fn train_vocabulary(
+    counts: &std::collections::HashMap<String, u64>,
+    merges: usize,
+) -> (std::collections::HashMap<String, u32>, Vec<(String, String)>) {
+    use std::io::IsTerminal;
+    let bar = indicatif::ProgressBar::new(merges as u64);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
+    }
+    let result = genpt_tokenizer::train_bpe(counts, merges, &|done| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    result
+}
