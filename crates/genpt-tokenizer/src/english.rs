@@ -153,6 +153,26 @@ impl EnglishSplitter {
             out.extend(pieces.iter().cloned());
             return;
         }
+        // Fast path: a chunk of ASCII letters only, or of digits only, has no prefix, suffix or
+        // infix in spaCy's English rules (each needs punctuation, a symbol, or letters next to
+        // digits), so it is one token. Most words of prose take this path and skip the regexes.
+        let bytes = chunk.as_bytes();
+        if bytes.iter().all(u8::is_ascii_alphabetic) || bytes.iter().all(u8::is_ascii_digit) {
+            out.push(chunk.to_string());
+            return;
+        }
+        // And a sentence end: letters then "." after a lowercase letter, the word itself no
+        // exception: spaCy's suffix rule splits off the period, the word stays whole.
+        if specials {
+            if let Some(word) = chunk.strip_suffix('.') {
+                let w = word.as_bytes();
+                if !w.is_empty() && w.iter().all(u8::is_ascii_alphabetic) && w[w.len() - 1].is_ascii_lowercase() && !self.specials.contains_key(word) {
+                    out.push(word.to_string());
+                    out.push(".".to_string());
+                    return;
+                }
+            }
+        }
         let mut prefixes: Vec<&str> = Vec::new();
         let mut suffixes: Vec<&str> = Vec::new();
         let mut s = chunk;
@@ -232,6 +252,22 @@ mod tests {
     use super::*;
 
     // Reference splits from spaCy 3.8.18 `spacy.blank("en")`.
+    #[test]
+    fn fast_path_agrees_with_the_rules() {
+        // Letters-only and digits-only chunks: what the regex path gives, checked directly.
+        let s = EnglishSplitter::new();
+        for word in ["hello.", "Hello.", "a.", "km."] {
+            let mut slow = Vec::new();
+            s.tokenize(word, false, &mut slow); // without exceptions: the regex path only
+            assert_eq!(slow, [&word[..word.len() - 1], "."], "{word}");
+        }
+        for word in ["hello", "Hello", "HELLO", "a", "12345", "0", "km", "st"] {
+            assert_eq!(s.find_prefix(word), 0, "{word}");
+            assert_eq!(s.find_suffix(word), 0, "{word}");
+            assert!(matches!(s.infix.find(word), Ok(None)), "{word}");
+        }
+    }
+
     #[test]
     fn matches_spacy_on_contractions_and_abbreviations() {
         let s = EnglishSplitter::new();
