@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch. One file per subcommand.
 
 mod convert;
+mod generate;
 mod info;
 mod prepare;
 mod pretrain;
@@ -24,6 +25,8 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Log-probability of each next token of a sequence, as JSON.
     Score(score::ScoreArgs),
+    /// Sample a continuation of a prompt.
+    Generate(generate::GenerateArgs),
     /// Convert weights between the Hugging Face and the official release's layouts.
     Convert(convert::ConvertArgs),
     /// Tokenize raw text files into token shards for pre-training.
@@ -80,6 +83,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info(args) => info::run(args),
         Command::Score(args) => score::run(args),
         Command::Convert(args) => convert::run(args),
+        Command::Generate(args) => generate::run(args),
         Command::Prepare(args) => prepare::run(args),
         Command::Pretrain(args) => pretrain::run(args),
         Command::Tokenize(args) => tokenize::run(args),

@@ -11,8 +11,14 @@ pub struct ScoreArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Token ids, comma-separated (at least two).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required_unless_present = "text", conflicts_with = "text")]
     pub ids: Vec<i64>,
+    /// Text to score instead of ids (needs --tokenizer).
+    #[arg(long, requires = "tokenizer")]
+    pub text: Option<String>,
+    /// Tokenizer directory, for --text.
+    #[arg(long)]
+    pub tokenizer: Option<std::path::PathBuf>,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
@@ -20,9 +26,22 @@ pub struct ScoreArgs {
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let model = args.model.load(&device)?;
-    let logprobs = score_ids(&model, &args.ids)?;
+    let (ids, pieces) = match (&args.text, &args.tokenizer) {
+        (Some(text), Some(dir)) => {
+            let tokenizer = genpt_tokenizer::Tokenizer::from_dir(dir)?;
+            let ids: Vec<i64> = tokenizer.encode(text).into_iter().map(i64::from).collect();
+            let pieces: Vec<String> = ids.iter().map(|&i| tokenizer.decode(&[i as u32])).collect();
+            (ids, Some(pieces))
+        }
+        _ => (args.ids.clone(), None),
+    };
+    let logprobs = score_ids(&model, &ids)?;
     let mean = logprobs.iter().map(|&x| x as f64).sum::<f64>() / logprobs.len() as f64;
-    let out = serde_json::json!({ "next_token_logprobs": logprobs, "mean_logprob": mean });
+    let mut out = serde_json::json!({ "next_token_logprobs": logprobs, "mean_logprob": mean });
+    if let Some(pieces) = pieces {
+        out["ids"] = ids.into();
+        out["tokens"] = pieces.into();
+    }
     println!("{out}");
     Ok(())
 }

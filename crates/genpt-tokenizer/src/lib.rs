@@ -139,6 +139,14 @@ impl Tokenizer {
         texts.par_iter().map(|t| self.encode(t)).collect()
     }
 
+    /// The piece of one id (`</w>` marks a word end), or the special token's name.
+    pub fn piece(&self, id: u32) -> Option<&str> {
+        match self.decoder.get(id as usize) {
+            Some(p) => Some(p.as_str()),
+            None => self.specials.get(id as usize - self.decoder.len()).map(String::as_str),
+        }
+    }
+
     /// Pieces joined, `</w>` read as a word end. Special tokens decode to their names.
     pub fn decode(&self, ids: &[u32]) -> String {
         let mut out = String::new();
