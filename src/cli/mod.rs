@@ -1,6 +1,7 @@
 //! Command-line interface: argument definitions and dispatch. One file per subcommand.
 
 mod convert;
+mod finetune;
 mod generate;
 mod info;
 mod prepare;
@@ -25,6 +26,12 @@ pub enum Command {
     Info(info::InfoArgs),
     /// Log-probability of each next token of a sequence, as JSON.
     Score(score::ScoreArgs),
+    /// Fine-tune a pre-trained model on a task (paper, section 3.2).
+    Finetune(finetune::FinetuneArgs),
+    /// Evaluate a fine-tuned model on a labeled split; writes metrics.json.
+    Eval(finetune::EvalArgs),
+    /// Predict a split, in the GLUE submission format.
+    Predict(finetune::PredictArgs),
     /// Sample a continuation of a prompt.
     Generate(generate::GenerateArgs),
     /// Convert weights between the Hugging Face and the official release's layouts.
@@ -84,6 +91,9 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Score(args) => score::run(args),
         Command::Convert(args) => convert::run(args),
         Command::Generate(args) => generate::run(args),
+        Command::Finetune(args) => finetune::finetune(args),
+        Command::Eval(args) => finetune::eval(args),
+        Command::Predict(args) => finetune::predict(args),
         Command::Prepare(args) => prepare::run(args),
         Command::Pretrain(args) => pretrain::run(args),
         Command::Tokenize(args) => tokenize::run(args),
