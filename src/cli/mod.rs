@@ -1,12 +1,15 @@
 //! Command-line interface: argument definitions and dispatch. One file per subcommand.
 
 mod convert;
+mod demo;
 mod finetune;
 mod generate;
 mod info;
 mod prepare;
 mod pretrain;
 mod tokenize;
+
+pub use tokenize::train_vocabulary;
 mod score;
 
 use std::path::PathBuf;
@@ -22,6 +25,9 @@ pub struct Cli {
 
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// The whole method on built-in generated data, in minutes: tokenizer, pre-training,
+    /// fine-tuning with and without pre-training, zero-shot, a sample.
+    Demo(demo::DemoArgs),
     /// Show a model's configuration, parameter count and memory estimate.
     Info(info::InfoArgs),
     /// Log-probability of each next token of a sequence, as JSON.
@@ -87,6 +93,7 @@ impl ModelArgs {
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Info(args) => info::run(args),
         Command::Score(args) => score::run(args),
         Command::Convert(args) => convert::run(args),
