@@ -8,6 +8,7 @@ mod info;
 mod prepare;
 mod pretrain;
 mod tokenize;
+mod zeroshot;
 
 pub use tokenize::train_vocabulary;
 mod score;
@@ -48,6 +49,8 @@ pub enum Command {
     Pretrain(pretrain::PretrainArgs),
     /// Tokenize JSONL lines with the GPT-1 pipeline.
     Tokenize(tokenize::TokenizeArgs),
+    /// The paper's zero-shot heuristics on a pre-trained model.
+    Zeroshot(zeroshot::ZeroshotArgs),
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(tokenize::TokenizerCommand),
@@ -105,5 +108,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Pretrain(args) => pretrain::run(args),
         Command::Tokenize(args) => tokenize::run(args),
         Command::Tokenizer(command) => tokenize::run_tokenizer(command),
+        Command::Zeroshot(args) => zeroshot::run(args),
     }
 }
