@@ -13,13 +13,31 @@ pub enum TaskError {
         source: std::io::Error,
     },
     #[error("{path}:{line}: expected {expected} tab-separated columns, found {found}")]
-    ColumnCount { path: PathBuf, line: usize, expected: usize, found: usize },
+    ColumnCount {
+        path: PathBuf,
+        line: usize,
+        expected: usize,
+        found: usize,
+    },
     #[error("{path}:{line}: missing field `{field}`")]
-    MissingField { path: PathBuf, line: usize, field: String },
+    MissingField {
+        path: PathBuf,
+        line: usize,
+        field: String,
+    },
     #[error("{path}:{line}: unknown label `{label}` (expected one of: {expected})")]
-    UnknownLabel { path: PathBuf, line: usize, label: String, expected: String },
+    UnknownLabel {
+        path: PathBuf,
+        line: usize,
+        label: String,
+        expected: String,
+    },
     #[error("{path}:{line}: {message}")]
-    BadRow { path: PathBuf, line: usize, message: String },
+    BadRow {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{path}: {message}")]
     BadFile { path: PathBuf, message: String },
     #[error("unknown task `{0}`")]
@@ -34,15 +52,31 @@ pub enum TaskError {
 
 impl TaskError {
     pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        TaskError::Io { path: path.to_path_buf(), source }
+        TaskError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     }
     pub(crate) fn bad_row(path: &std::path::Path, line: usize, message: impl Into<String>) -> Self {
-        TaskError::BadRow { path: path.to_path_buf(), line, message: message.into() }
+        TaskError::BadRow {
+            path: path.to_path_buf(),
+            line,
+            message: message.into(),
+        }
     }
     pub(crate) fn missing(path: &std::path::Path, line: usize, field: &str) -> Self {
-        TaskError::MissingField { path: path.to_path_buf(), line, field: field.to_string() }
+        TaskError::MissingField {
+            path: path.to_path_buf(),
+            line,
+            field: field.to_string(),
+        }
     }
-    pub(crate) fn unknown_label(path: &std::path::Path, line: usize, label: &str, expected: &[&str]) -> Self {
+    pub(crate) fn unknown_label(
+        path: &std::path::Path,
+        line: usize,
+        label: &str,
+        expected: &[&str],
+    ) -> Self {
         TaskError::UnknownLabel {
             path: path.to_path_buf(),
             line,

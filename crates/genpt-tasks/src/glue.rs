@@ -36,7 +36,11 @@ pub(crate) fn parse_label(
             .ok_or_else(|| TaskError::unknown_label(path, line, raw, names)),
         LabelParse::Score { min, max } => match raw.parse::<f32>() {
             Ok(v) if v.is_finite() && v >= min && v <= max => Ok(Label::Score(v)),
-            _ => Err(TaskError::bad_row(path, line, format!("score `{raw}` is not a number in [{min}, {max}]"))),
+            _ => Err(TaskError::bad_row(
+                path,
+                line,
+                format!("score `{raw}` is not a number in [{min}, {max}]"),
+            )),
         },
     }
 }
@@ -53,11 +57,18 @@ pub(crate) struct Layout<'a> {
 
 /// Read a headed GLUE TSV. Test splits (`labeled == false`) must not need the
 /// label column; train/dev must have it.
-pub(crate) fn load_headed(path: &Path, layout: &Layout<'_>, labeled: bool) -> Result<Vec<Example>, TaskError> {
+pub(crate) fn load_headed(
+    path: &Path,
+    layout: &Layout<'_>,
+    labeled: bool,
+) -> Result<Vec<Example>, TaskError> {
     let tsv = Tsv::open(path)?;
     let rows = tsv.rows();
     let Some(head) = rows.first() else {
-        return Err(TaskError::BadFile { path: path.to_path_buf(), message: "empty file (no header)".into() });
+        return Err(TaskError::BadFile {
+            path: path.to_path_buf(),
+            message: "empty file (no header)".into(),
+        });
     };
     let header = Header::new(head);
     let id_col = match layout.id {
@@ -69,21 +80,36 @@ pub(crate) fn load_headed(path: &Path, layout: &Layout<'_>, labeled: bool) -> Re
         .iter()
         .map(|n| header.require(path, head.line, n))
         .collect::<Result<Vec<_>, _>>()?;
-    let label_col = if labeled { Some(header.require(path, head.line, layout.label)?) } else { None };
+    let label_col = if labeled {
+        Some(header.require(path, head.line, layout.label)?)
+    } else {
+        None
+    };
 
     let mut out = Vec::with_capacity(rows.len().saturating_sub(1));
     for (i, row) in rows[1..].iter().enumerate() {
         check_columns(path, row, header.len())?;
         let id = match id_col {
-            Some(c) => field(path, row, c, layout.id.unwrap_or("index"))?.trim().to_string(),
+            Some(c) => field(path, row, c, layout.id.unwrap_or("index"))?
+                .trim()
+                .to_string(),
             None => i.to_string(),
         };
         // Sentences may legitimately be empty (a handful of QQP/MNLI rows are);
         // the column-count check above already guarantees the field exists.
         let text = |k: usize| row.fields[text_cols[k]].to_string();
-        let input = if text_cols.len() == 1 { Input::Single(text(0)) } else { Input::Pair(text(0), text(1)) };
+        let input = if text_cols.len() == 1 {
+            Input::Single(text(0))
+        } else {
+            Input::Pair(text(0), text(1))
+        };
         let label = match label_col {
-            Some(c) => Some(parse_label(path, row.line, field(path, row, c, layout.label)?, layout.parse)?),
+            Some(c) => Some(parse_label(
+                path,
+                row.line,
+                field(path, row, c, layout.label)?,
+                layout.parse,
+            )?),
             None => None,
         };
         out.push(Example { id, input, label });
@@ -97,8 +123,17 @@ pub(crate) fn load_cola_headerless(path: &Path) -> Result<Vec<Example>, TaskErro
     let mut out = Vec::new();
     for (i, row) in tsv.rows().iter().enumerate() {
         check_columns(path, row, 4)?;
-        let label = parse_label(path, row.line, field(path, row, 1, "label")?, LabelParse::Names(&["0", "1"]))?;
-        out.push(Example { id: i.to_string(), input: Input::Single(row.fields[3].to_string()), label: Some(label) });
+        let label = parse_label(
+            path,
+            row.line,
+            field(path, row, 1, "label")?,
+            LabelParse::Names(&["0", "1"]),
+        )?;
+        out.push(Example {
+            id: i.to_string(),
+            input: Input::Single(row.fields[3].to_string()),
+            label: Some(label),
+        });
     }
     Ok(out)
 }
@@ -108,7 +143,12 @@ pub(crate) const NLI3: &[&str] = &["contradiction", "entailment", "neutral"];
 const NLI2: &[&str] = &["entailment", "not_entailment"];
 
 /// Load one GLUE task from its directory (the one holding train.tsv etc.).
-pub(crate) fn load(name: &str, spec: TaskSpec, dir: &Path, split: Split) -> Result<Dataset, TaskError> {
+pub(crate) fn load(
+    name: &str,
+    spec: TaskSpec,
+    dir: &Path,
+    split: Split,
+) -> Result<Dataset, TaskError> {
     let labeled = split != Split::Test;
     let file = |f: &str| dir.join(f);
     let std_file = match split {
@@ -118,11 +158,56 @@ pub(crate) fn load(name: &str, spec: TaskSpec, dir: &Path, split: Split) -> Resu
     };
     let examples = match name {
         "cola" if labeled => load_cola_headerless(&file(std_file))?,
-        "cola" => load_headed(&file(std_file), &Layout { id: Some("index"), texts: &["sentence"], label: "label", parse: LabelParse::Names(BINARY) }, false)?,
-        "sst2" => load_headed(&file(std_file), &Layout { id: if labeled { None } else { Some("index") }, texts: &["sentence"], label: "label", parse: LabelParse::Names(BINARY) }, labeled)?,
-        "mrpc" => load_headed(&file(std_file), &Layout { id: if labeled { None } else { Some("index") }, texts: &["#1 String", "#2 String"], label: "Quality", parse: LabelParse::Names(BINARY) }, labeled)?,
-        "stsb" => load_headed(&file(std_file), &Layout { id: Some("index"), texts: &["sentence1", "sentence2"], label: "score", parse: LabelParse::Score { min: 0.0, max: 5.0 } }, labeled)?,
-        "qqp" => load_headed(&file(std_file), &Layout { id: Some("id"), texts: &["question1", "question2"], label: "is_duplicate", parse: LabelParse::Names(BINARY) }, labeled)?,
+        "cola" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: Some("index"),
+                texts: &["sentence"],
+                label: "label",
+                parse: LabelParse::Names(BINARY),
+            },
+            false,
+        )?,
+        "sst2" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: if labeled { None } else { Some("index") },
+                texts: &["sentence"],
+                label: "label",
+                parse: LabelParse::Names(BINARY),
+            },
+            labeled,
+        )?,
+        "mrpc" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: if labeled { None } else { Some("index") },
+                texts: &["#1 String", "#2 String"],
+                label: "Quality",
+                parse: LabelParse::Names(BINARY),
+            },
+            labeled,
+        )?,
+        "stsb" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: Some("index"),
+                texts: &["sentence1", "sentence2"],
+                label: "score",
+                parse: LabelParse::Score { min: 0.0, max: 5.0 },
+            },
+            labeled,
+        )?,
+        "qqp" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: Some("id"),
+                texts: &["question1", "question2"],
+                label: "is_duplicate",
+                parse: LabelParse::Names(BINARY),
+            },
+            labeled,
+        )?,
         "mnli" | "mnli-mm" => {
             let f = match (name, split) {
                 (_, Split::Train) => "train.tsv",
@@ -131,20 +216,77 @@ pub(crate) fn load(name: &str, spec: TaskSpec, dir: &Path, split: Split) -> Resu
                 (_, Split::Dev) => "dev_mismatched.tsv",
                 (_, Split::Test) => "test_mismatched.tsv",
             };
-            load_headed(&file(f), &Layout { id: Some("index"), texts: &["sentence1", "sentence2"], label: "gold_label", parse: LabelParse::Names(NLI3) }, labeled)?
+            load_headed(
+                &file(f),
+                &Layout {
+                    id: Some("index"),
+                    texts: &["sentence1", "sentence2"],
+                    label: "gold_label",
+                    parse: LabelParse::Names(NLI3),
+                },
+                labeled,
+            )?
         }
-        "qnli" => load_headed(&file(std_file), &Layout { id: Some("index"), texts: &["question", "sentence"], label: "label", parse: LabelParse::Names(NLI2) }, labeled)?,
-        "rte" => load_headed(&file(std_file), &Layout { id: Some("index"), texts: &["sentence1", "sentence2"], label: "label", parse: LabelParse::Names(NLI2) }, labeled)?,
-        "wnli" => load_headed(&file(std_file), &Layout { id: Some("index"), texts: &["sentence1", "sentence2"], label: "label", parse: LabelParse::Names(BINARY) }, labeled)?,
+        "qnli" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: Some("index"),
+                texts: &["question", "sentence"],
+                label: "label",
+                parse: LabelParse::Names(NLI2),
+            },
+            labeled,
+        )?,
+        "rte" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: Some("index"),
+                texts: &["sentence1", "sentence2"],
+                label: "label",
+                parse: LabelParse::Names(NLI2),
+            },
+            labeled,
+        )?,
+        "wnli" => load_headed(
+            &file(std_file),
+            &Layout {
+                id: Some("index"),
+                texts: &["sentence1", "sentence2"],
+                label: "label",
+                parse: LabelParse::Names(BINARY),
+            },
+            labeled,
+        )?,
         // The diagnostic set is test-only and scored with the MNLI classifier.
         "ax" => {
             if labeled {
-                return Err(TaskError::NoSuchSplit { task: name.into(), split: split.to_string() });
+                return Err(TaskError::NoSuchSplit {
+                    task: name.into(),
+                    split: split.to_string(),
+                });
             }
-            let p = if dir.join("diagnostic.tsv").is_file() { file("diagnostic.tsv") } else { file("AX.tsv") };
-            load_headed(&p, &Layout { id: Some("index"), texts: &["sentence1", "sentence2"], label: "label", parse: LabelParse::Names(NLI3) }, false)?
+            let p = if dir.join("diagnostic.tsv").is_file() {
+                file("diagnostic.tsv")
+            } else {
+                file("AX.tsv")
+            };
+            load_headed(
+                &p,
+                &Layout {
+                    id: Some("index"),
+                    texts: &["sentence1", "sentence2"],
+                    label: "label",
+                    parse: LabelParse::Names(NLI3),
+                },
+                false,
+            )?
         }
         other => return Err(TaskError::UnknownTask(other.into())),
     };
-    Ok(Dataset { task: spec, split, examples, skipped: 0 })
+    Ok(Dataset {
+        task: spec,
+        split,
+        examples,
+        skipped: 0,
+    })
 }

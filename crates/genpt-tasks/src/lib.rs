@@ -18,7 +18,9 @@ pub mod transform;
 mod tsv;
 
 pub use error::TaskError;
-pub use metrics::{accuracy, f1_binary, glue_average, matthews, pearson, score_task, spearman, TaskScore};
+pub use metrics::{
+    accuracy, f1_binary, glue_average, matthews, pearson, score_task, spearman, TaskScore,
+};
 pub use registry::{load_task, task_spec, GLUE_TASKS, TASKS};
 pub use submission::{format_predictions, glue_file_name, write_glue_submission};
 pub use task::{Dataset, Example, Input, Label, Metric, Split, TaskKind, TaskSpec};

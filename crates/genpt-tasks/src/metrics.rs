@@ -138,9 +138,16 @@ impl TaskScore {
 /// (CoLA MCC; SST-2 acc; MRPC/QQP F1 & acc; STS-B Pearson & Spearman; the rest acc).
 pub fn score_task(spec: &TaskSpec, pred: &[Label], gold: &[Label]) -> Result<TaskScore, TaskError> {
     if pred.len() != gold.len() {
-        return Err(TaskError::Metrics(format!("{} predictions for {} gold labels", pred.len(), gold.len())));
+        return Err(TaskError::Metrics(format!(
+            "{} predictions for {} gold labels",
+            pred.len(),
+            gold.len()
+        )));
     }
-    let regression = spec.metrics.iter().any(|m| matches!(m, Metric::Pearson | Metric::Spearman));
+    let regression = spec
+        .metrics
+        .iter()
+        .any(|m| matches!(m, Metric::Pearson | Metric::Spearman));
     let metrics = if regression {
         let f = |v: &[Label]| -> Result<Vec<f64>, TaskError> {
             v.iter()
@@ -156,13 +163,20 @@ pub fn score_task(spec: &TaskSpec, pred: &[Label], gold: &[Label]) -> Result<Tas
             .map(|m| match m {
                 Metric::Pearson => Ok((*m, pearson(&p, &g))),
                 Metric::Spearman => Ok((*m, spearman(&p, &g))),
-                other => Err(TaskError::Metrics(format!("{} needs class labels", other.name()))),
+                other => Err(TaskError::Metrics(format!(
+                    "{} needs class labels",
+                    other.name()
+                ))),
             })
             .collect::<Result<Vec<_>, _>>()?
     } else {
         let f = |v: &[Label]| -> Result<Vec<usize>, TaskError> {
             v.iter()
-                .map(|l| l.class().ok_or_else(|| TaskError::Metrics(format!("task {} expects class labels", spec.name))))
+                .map(|l| {
+                    l.class().ok_or_else(|| {
+                        TaskError::Metrics(format!("task {} expects class labels", spec.name))
+                    })
+                })
                 .collect()
         };
         let (p, g) = (f(pred)?, f(gold)?);
@@ -179,7 +193,10 @@ pub fn score_task(spec: &TaskSpec, pred: &[Label], gold: &[Label]) -> Result<Tas
             })
             .collect()
     };
-    Ok(TaskScore { task: spec.name.clone(), metrics })
+    Ok(TaskScore {
+        task: spec.name.clone(),
+        metrics,
+    })
 }
 
 /// GLUE average over the given task scores: each task's `combined()` value,
@@ -187,7 +204,11 @@ pub fn score_task(spec: &TaskSpec, pred: &[Label], gold: &[Label]) -> Result<Tas
 /// accuracies), and the diagnostic `ax` left out. None if nothing to average.
 pub fn glue_average(scores: &[TaskScore]) -> Option<f64> {
     let mut values = Vec::new();
-    let mnli: Vec<f64> = scores.iter().filter(|s| s.task == "mnli" || s.task == "mnli-mm").map(|s| s.combined()).collect();
+    let mnli: Vec<f64> = scores
+        .iter()
+        .filter(|s| s.task == "mnli" || s.task == "mnli-mm")
+        .map(|s| s.combined())
+        .collect();
     if !mnli.is_empty() {
         values.push(mnli.iter().sum::<f64>() / mnli.len() as f64);
     }

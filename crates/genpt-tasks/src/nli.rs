@@ -8,8 +8,10 @@ use std::path::Path;
 
 pub(crate) const SCITAIL_LABELS: &[&str] = &["entails", "neutral"];
 
+type JsonObject = serde_json::Map<String, serde_json::Value>;
+
 /// One JSON object per line; returns (1-based line, object) for non-blank lines.
-fn jsonl(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, serde_json::Value>)>, TaskError> {
+fn jsonl(path: &Path) -> Result<Vec<(usize, JsonObject)>, TaskError> {
     let text = read_text(path)?;
     let mut out = Vec::new();
     for (i, l) in text.split('\n').enumerate() {
@@ -20,7 +22,13 @@ fn jsonl(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, serde_json::
         match serde_json::from_str::<serde_json::Value>(l) {
             Ok(serde_json::Value::Object(m)) => out.push((i + 1, m)),
             Ok(_) => return Err(TaskError::bad_row(path, i + 1, "expected a JSON object")),
-            Err(e) => return Err(TaskError::bad_row(path, i + 1, format!("invalid JSON: {e}"))),
+            Err(e) => {
+                return Err(TaskError::bad_row(
+                    path,
+                    i + 1,
+                    format!("invalid JSON: {e}"),
+                ))
+            }
         }
     }
     Ok(out)
@@ -29,10 +37,12 @@ fn jsonl(path: &Path) -> Result<Vec<(usize, serde_json::Map<String, serde_json::
 fn str_field<'a>(
     path: &Path,
     line: usize,
-    obj: &'a serde_json::Map<String, serde_json::Value>,
+    obj: &'a JsonObject,
     key: &str,
 ) -> Result<&'a str, TaskError> {
-    obj.get(key).and_then(|v| v.as_str()).ok_or_else(|| TaskError::missing(path, line, key))
+    obj.get(key)
+        .and_then(|v| v.as_str())
+        .ok_or_else(|| TaskError::missing(path, line, key))
 }
 
 /// SNLI / MultiNLI-style jsonl: `sentence1`, `sentence2`, `gold_label`.
@@ -61,7 +71,11 @@ pub(crate) fn load_nli_jsonl(
             .and_then(|v| v.as_str())
             .map(str::to_string)
             .unwrap_or_else(|| format!("{}:{line}", path.display()));
-        out.push(Example { id, input: Input::Pair(s1.to_string(), s2.to_string()), label: Some(label) });
+        out.push(Example {
+            id,
+            input: Input::Pair(s1.to_string(), s2.to_string()),
+            label: Some(label),
+        });
     }
     Ok((out, skipped))
 }
@@ -76,7 +90,12 @@ pub(crate) fn load_scitail_tsv(path: &Path) -> Result<Vec<Example>, TaskError> {
     let mut out = Vec::new();
     for (i, row) in tsv.rows().iter().enumerate() {
         check_columns(path, row, 3)?;
-        let label = parse_label(path, row.line, field(path, row, 2, "label")?, LabelParse::Names(SCITAIL_LABELS))?;
+        let label = parse_label(
+            path,
+            row.line,
+            field(path, row, 2, "label")?,
+            LabelParse::Names(SCITAIL_LABELS),
+        )?;
         out.push(Example {
             id: i.to_string(),
             input: Input::Pair(row.fields[0].to_string(), row.fields[1].to_string()),
@@ -88,5 +107,11 @@ pub(crate) fn load_scitail_tsv(path: &Path) -> Result<Vec<Example>, TaskError> {
 
 /// SciTail `snli_format` jsonl, labels "entailment"/"neutral".
 pub(crate) fn load_scitail_jsonl(path: &Path) -> Result<(Vec<Example>, usize), TaskError> {
-    load_nli_jsonl(path, SCITAIL_LABELS, &|s| if s == "entailment" { "entails".into() } else { s.to_string() })
+    load_nli_jsonl(path, SCITAIL_LABELS, &|s| {
+        if s == "entailment" {
+            "entails".into()
+        } else {
+            s.to_string()
+        }
+    })
 }

@@ -52,7 +52,13 @@ pub(crate) fn load_file(path: &Path) -> Result<Vec<Example>, TaskError> {
         });
     }
     let mut out = Vec::with_capacity(n);
-    for (q, ((question, options), answer)) in r.questions.iter().zip(&r.options).zip(&r.answers).enumerate() {
+    for (q, ((question, options), answer)) in r
+        .questions
+        .iter()
+        .zip(&r.options)
+        .zip(&r.answers)
+        .enumerate()
+    {
         if options.len() != 4 {
             return Err(TaskError::BadFile {
                 path: path.to_path_buf(),
@@ -67,13 +73,19 @@ pub(crate) fn load_file(path: &Path) -> Result<Vec<Example>, TaskError> {
             other => {
                 return Err(TaskError::BadFile {
                     path: path.to_path_buf(),
-                    message: format!("question {q}: unknown answer `{other}` (expected A, B, C or D)"),
+                    message: format!(
+                        "question {q}: unknown answer `{other}` (expected A, B, C or D)"
+                    ),
                 })
             }
         };
         out.push(Example {
             id: format!("{}-{q}", r.id),
-            input: Input::Choices { context: r.article.clone(), question: question.clone(), choices: options.clone() },
+            input: Input::Choices {
+                context: r.article.clone(),
+                question: question.clone(),
+                choices: options.clone(),
+            },
             label: Some(Label::Class(label)),
         });
     }

@@ -23,21 +23,38 @@ pub(crate) const TEST_FILE: &str = "cloze_test_test__spring2016 - cloze_test_ALL
 /// Read every story of a Story Cloze CSV (normal CSV quoting: sentences contain commas).
 pub fn load_csv(path: &Path) -> Result<Vec<Example>, TaskError> {
     let text = crate::tsv::read_text(path)?;
-    let mut rdr = csv::ReaderBuilder::new().has_headers(true).flexible(true).from_reader(text.as_bytes());
+    let mut rdr = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .flexible(true)
+        .from_reader(text.as_bytes());
     let headers = rdr
         .headers()
-        .map_err(|e| TaskError::BadFile { path: path.to_path_buf(), message: format!("bad CSV header: {e}") })?
+        .map_err(|e| TaskError::BadFile {
+            path: path.to_path_buf(),
+            message: format!("bad CSV header: {e}"),
+        })?
         .clone();
     let col = |name: &str| -> Result<usize, TaskError> {
-        headers.iter().position(|h| h.trim() == name).ok_or_else(|| TaskError::BadRow {
-            path: path.to_path_buf(),
-            line: 1,
-            message: format!("header has no `{name}` column"),
-        })
+        headers
+            .iter()
+            .position(|h| h.trim() == name)
+            .ok_or_else(|| TaskError::BadRow {
+                path: path.to_path_buf(),
+                line: 1,
+                message: format!("header has no `{name}` column"),
+            })
     };
     let id = col("InputStoryid")?;
-    let sents = [col("InputSentence1")?, col("InputSentence2")?, col("InputSentence3")?, col("InputSentence4")?];
-    let ends = [col("RandomFifthSentenceQuiz1")?, col("RandomFifthSentenceQuiz2")?];
+    let sents = [
+        col("InputSentence1")?,
+        col("InputSentence2")?,
+        col("InputSentence3")?,
+        col("InputSentence4")?,
+    ];
+    let ends = [
+        col("RandomFifthSentenceQuiz1")?,
+        col("RandomFifthSentenceQuiz2")?,
+    ];
     let answer = col("AnswerRightEnding")?;
     let mut out = Vec::new();
     for rec in rdr.records() {
@@ -47,7 +64,12 @@ pub fn load_csv(path: &Path) -> Result<Vec<Example>, TaskError> {
         })?;
         let line = rec.position().map(|p| p.line() as usize).unwrap_or(0);
         if rec.len() != headers.len() {
-            return Err(TaskError::ColumnCount { path: path.to_path_buf(), line, expected: headers.len(), found: rec.len() });
+            return Err(TaskError::ColumnCount {
+                path: path.to_path_buf(),
+                line,
+                expected: headers.len(),
+                found: rec.len(),
+            });
         }
         let get = |c: usize, name: &str| -> Result<String, TaskError> {
             match rec.get(c) {
@@ -61,7 +83,10 @@ pub fn load_csv(path: &Path) -> Result<Vec<Example>, TaskError> {
             .map(|(k, &c)| get(c, &format!("InputSentence{}", k + 1)))
             .collect::<Result<Vec<_>, _>>()?
             .join(" ");
-        let choices = vec![get(ends[0], "RandomFifthSentenceQuiz1")?, get(ends[1], "RandomFifthSentenceQuiz2")?];
+        let choices = vec![
+            get(ends[0], "RandomFifthSentenceQuiz1")?,
+            get(ends[1], "RandomFifthSentenceQuiz2")?,
+        ];
         let label = match get(answer, "AnswerRightEnding")?.as_str() {
             "1" => 0,
             "2" => 1,
@@ -69,7 +94,11 @@ pub fn load_csv(path: &Path) -> Result<Vec<Example>, TaskError> {
         };
         out.push(Example {
             id: get(id, "InputStoryid")?,
-            input: Input::Choices { context, question: String::new(), choices },
+            input: Input::Choices {
+                context,
+                question: String::new(),
+                choices,
+            },
             label: Some(Label::Class(label)),
         });
     }

@@ -28,19 +28,25 @@ pub fn glue_file_name(task: &str) -> Option<&'static str> {
 
 /// Render the file contents. STS-B scores are clamped to the 0–5 scale the
 /// server accepts and written with 3 decimals (like the gold files).
-pub fn format_predictions(spec: &TaskSpec, ids: &[String], preds: &[Label]) -> Result<String, TaskError> {
+pub fn format_predictions(
+    spec: &TaskSpec,
+    ids: &[String],
+    preds: &[Label],
+) -> Result<String, TaskError> {
     if ids.len() != preds.len() {
-        return Err(TaskError::Metrics(format!("{} ids for {} predictions", ids.len(), preds.len())));
+        return Err(TaskError::Metrics(format!(
+            "{} ids for {} predictions",
+            ids.len(),
+            preds.len()
+        )));
     }
     let mut out = String::from("index\tprediction\n");
     for (id, p) in ids.iter().zip(preds) {
         let v = match *p {
             Label::Score(s) => format!("{:.3}", s.clamp(0.0, 5.0)),
-            Label::Class(c) => spec
-                .label_names
-                .get(c)
-                .cloned()
-                .ok_or_else(|| TaskError::Metrics(format!("class {c} out of range for {}", spec.name)))?,
+            Label::Class(c) => spec.label_names.get(c).cloned().ok_or_else(|| {
+                TaskError::Metrics(format!("class {c} out of range for {}", spec.name))
+            })?,
         };
         out.push_str(id);
         out.push('\t');
@@ -51,13 +57,19 @@ pub fn format_predictions(spec: &TaskSpec, ids: &[String], preds: &[Label]) -> R
 }
 
 /// Write `<dir>/<GLUE file name>`, creating `dir`. Returns the path written.
-pub fn write_glue_submission(dir: &Path, spec: &TaskSpec, ids: &[String], preds: &[Label]) -> Result<PathBuf, TaskError> {
+pub fn write_glue_submission(
+    dir: &Path,
+    spec: &TaskSpec,
+    ids: &[String],
+    preds: &[Label],
+) -> Result<PathBuf, TaskError> {
     let name = glue_file_name(&spec.name)
         .ok_or_else(|| TaskError::Metrics(format!("{} is not a GLUE task", spec.name)))?;
     let text = format_predictions(spec, ids, preds)?;
     std::fs::create_dir_all(dir).map_err(|e| TaskError::io(dir, e))?;
     let path = dir.join(name);
     let mut f = std::fs::File::create(&path).map_err(|e| TaskError::io(&path, e))?;
-    f.write_all(text.as_bytes()).map_err(|e| TaskError::io(&path, e))?;
+    f.write_all(text.as_bytes())
+        .map_err(|e| TaskError::io(&path, e))?;
     Ok(path)
 }

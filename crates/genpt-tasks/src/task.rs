@@ -23,7 +23,9 @@ impl TaskKind {
     /// 1 per choice (scored then softmaxed across choices).
     pub fn n_outputs(&self) -> usize {
         match *self {
-            TaskKind::Classification { n_classes } | TaskKind::Entailment { n_classes } => n_classes,
+            TaskKind::Classification { n_classes } | TaskKind::Entailment { n_classes } => {
+                n_classes
+            }
             TaskKind::Similarity { regression: true } => 1,
             TaskKind::Similarity { regression: false } => 2,
             TaskKind::MultipleChoice { .. } => 1,
@@ -69,7 +71,11 @@ pub enum Input {
     Single(String),
     Pair(String, String),
     /// `question` is empty where the task has none (Story Cloze).
-    Choices { context: String, question: String, choices: Vec<String> },
+    Choices {
+        context: String,
+        question: String,
+        choices: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,9 +6,9 @@
 //! - classification:  `[s] text [c]`
 //! - entailment:      `[s] premise [d] hypothesis [c]`
 //! - similarity:      `[s] a [d] b [c]` and `[s] b [d] a [c]` (no inherent order;
-//!                    the model sums the two representations)
+//!   the model sums the two representations)
 //! - multiple choice: `[s] context question [d] answer_k [c]` for each answer k
-//!                    (Story Cloze: the four sentences are the context, no question)
+//!   (Story Cloze: the four sentences are the context, no question)
 //!
 //! Truncation when a sequence would exceed `n_ctx`:
 //! - special tokens are never dropped, so `classify_at` always points at a real
@@ -49,7 +49,13 @@ pub type Tokenize<'a> = &'a dyn Fn(&str) -> Vec<u32>;
 /// `kind` only matters for pairs (similarity → both orderings, otherwise one
 /// entailment sequence); a mismatch between kind and input shape is an error.
 /// Fails if `n_ctx` cannot even hold the special tokens.
-pub fn encode(input: &Input, kind: &TaskKind, tokenize: Tokenize<'_>, sp: SpecialIds, n_ctx: usize) -> Result<Encoded, TaskError> {
+pub fn encode(
+    input: &Input,
+    kind: &TaskKind,
+    tokenize: Tokenize<'_>,
+    sp: SpecialIds,
+    n_ctx: usize,
+) -> Result<Encoded, TaskError> {
     let sequences = match (input, kind) {
         (Input::Single(text), TaskKind::Classification { .. }) => {
             need(n_ctx, 2)?;
@@ -67,10 +73,21 @@ pub fn encode(input: &Input, kind: &TaskKind, tokenize: Tokenize<'_>, sp: Specia
             let (a, b) = fit_pair(tokenize(a), tokenize(b), n_ctx - 3);
             vec![wrap(sp, &[&a, &b]), wrap(sp, &[&b, &a])]
         }
-        (Input::Choices { context, question, choices }, TaskKind::MultipleChoice { .. }) => {
+        (
+            Input::Choices {
+                context,
+                question,
+                choices,
+            },
+            TaskKind::MultipleChoice { .. },
+        ) => {
             need(n_ctx, 3)?;
             let ctx = tokenize(context);
-            let q = if question.is_empty() { Vec::new() } else { tokenize(question) };
+            let q = if question.is_empty() {
+                Vec::new()
+            } else {
+                tokenize(question)
+            };
             choices
                 .iter()
                 .map(|ans| {
@@ -82,11 +99,17 @@ pub fn encode(input: &Input, kind: &TaskKind, tokenize: Tokenize<'_>, sp: Specia
                 .collect()
         }
         (input, kind) => {
-            return Err(TaskError::Transform(format!("input {} does not fit task kind {kind:?}", shape(input))))
+            return Err(TaskError::Transform(format!(
+                "input {} does not fit task kind {kind:?}",
+                shape(input)
+            )))
         }
     };
     let classify_at = sequences.iter().map(|s| s.len() - 1).collect();
-    Ok(Encoded { sequences, classify_at })
+    Ok(Encoded {
+        sequences,
+        classify_at,
+    })
 }
 
 fn shape(input: &Input) -> &'static str {
@@ -99,14 +122,17 @@ fn shape(input: &Input) -> &'static str {
 
 fn need(n_ctx: usize, specials: usize) -> Result<(), TaskError> {
     if n_ctx < specials {
-        return Err(TaskError::Transform(format!("n_ctx {n_ctx} cannot hold {specials} special tokens")));
+        return Err(TaskError::Transform(format!(
+            "n_ctx {n_ctx} cannot hold {specials} special tokens"
+        )));
     }
     Ok(())
 }
 
 /// `[s] seg0 [d] seg1 ... [c]`.
 fn wrap(sp: SpecialIds, segments: &[&[u32]]) -> Vec<u32> {
-    let mut out = Vec::with_capacity(segments.iter().map(|s| s.len()).sum::<usize>() + segments.len() + 1);
+    let mut out =
+        Vec::with_capacity(segments.iter().map(|s| s.len()).sum::<usize>() + segments.len() + 1);
     out.push(sp.start);
     for (i, s) in segments.iter().enumerate() {
         if i > 0 {
@@ -131,7 +157,12 @@ fn fit_pair(mut a: Vec<u32>, mut b: Vec<u32>, budget: usize) -> (Vec<u32>, Vec<u
 }
 
 /// Context from its start, then answer from its end, then question from its start.
-fn fit_choice(ctx: Vec<u32>, q: Vec<u32>, mut ans: Vec<u32>, budget: usize) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+fn fit_choice(
+    ctx: Vec<u32>,
+    q: Vec<u32>,
+    mut ans: Vec<u32>,
+    budget: usize,
+) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
     let mut over = (ctx.len() + q.len() + ans.len()).saturating_sub(budget);
     let cut_ctx = over.min(ctx.len());
     let ctx = ctx[cut_ctx..].to_vec();
@@ -168,7 +199,11 @@ pub fn pad_batch(encoded: &[Encoded], pad_id: u32) -> Result<Batch, TaskError> {
             encoded[bad].sequences.len()
         )));
     }
-    let time = encoded.iter().flat_map(|e| e.sequences.iter().map(Vec::len)).max().unwrap_or(0);
+    let time = encoded
+        .iter()
+        .flat_map(|e| e.sequences.iter().map(Vec::len))
+        .max()
+        .unwrap_or(0);
     let mut ids = vec![pad_id as i64; batch * choices * time];
     let mut mask = vec![0.0f32; batch * choices * time];
     let mut classify_at = Vec::with_capacity(batch * choices);
@@ -182,5 +217,12 @@ pub fn pad_batch(encoded: &[Encoded], pad_id: u32) -> Result<Batch, TaskError> {
             classify_at.push(e.classify_at[c] as i64);
         }
     }
-    Ok(Batch { ids, mask, classify_at, batch, choices, time })
+    Ok(Batch {
+        ids,
+        mask,
+        classify_at,
+        batch,
+        choices,
+        time,
+    })
 }

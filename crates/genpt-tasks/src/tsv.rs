@@ -34,7 +34,9 @@ pub(crate) fn read_text(path: &Path) -> Result<String, TaskError> {
 
 impl Tsv {
     pub fn open(path: &Path) -> Result<Self, TaskError> {
-        Ok(Tsv { text: read_text(path)? })
+        Ok(Tsv {
+            text: read_text(path)?,
+        })
     }
 
     /// All non-empty lines, split on tabs, with `\r` stripped (files edited on
@@ -45,7 +47,10 @@ impl Tsv {
             .enumerate()
             .map(|(i, l)| (i + 1, l.strip_suffix('\r').unwrap_or(l)))
             .filter(|(_, l)| !l.is_empty())
-            .map(|(line, l)| Row { line, fields: l.split('\t').collect() })
+            .map(|(line, l)| Row {
+                line,
+                fields: l.split('\t').collect(),
+            })
             .collect()
     }
 }
@@ -57,7 +62,9 @@ pub(crate) struct Header {
 
 impl Header {
     pub fn new(row: &Row<'_>) -> Self {
-        Header { names: row.fields.iter().map(|s| s.trim().to_string()).collect() }
+        Header {
+            names: row.fields.iter().map(|s| s.trim().to_string()).collect(),
+        }
     }
     pub fn len(&self) -> usize {
         self.names.len()
@@ -70,7 +77,10 @@ impl Header {
         self.find(name).ok_or_else(|| TaskError::BadRow {
             path: path.to_path_buf(),
             line,
-            message: format!("header has no `{name}` column (found: {})", self.names.join(", ")),
+            message: format!(
+                "header has no `{name}` column (found: {})",
+                self.names.join(", ")
+            ),
         })
     }
 }
@@ -88,7 +98,12 @@ pub(crate) fn check_columns(path: &Path, row: &Row<'_>, expected: usize) -> Resu
 }
 
 /// A required, non-empty field.
-pub(crate) fn field<'a>(path: &Path, row: &Row<'a>, col: usize, name: &str) -> Result<&'a str, TaskError> {
+pub(crate) fn field<'a>(
+    path: &Path,
+    row: &Row<'a>,
+    col: usize,
+    name: &str,
+) -> Result<&'a str, TaskError> {
     match row.fields.get(col) {
         Some(s) if !s.trim().is_empty() => Ok(s),
         _ => Err(TaskError::missing(path, row.line, name)),

@@ -20,9 +20,19 @@ fn mnli_matched_mismatched_train_test() {
     let train = load_task("mnli", &fixtures(), Split::Train).unwrap();
     assert_eq!(train.len(), 3);
     // The unbalanced quote is kept verbatim: GLUE TSVs are not quote-aware.
-    assert_eq!(train.examples[0].input, pair("The cat sat on the \"mat.", "A cat was sitting."));
+    assert_eq!(
+        train.examples[0].input,
+        pair("The cat sat on the \"mat.", "A cat was sitting.")
+    );
     let labels: Vec<_> = train.examples.iter().map(|e| e.label).collect();
-    assert_eq!(labels, vec![Some(Label::Class(2)), Some(Label::Class(1)), Some(Label::Class(0))]);
+    assert_eq!(
+        labels,
+        vec![
+            Some(Label::Class(2)),
+            Some(Label::Class(1)),
+            Some(Label::Class(0))
+        ]
+    );
 
     let m = load_task("mnli", &fixtures(), Split::Dev).unwrap();
     assert_eq!(m.len(), 2);
@@ -36,7 +46,10 @@ fn mnli_matched_mismatched_train_test() {
     assert_eq!(t.len(), 2);
     assert_eq!(t.examples[1].id, "1");
     assert!(t.examples.iter().all(|e| e.label.is_none()));
-    assert_eq!(load_task("mnli", &fixtures(), Split::Test).unwrap().len(), 1);
+    assert_eq!(
+        load_task("mnli", &fixtures(), Split::Test).unwrap().len(),
+        1
+    );
 }
 
 #[test]
@@ -44,7 +57,13 @@ fn qqp_by_header_name() {
     let train = load_task("qqp", &fixtures(), Split::Train).unwrap();
     assert_eq!(train.len(), 3);
     assert_eq!(train.examples[1].id, "402555");
-    assert_eq!(train.examples[1].input, pair("How do I control my horny emotions?", "How do you control your horniness?"));
+    assert_eq!(
+        train.examples[1].input,
+        pair(
+            "How do I control my horny emotions?",
+            "How do you control your horniness?"
+        )
+    );
     assert_eq!(train.examples[1].label, Some(Label::Class(1)));
     assert_eq!(train.task.kind, TaskKind::Similarity { regression: false });
     assert_eq!(load_task("qqp", &fixtures(), Split::Dev).unwrap().len(), 2);
@@ -59,7 +78,13 @@ fn snli_skips_and_counts_no_majority_rows() {
     assert_eq!(d.len(), 3);
     assert_eq!(d.skipped, 1);
     assert_eq!(d.examples[0].id, "1.jpg#0r1n");
-    assert_eq!(d.examples.iter().map(|e| e.label.unwrap().class().unwrap()).collect::<Vec<_>>(), vec![2, 0, 1]);
+    assert_eq!(
+        d.examples
+            .iter()
+            .map(|e| e.label.unwrap().class().unwrap())
+            .collect::<Vec<_>>(),
+        vec![2, 0, 1]
+    );
 }
 
 #[test]
@@ -69,21 +94,39 @@ fn scitail_tsv_and_jsonl() {
     assert_eq!(dev.examples[0].label, Some(Label::Class(1))); // neutral
     assert_eq!(dev.examples[1].label, Some(Label::Class(0))); // entails
     let test = load_task("scitail", &fixtures(), Split::Test).unwrap();
-    assert_eq!(test.examples[0].input, pair("Water freezes at zero degrees.", "Ice forms at 0 degrees Celsius."));
-    assert_eq!(test.examples.iter().map(|e| e.label).collect::<Vec<_>>(), vec![Some(Label::Class(0)), Some(Label::Class(1))]);
+    assert_eq!(
+        test.examples[0].input,
+        pair(
+            "Water freezes at zero degrees.",
+            "Ice forms at 0 degrees Celsius."
+        )
+    );
+    assert_eq!(
+        test.examples.iter().map(|e| e.label).collect::<Vec<_>>(),
+        vec![Some(Label::Class(0)), Some(Label::Class(1))]
+    );
 }
 
 #[test]
 fn race_one_example_per_question_and_levels() {
     let all = load_task("race", &fixtures(), Split::Dev).unwrap();
     assert_eq!(all.len(), 3);
-    assert_eq!(load_task("race-middle", &fixtures(), Split::Dev).unwrap().len(), 2);
+    assert_eq!(
+        load_task("race-middle", &fixtures(), Split::Dev)
+            .unwrap()
+            .len(),
+        2
+    );
     let high = load_task("race-high", &fixtures(), Split::Dev).unwrap();
     assert_eq!(high.len(), 1);
     let e = &all.examples[1];
     assert_eq!(e.label, Some(Label::Class(3))); // "D"
     match &e.input {
-        Input::Choices { context, question, choices } => {
+        Input::Choices {
+            context,
+            question,
+            choices,
+        } => {
             assert!(context.starts_with("Tom studied at school"));
             assert_eq!(question, "Who helped Tom?");
             assert_eq!(choices, &["Tom", "Mary", "Ann", "Jack"]);
@@ -91,7 +134,10 @@ fn race_one_example_per_question_and_levels() {
         other => panic!("{other:?}"),
     }
     // A file with zero questions contributes nothing (and is not an error).
-    assert_eq!(load_task("race", &fixtures(), Split::Train).unwrap().len(), 1);
+    assert_eq!(
+        load_task("race", &fixtures(), Split::Train).unwrap().len(),
+        1
+    );
     assert!(load_task("race", &fixtures(), Split::Test).is_err()); // directory absent
 }
 
@@ -118,7 +164,11 @@ fn splitmix64_matches_vignas_reference() {
     let mut r = SplitMix64::new(1234567);
     assert_eq!(
         [r.next_u64(), r.next_u64(), r.next_u64()],
-        [6457827717110365317, 3203168211198807973, 9817491932198370423]
+        [
+            6457827717110365317,
+            3203168211198807973,
+            9817491932198370423
+        ]
     );
 }
 
@@ -165,7 +215,10 @@ fn err_of(task: &str, dir: &Path, split: Split) -> String {
 #[test]
 fn unknown_label_names_file_and_line() {
     let t = TempDir::new("label");
-    let p = t.write("RTE/dev.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tc\td\tcontradiction\n");
+    let p = t.write(
+        "RTE/dev.tsv",
+        "index\tsentence1\tsentence2\tlabel\n0\ta\tb\tentailment\n1\tc\td\tcontradiction\n",
+    );
     let e = err_of("rte", &t.0, Split::Dev);
     assert!(e.starts_with(&format!("{}:3:", p.display())), "{e}");
     assert!(e.contains("unknown label `contradiction`"), "{e}");
@@ -174,12 +227,27 @@ fn unknown_label_names_file_and_line() {
 #[test]
 fn wrong_column_count_names_file_and_line() {
     let t = TempDir::new("cols");
-    let p = t.write("WNLI/train.tsv", "index\tsentence1\tsentence2\tlabel\n0\ta\tb\t1\n\n1\tc\td\n");
+    let p = t.write(
+        "WNLI/train.tsv",
+        "index\tsentence1\tsentence2\tlabel\n0\ta\tb\t1\n\n1\tc\td\n",
+    );
     let e = err_of("wnli", &t.0, Split::Train);
-    assert_eq!(e, format!("{}:4: expected 4 tab-separated columns, found 3", p.display()));
+    assert_eq!(
+        e,
+        format!(
+            "{}:4: expected 4 tab-separated columns, found 3",
+            p.display()
+        )
+    );
     let p = t.write("CoLA/train.tsv", "gj04\t1\t\tok.\ngj04\t1\tnot enough\n");
     let e = err_of("cola", &t.0, Split::Train);
-    assert_eq!(e, format!("{}:2: expected 4 tab-separated columns, found 3", p.display()));
+    assert_eq!(
+        e,
+        format!(
+            "{}:2: expected 4 tab-separated columns, found 3",
+            p.display()
+        )
+    );
 }
 
 #[test]
@@ -188,20 +256,45 @@ fn missing_columns_and_fields() {
     t.write("SST-2/dev.tsv", "sentence\n good film\n");
     assert!(err_of("sst2", &t.0, Split::Dev).contains("header has no `label` column"));
     let p = t.write("SST-2/train.tsv", "sentence\tlabel\ngood\t1\nbad\t \n");
-    assert_eq!(err_of("sst2", &t.0, Split::Train), format!("{}:3: missing field `label`", p.display()));
-    let p = t.write("STS-B/dev.tsv", "index\tsentence1\tsentence2\tscore\n0\ta\tb\t5.5\n");
-    assert!(err_of("stsb", &t.0, Split::Dev).starts_with(&format!("{}:2: score `5.5`", p.display())));
-    assert!(matches!(load_task("qnli", &t.0, Split::Train), Err(TaskError::Io { .. })));
-    assert!(matches!(load_task("nope", &t.0, Split::Train), Err(TaskError::UnknownTask(_))));
+    assert_eq!(
+        err_of("sst2", &t.0, Split::Train),
+        format!("{}:3: missing field `label`", p.display())
+    );
+    let p = t.write(
+        "STS-B/dev.tsv",
+        "index\tsentence1\tsentence2\tscore\n0\ta\tb\t5.5\n",
+    );
+    assert!(
+        err_of("stsb", &t.0, Split::Dev).starts_with(&format!("{}:2: score `5.5`", p.display()))
+    );
+    assert!(matches!(
+        load_task("qnli", &t.0, Split::Train),
+        Err(TaskError::Io { .. })
+    ));
+    assert!(matches!(
+        load_task("nope", &t.0, Split::Train),
+        Err(TaskError::UnknownTask(_))
+    ));
 }
 
 #[test]
 fn bad_jsonl_race_and_csv_rows() {
     let t = TempDir::new("json");
-    let p = t.write("snli_1.0/snli_1.0_train.jsonl", "{\"gold_label\": \"neutral\", \"sentence1\": \"a\", \"sentence2\": \"b\"}\n{not json\n");
-    assert!(err_of("snli", &t.0, Split::Train).starts_with(&format!("{}:2: invalid JSON", p.display())));
-    let p = t.write("snli_1.0/snli_1.0_dev.jsonl", "{\"gold_label\": \"neutral\", \"sentence1\": \"a\"}\n");
-    assert_eq!(err_of("snli", &t.0, Split::Dev), format!("{}:1: missing field `sentence2`", p.display()));
+    let p = t.write(
+        "snli_1.0/snli_1.0_train.jsonl",
+        "{\"gold_label\": \"neutral\", \"sentence1\": \"a\", \"sentence2\": \"b\"}\n{not json\n",
+    );
+    assert!(
+        err_of("snli", &t.0, Split::Train).starts_with(&format!("{}:2: invalid JSON", p.display()))
+    );
+    let p = t.write(
+        "snli_1.0/snli_1.0_dev.jsonl",
+        "{\"gold_label\": \"neutral\", \"sentence1\": \"a\"}\n",
+    );
+    assert_eq!(
+        err_of("snli", &t.0, Split::Dev),
+        format!("{}:1: missing field `sentence2`", p.display())
+    );
     t.write(
         "RACE/dev/high/1.txt",
         r#"{"answers": ["E"], "options": [["a","b","c","d"]], "questions": ["q"], "article": "x", "id": "high1.txt"}"#,
@@ -214,7 +307,13 @@ fn bad_jsonl_race_and_csv_rows() {
         "InputStoryid,InputSentence1,InputSentence2,InputSentence3,InputSentence4,RandomFifthSentenceQuiz1,RandomFifthSentenceQuiz2,AnswerRightEnding\nx,a,b,c,d,e,f,1\ny,a,b,c,d,e,f,3\n",
     );
     let e = load_csv(&p).unwrap_err().to_string();
-    assert!(e.starts_with(&format!("{}:3: unknown label `3`", p.display())), "{e}");
+    assert!(
+        e.starts_with(&format!("{}:3: unknown label `3`", p.display())),
+        "{e}"
+    );
     let p = t.write("sc2.csv", "InputStoryid,InputSentence1\nx,a\n");
-    assert!(load_csv(&p).unwrap_err().to_string().contains("no `InputSentence2` column"));
+    assert!(load_csv(&p)
+        .unwrap_err()
+        .to_string()
+        .contains("no `InputSentence2` column"));
 }

@@ -46,7 +46,10 @@ fn multiclass_matthews_matches_sklearn() {
 fn correlations_match_scipy_with_ties() {
     close(pearson(&X, &Y), 0.9532852459627168);
     close(spearman(&X, &Y), 0.9880235200593538);
-    assert_eq!(average_ranks(&X), vec![1.0, 3.5, 5.5, 5.5, 2.0, 7.0, 3.5, 8.0]);
+    assert_eq!(
+        average_ranks(&X),
+        vec![1.0, 3.5, 5.5, 5.5, 2.0, 7.0, 3.5, 8.0]
+    );
 }
 
 #[test]
@@ -62,14 +65,21 @@ fn degenerate_inputs_are_zero_not_nan() {
 fn score_task_uses_each_tasks_glue_metrics() {
     let cls = |v: &[usize]| v.iter().map(|&c| Label::Class(c)).collect::<Vec<_>>();
     let mrpc = score_task(&task_spec("mrpc").unwrap(), &cls(&P), &cls(&G)).unwrap();
-    assert_eq!(mrpc.metrics.iter().map(|m| m.0).collect::<Vec<_>>(), vec![Metric::F1, Metric::Accuracy]);
+    assert_eq!(
+        mrpc.metrics.iter().map(|m| m.0).collect::<Vec<_>>(),
+        vec![Metric::F1, Metric::Accuracy]
+    );
     close(mrpc.get(Metric::F1).unwrap(), 0.7272727272727273);
     close(mrpc.combined(), (0.7272727272727273 + 0.7) / 2.0);
 
     let cola = score_task(&task_spec("cola").unwrap(), &cls(&P), &cls(&G)).unwrap();
     close(cola.combined(), 0.408248290463863);
 
-    let sc = |v: &[f64]| v.iter().map(|&s| Label::Score(s as f32)).collect::<Vec<_>>();
+    let sc = |v: &[f64]| {
+        v.iter()
+            .map(|&s| Label::Score(s as f32))
+            .collect::<Vec<_>>()
+    };
     let stsb = score_task(&task_spec("stsb").unwrap(), &sc(&X), &sc(&Y)).unwrap();
     // f32 storage of the scores costs a few ulps of f32.
     assert!((stsb.get(Metric::Pearson).unwrap() - 0.9532852459627168).abs() < 1e-6);
@@ -80,7 +90,10 @@ fn score_task_uses_each_tasks_glue_metrics() {
 
 #[test]
 fn glue_average_merges_mnli_and_averages_two_metric_tasks() {
-    let s = |task: &str, m: &[(Metric, f64)]| TaskScore { task: task.into(), metrics: m.to_vec() };
+    let s = |task: &str, m: &[(Metric, f64)]| TaskScore {
+        task: task.into(),
+        metrics: m.to_vec(),
+    };
     let scores = vec![
         s("cola", &[(Metric::Matthews, 0.40)]),
         s("mrpc", &[(Metric::F1, 0.80), (Metric::Accuracy, 0.70)]), // 0.75

@@ -13,14 +13,20 @@ fn data_dir() -> Option<PathBuf> {
     if data.join("glue").is_dir() {
         Some(data)
     } else {
-        eprintln!("skipping: shared data not found at {} (set GENPT_SHARED)", data.display());
+        eprintln!(
+            "skipping: shared data not found at {} (set GENPT_SHARED)",
+            data.display()
+        );
         None
     }
 }
 
 fn counts(task: &str, expected: [usize; 3]) {
     let Some(dir) = data_dir() else { return };
-    for (split, n) in [Split::Train, Split::Dev, Split::Test].into_iter().zip(expected) {
+    for (split, n) in [Split::Train, Split::Dev, Split::Test]
+        .into_iter()
+        .zip(expected)
+    {
         let d = load_task(task, &dir, split).unwrap_or_else(|e| panic!("{task} {split}: {e}"));
         assert_eq!(d.len(), n, "{task} {split}");
         assert_eq!(d.is_labeled(), split != Split::Test, "{task} {split}");
@@ -71,10 +77,19 @@ fn first_rows_are_parsed_as_published() {
     }
     let stsb = load_task("stsb", &dir, Split::Dev).unwrap();
     assert_eq!(stsb.examples[0].label, Some(Label::Score(5.0)));
-    assert_eq!(stsb.examples[0].input, Input::Pair("A man with a hard hat is dancing.".into(), "A man wearing a hard hat is dancing.".into()));
+    assert_eq!(
+        stsb.examples[0].input,
+        Input::Pair(
+            "A man with a hard hat is dancing.".into(),
+            "A man wearing a hard hat is dancing.".into()
+        )
+    );
     let cola = load_task("cola", &dir, Split::Test).unwrap();
     assert_eq!(cola.examples[0].id, "0");
-    assert_eq!(cola.examples[0].input, Input::Single("Bill whistled past the house.".into()));
+    assert_eq!(
+        cola.examples[0].input,
+        Input::Single("Bill whistled past the house.".into())
+    );
 }
 
 #[test]
@@ -83,21 +98,45 @@ fn storycloze_split() {
     let train = load_task("storycloze", &dir, Split::Train).unwrap();
     let dev = load_task("storycloze", &dir, Split::Dev).unwrap();
     assert_eq!((train.len(), dev.len()), (1497, 374));
-    let mut ids: Vec<_> = train.examples.iter().chain(&dev.examples).map(|e| e.id.clone()).collect();
+    let mut ids: Vec<_> = train
+        .examples
+        .iter()
+        .chain(&dev.examples)
+        .map(|e| e.id.clone())
+        .collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 1871);
     // Reloading gives the same split.
-    assert_eq!(load_task("storycloze", &dir, Split::Dev).unwrap().examples, dev.examples);
+    assert_eq!(
+        load_task("storycloze", &dir, Split::Dev).unwrap().examples,
+        dev.examples
+    );
     // The first story of the file, as published.
-    let all = genpt_tasks::storycloze::load_csv(&dir.join("storycloze/cloze_test_val__spring2016 - cloze_test_ALL_val.csv")).unwrap();
+    let all = genpt_tasks::storycloze::load_csv(
+        &dir.join("storycloze/cloze_test_val__spring2016 - cloze_test_ALL_val.csv"),
+    )
+    .unwrap();
     assert_eq!(all[0].id, "138d5bfb-05cc-41e3-bf2c-fa85ebad14e2");
     assert_eq!(all[0].label, Some(Label::Class(0)));
     match &all[0].input {
-        Input::Choices { context, choices, .. } => {
+        Input::Choices {
+            context, choices, ..
+        } => {
             assert!(context.contains("He never found good support in family, and turned to gangs."));
             assert_eq!(choices, &["He is happy now.", "He joined a gang."]);
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn diagnostic_is_test_only() {
+    let Some(dir) = data_dir() else { return };
+    // diagnostic.tsv: header + 1,104 pairs scored with the MNLI head, written as AX.tsv.
+    assert_eq!(load_task("ax", &dir, Split::Test).unwrap().len(), 1104);
+    assert!(matches!(
+        load_task("ax", &dir, Split::Dev),
+        Err(TaskError::NoSuchSplit { .. })
+    ));
 }

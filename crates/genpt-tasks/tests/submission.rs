@@ -37,14 +37,27 @@ fn label_names_and_floats() {
     );
     let mnli = task_spec("mnli-mm").unwrap();
     assert_eq!(
-        format_predictions(&mnli, &ids(3), &[Label::Class(0), Label::Class(1), Label::Class(2)]).unwrap(),
+        format_predictions(
+            &mnli,
+            &ids(3),
+            &[Label::Class(0), Label::Class(1), Label::Class(2)]
+        )
+        .unwrap(),
         "index\tprediction\n0\tcontradiction\n1\tentailment\n2\tneutral\n"
     );
     let cola = task_spec("cola").unwrap();
-    assert_eq!(format_predictions(&cola, &ids(1), &[Label::Class(1)]).unwrap(), "index\tprediction\n0\t1\n");
+    assert_eq!(
+        format_predictions(&cola, &ids(1), &[Label::Class(1)]).unwrap(),
+        "index\tprediction\n0\t1\n"
+    );
     let stsb = task_spec("stsb").unwrap();
     assert_eq!(
-        format_predictions(&stsb, &ids(3), &[Label::Score(3.25), Label::Score(5.7), Label::Score(-0.2)]).unwrap(),
+        format_predictions(
+            &stsb,
+            &ids(3),
+            &[Label::Score(3.25), Label::Score(5.7), Label::Score(-0.2)]
+        )
+        .unwrap(),
         "index\tprediction\n0\t3.250\n1\t5.000\n2\t0.000\n"
     );
     assert!(format_predictions(&rte, &ids(1), &[Label::Class(2)]).is_err());
@@ -54,9 +67,18 @@ fn label_names_and_floats() {
 #[test]
 fn writes_the_file() {
     let dir = std::env::temp_dir().join(format!("genpt-tasks-sub-{}", std::process::id()));
-    let p = write_glue_submission(&dir, &task_spec("qnli").unwrap(), &ids(1), &[Label::Class(0)]).unwrap();
+    let p = write_glue_submission(
+        &dir,
+        &task_spec("qnli").unwrap(),
+        &ids(1),
+        &[Label::Class(0)],
+    )
+    .unwrap();
     assert_eq!(p, dir.join("QNLI.tsv"));
-    assert_eq!(std::fs::read_to_string(&p).unwrap(), "index\tprediction\n0\tentailment\n");
+    assert_eq!(
+        std::fs::read_to_string(&p).unwrap(),
+        "index\tprediction\n0\tentailment\n"
+    );
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(write_glue_submission(&dir, &task_spec("race").unwrap(), &[], &[]).is_err());
 }

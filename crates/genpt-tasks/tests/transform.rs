@@ -4,7 +4,11 @@
 
 use genpt_tasks::*;
 
-const SP: SpecialIds = SpecialIds { start: 100, delimiter: 101, classify: 102 };
+const SP: SpecialIds = SpecialIds {
+    start: 100,
+    delimiter: 101,
+    classify: 102,
+};
 
 fn tok(s: &str) -> Vec<u32> {
     s.split_whitespace().map(|w| w.parse().unwrap()).collect()
@@ -52,18 +56,30 @@ fn entailment_trims_the_longer_segment_from_its_end() {
 #[test]
 fn similarity_encodes_both_orderings() {
     let e = enc(Input::Pair("1 2".into(), "3".into()), SIM, 512);
-    assert_eq!(e.sequences, vec![vec![100, 1, 2, 101, 3, 102], vec![100, 3, 101, 1, 2, 102]]);
+    assert_eq!(
+        e.sequences,
+        vec![vec![100, 1, 2, 101, 3, 102], vec![100, 3, 101, 1, 2, 102]]
+    );
     assert_eq!(e.classify_at, vec![5, 5]);
 }
 
 #[test]
 fn multiple_choice_one_sequence_per_answer() {
     let e = enc(choices("1 2", "3", &["4", "5 6"]), MC, 512);
-    assert_eq!(e.sequences, vec![vec![100, 1, 2, 3, 101, 4, 102], vec![100, 1, 2, 3, 101, 5, 6, 102]]);
+    assert_eq!(
+        e.sequences,
+        vec![
+            vec![100, 1, 2, 3, 101, 4, 102],
+            vec![100, 1, 2, 3, 101, 5, 6, 102]
+        ]
+    );
     assert_eq!(e.classify_at, vec![6, 7]);
     // Story Cloze: no question.
     let e = enc(choices("1 2", "", &["3", "4"]), MC, 512);
-    assert_eq!(e.sequences, vec![vec![100, 1, 2, 101, 3, 102], vec![100, 1, 2, 101, 4, 102]]);
+    assert_eq!(
+        e.sequences,
+        vec![vec![100, 1, 2, 101, 3, 102], vec![100, 1, 2, 101, 4, 102]]
+    );
 }
 
 #[test]
@@ -72,7 +88,10 @@ fn multiple_choice_trims_context_from_its_start_then_answer_then_question() {
     let e = enc(choices("1 2 3 4 5", "6 7", &["8 9", "10"]), MC, 9);
     assert_eq!(
         e.sequences,
-        vec![vec![100, 4, 5, 6, 7, 101, 8, 9, 102], vec![100, 3, 4, 5, 6, 7, 101, 10, 102]]
+        vec![
+            vec![100, 4, 5, 6, 7, 101, 8, 9, 102],
+            vec![100, 3, 4, 5, 6, 7, 101, 10, 102]
+        ]
     );
     // budget 3: context gone, answer cut to its first token, question kept.
     let e = enc(choices("1", "2 3", &["4 5 6 7"]), MC, 6);
@@ -112,5 +131,8 @@ fn pad_batch_pads_to_the_longest_sequence() {
     assert_eq!(batch.mask, [ones(6), ones(6), ones(4), ones(4)].concat());
     assert_eq!(batch.classify_at, vec![5, 5, 3, 3]);
     let empty = pad_batch(&[], 0).unwrap();
-    assert_eq!((empty.batch, empty.choices, empty.time, empty.ids.len()), (0, 0, 0, 0));
+    assert_eq!(
+        (empty.batch, empty.choices, empty.time, empty.ids.len()),
+        (0, 0, 0, 0)
+    );
 }
