@@ -179,6 +179,11 @@ fn storycloze_split_is_a_deterministic_partition() {
     let mut all: Vec<_> = train.iter().chain(&dev).copied().collect();
     all.sort_unstable();
     assert_eq!(all, (0..1871).collect::<Vec<_>>());
+    // Cross-checked with an independent Python transcription of splitmix64 +
+    // Fisher–Yates (j = (next_u64 * (i+1)) >> 64, seed 2018, first 1,497 → train):
+    // sorted dev indices start [0, 5, 7, 8, 11, 13, 23, 25] and end [1863, 1864, 1868].
+    assert_eq!(dev[..8], [0, 5, 7, 8, 11, 13, 23, 25]);
+    assert_eq!(dev[dev.len() - 3..], [1863, 1864, 1868]);
     assert_eq!(split_indices(1871), (train, dev));
     let mut v: Vec<u32> = (0..10).collect();
     shuffle(&mut v, 7);
