@@ -53,6 +53,8 @@ impl Tokenizer {
         Ok(Self::new(v.encoder, v.merges))
     }
 
+    /// `encoder` must number its pieces 0..n, each id once (as `vocab::parse_encoder` checks
+    /// and `train_bpe` produces): the decoder is a table of max id + 1 entries.
     pub fn new(encoder: HashMap<String, u32>, merges: Vec<(String, String)>) -> Self {
         let size = encoder.values().map(|&i| i as usize + 1).max().unwrap_or(0);
         let mut decoder = vec![String::new(); size];

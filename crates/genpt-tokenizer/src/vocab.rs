@@ -50,6 +50,25 @@ pub fn parse_encoder(text: &str, path: &Path) -> Result<HashMap<String, u32>, To
         })?;
         encoder.insert(piece, id);
     }
+    // Both formats number the pieces 0..n, each id once; `Tokenizer::new` relies on it (its
+    // decoder is a table of max id + 1 entries, and a shared id would decode to whichever
+    // piece came last in hash order). Checked in id order, so the error is deterministic.
+    let mut by_id: Vec<(u32, &str)> = encoder.iter().map(|(p, &id)| (id, p.as_str())).collect();
+    by_id.sort_unstable();
+    for (expected, pair) in by_id.iter().enumerate() {
+        let (id, piece) = *pair;
+        if id as usize != expected {
+            let message = if expected > 0 && by_id[expected - 1].0 == id {
+                format!("id {id} is given to both {:?} and {piece:?}", by_id[expected - 1].1)
+            } else {
+                format!(
+                    "id {expected} is missing (next is {id}, for {piece:?}): ids must be 0..{}, each once",
+                    encoder.len()
+                )
+            };
+            return Err(TokenizerError::Format { path: path.to_path_buf(), line: None, message });
+        }
+    }
     Ok(encoder)
 }
 
@@ -116,5 +135,21 @@ mod tests {
         assert!(err.contains("m.txt:3"), "{err}");
         let err = parse_encoder("{\"a\": 1,\n \"b\": }", Path::new("v.json")).unwrap_err().to_string();
         assert!(err.contains("v.json:2"), "{err}");
+    }
+
+    // Found by the `load_vocab` fuzz target: two pieces sharing an id loaded, and the decoder
+    // kept whichever came last in hash order.
+    #[test]
+    fn ids_must_be_zero_to_n_each_once() {
+        let ok = parse_encoder(r#"{"<unk>": 0, "a": 1, "a</w>": 2}"#, Path::new("v.json")).unwrap();
+        assert_eq!(ok.len(), 3);
+        let err = parse_encoder(r#"{"<unk>": 0, "a": 1, "b": 1}"#, Path::new("v.json")).unwrap_err().to_string();
+        assert!(err.contains("id 1 is given to both \"a\" and \"b\""), "{err}");
+        let err = parse_encoder(r#"{"<unk>": 0, "a": 2}"#, Path::new("v.json")).unwrap_err().to_string();
+        assert!(err.contains("id 1 is missing"), "{err}");
+        // A huge id (seen in review, not by the fuzzer) made `Tokenizer::new` allocate 4e9 entries.
+        let err = parse_encoder(r#"{"a": 4000000000}"#, Path::new("v.json")).unwrap_err().to_string();
+        assert!(err.contains("id 0 is missing"), "{err}");
+        assert!(parse_encoder("{}", Path::new("v.json")).unwrap().is_empty());
     }
 }
