@@ -14,7 +14,6 @@ pub mod model;
 pub mod plot;
 pub mod pretrain;
 pub mod progress;
-pub mod tasks;
 pub mod train;
 pub mod weights;
 pub mod zeroshot;

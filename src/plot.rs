@@ -121,3 +121,22 @@ pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<(), String> {
         ],
     )
 }
+
+/// The zero-shot heuristics tracked during pre-training against updates, normalised between
+/// chance (0) and a reference score (1): the paper's Figure 2 (right).
+pub fn plot_zero_shot(metrics: &Path, out: &Path) -> Result<(), String> {
+    let text = std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
+    let mut series: Vec<Series> = Vec::new();
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let (Some(step), Some(tasks)) = (v["step"].as_f64(), v["zeroshot_normalized"].as_object()) else { continue };
+        for (task, value) in tasks {
+            let Some(value) = value.as_f64() else { continue };
+            match series.iter_mut().find(|s| &s.name == task) {
+                Some(s) => s.points.push((step, value)),
+                None => series.push(Series { name: task.clone(), points: vec![(step, value)] }),
+            }
+        }
+    }
+    plot_panels(out, &[("zero-shot (0 = chance, 1 = reference)", "update", series)])
+}

@@ -1,23 +1,24 @@
 //! `genpt finetune`, `genpt eval` and `genpt predict`: stage two on the paper's tasks.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Args;
 
 use super::BackendArgs;
 use crate::finetune::model::{add_special_rows, new_classifier, transfer_layers};
-use crate::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction, Target};
-use crate::finetune::Pooling;
-use crate::tasks::transform::{self, SpecialTokens, SPECIAL_NAMES};
-use crate::tasks::{self, metrics, Kind, Split, TaskSpec};
+use crate::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction};
+use crate::finetune::tasks::{encode_example, head_shape, headline_metric, prediction_text, score, special_ids, SPECIAL_NAMES};
+use genpt_tasks::{Example, Split, TaskSpec};
 
 #[derive(Args, Debug, Clone)]
 pub struct TaskArgs {
-    /// cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli, storycloze.
+    /// cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli, ax, snli, scitail, race,
+    /// race-middle, race-high, storycloze.
     #[arg(long)]
     pub task: String,
-    /// The task's data directory (e.g. ../shared/data/glue/CoLA).
+    /// The task's data directory (e.g. ../shared/data/glue/CoLA), or a directory holding it
+    /// under its usual name (e.g. ../shared/data/glue).
     #[arg(long)]
     pub data: PathBuf,
     /// Tokenizer directory.
@@ -96,23 +97,13 @@ pub struct PredictArgs {
     pub backend: BackendArgs,
 }
 
-/// How a task kind maps onto the head.
-fn head_shape(spec: &TaskSpec) -> (Pooling, usize) {
-    match spec.kind {
-        Kind::Classification | Kind::Entailment => (Pooling::Single, spec.labels.len()),
-        Kind::Similarity { regression: true } => (Pooling::SumOrderings, 1),
-        Kind::Similarity { regression: false } => (Pooling::SumOrderings, spec.labels.len()),
-        Kind::MultipleChoice { .. } => (Pooling::PerChoiceScore, 1),
-    }
-}
-
 /// Tokenizer with the three special tokens, and the task's split, encoded.
 fn encoded_split(
     args: &TaskArgs,
     split: Split,
     n_ctx: usize,
     vocab_size: usize,
-) -> anyhow::Result<(&'static TaskSpec, Vec<tasks::Example>, Vec<EncodedExample>)> {
+) -> anyhow::Result<(TaskSpec, Vec<Example>, Vec<EncodedExample>)> {
     let mut tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)
         .with_context(|| format!("loading the tokenizer from {}", args.tokenizer.display()))?;
     anyhow::ensure!(
@@ -120,39 +111,23 @@ fn encoded_split(
         "the tokenizer has {} tokens but the model's vocabulary has {vocab_size}",
         tokenizer.vocab_size()
     );
-    let ids = tokenizer.add_special_tokens(&SPECIAL_NAMES);
-    let specials = SpecialTokens { start: ids[0], delimiter: ids[1], classify: ids[2] };
-    let (spec, mut examples) = tasks::load(&args.task, &args.data, split)?;
+    let specials = special_ids(&tokenizer.add_special_tokens(&SPECIAL_NAMES));
+    let dataset = genpt_tasks::load_task(&args.task, &args.data, split)?;
+    if dataset.skipped > 0 {
+        eprintln!("{} {split}: {} rows without a gold label left out", dataset.task.name, dataset.skipped);
+    }
+    let mut examples = dataset.examples;
     if let Some(limit) = args.limit {
         examples.truncate(limit);
     }
-    let texts_encode = |t: &str| tokenizer.encode(t);
+    anyhow::ensure!(!examples.is_empty(), "{} {split}: no examples in {}", dataset.task.name, args.data.display());
+    let tokenize = |t: &str| tokenizer.encode(t);
     use rayon::prelude::*;
-    let encoded = examples.par_iter().map(|e| transform::encode(e, spec.kind, &texts_encode, &specials, n_ctx)).collect();
-    Ok((spec, examples, encoded))
-}
-
-/// Scores predictions against gold labels with the task's metrics: (model-selection score, JSON).
-fn score(spec: &TaskSpec, predictions: &[Prediction], gold: &[EncodedExample]) -> (f64, serde_json::Value) {
-    let mut out = serde_json::Map::new();
-    let values: Vec<(String, f64)> = match spec.kind {
-        Kind::Similarity { regression: true } => {
-            let p: Vec<f64> = predictions.iter().map(|p| if let Prediction::Score(s) = p { *s as f64 } else { f64::NAN }).collect();
-            let g: Vec<f64> = gold.iter().map(|e| if let Some(Target::Score(s)) = e.target { s as f64 } else { f64::NAN }).collect();
-            vec![("pearson".into(), metrics::pearson(&p, &g)), ("spearman".into(), metrics::spearman(&p, &g))]
-        }
-        _ => {
-            let p: Vec<usize> = predictions.iter().map(|p| if let Prediction::Class { index, .. } = p { *index } else { usize::MAX }).collect();
-            let g: Vec<usize> = gold.iter().map(|e| if let Some(Target::Class(c)) = e.target { c } else { usize::MAX }).collect();
-            metrics::classification_metrics(spec.metrics, &p, &g)
-        }
-    };
-    for (name, value) in &values {
-        out.insert(name.clone(), (*value).into());
-    }
-    let glue = metrics::glue_task_score(&values);
-    out.insert("task_score".into(), glue.into());
-    (values[0].1, serde_json::Value::Object(out))
+    let encoded = examples
+        .par_iter()
+        .map(|e| encode_example(e, &dataset.task.kind, &tokenize, specials, n_ctx))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((dataset.task, examples, encoded))
 }
 
 pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
@@ -185,7 +160,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     let vocab = gpt.config().vocab_size;
     let (spec, _, train) = encoded_split(&args.task, Split::Train, n_ctx, vocab)?;
     let (_, _, dev) = encoded_split(&args.task, Split::Dev, n_ctx, vocab)?;
-    let (pooling, outputs) = head_shape(spec);
+    let (pooling, outputs) = head_shape(&spec.kind);
     let config = FinetuneConfig {
         lr: args.lr,
         batch_size: args.batch_size,
@@ -197,7 +172,8 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     };
     let model = new_classifier(gpt, pooling, outputs, config.clf_dropout, &device);
     eprintln!("{}: {} training and {} dev examples", spec.name, train.len(), dev.len());
-    let outcome = run::finetune(model, &train, &dev, &config, &|p: &[Prediction]| score(spec, p, &dev), &args.out, &device)?;
+    let selection = |p: &[Prediction]| score(&spec, p, &dev).unwrap_or_else(|e| (f64::NAN, serde_json::json!({ "error": e.to_string() })));
+    let outcome = run::finetune(model, &train, &dev, &config, &selection, &args.out, &device)?;
     let summary = serde_json::json!({
         "task": spec.name,
         "init": args.init,
@@ -210,7 +186,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         "config": serde_json::to_value(&config)?,
     });
     crate::weights::write_atomic(&args.out.join("metrics.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    eprintln!("best dev {}: {:.4} (epoch {}); model in {}", spec.metrics[0], outcome.best_score, outcome.best_epoch, outcome.best_dir.display());
+    eprintln!("best dev {}: {:.4} (epoch {}); model in {}", headline_metric(&spec), outcome.best_score, outcome.best_epoch, outcome.best_dir.display());
     Ok(())
 }
 
@@ -220,7 +196,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
     let (spec, _, examples) = encoded_split(&args.task, split, model.gpt.config().n_positions, model.gpt.config().vocab_size)?;
     let predictions = run::predict(&model, &examples, 16, &device);
-    let (_, metrics) = score(spec, &predictions, &examples);
+    let (_, metrics) = score(&spec, &predictions, &examples)?;
     println!("{metrics}");
     let out = args.out.unwrap_or_else(|| args.model.clone());
     std::fs::create_dir_all(&out)?;
@@ -236,17 +212,14 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let (spec, examples, encoded) = encoded_split(&args.task, split, model.gpt.config().n_positions, model.gpt.config().vocab_size)?;
     let predictions = run::predict(&model, &encoded, 16, &device);
     std::fs::create_dir_all(&args.out)?;
-    let file = spec.submission_file.map(str::to_string).unwrap_or_else(|| format!("{}.tsv", spec.name));
-    let path: &Path = &args.out.join(file);
+    // GLUE tasks get the file name the GLUE server expects; other tasks TASK.tsv.
+    let file = genpt_tasks::glue_file_name(&spec.name).map_or_else(|| format!("{}.tsv", spec.name), str::to_string);
+    let path = args.out.join(file);
     let mut text = String::from("index\tprediction\n");
     for (example, prediction) in examples.iter().zip(&predictions) {
-        let value = match prediction {
-            Prediction::Score(s) => format!("{:.3}", s.clamp(0.0, 5.0)),
-            Prediction::Class { index, .. } => spec.labels.get(*index).map_or(index.to_string(), |l| l.to_string()),
-        };
-        text.push_str(&format!("{}\t{value}\n", example.id));
+        text.push_str(&format!("{}\t{}\n", example.id, prediction_text(&spec, prediction)));
     }
-    crate::weights::write_atomic(path, text.as_bytes())?;
+    crate::weights::write_atomic(&path, text.as_bytes())?;
     eprintln!("{} predictions; wrote {}", predictions.len(), path.display());
     Ok(())
 }

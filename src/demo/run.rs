@@ -12,10 +12,9 @@ use crate::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
 use crate::data::shards::ShardWriter;
 use crate::finetune::model::{add_special_rows, new_classifier};
 use crate::finetune::run::{self as ft, FinetuneConfig, Prediction, Target};
-use crate::finetune::Pooling;
 use crate::pretrain::RunConfig;
-use crate::tasks::transform::{self, SpecialTokens, SPECIAL_NAMES};
-use crate::tasks::{Example, Input, Kind, Label};
+use crate::finetune::tasks::{encode_example, head_shape, special_ids, SPECIAL_NAMES};
+use genpt_tasks::{Example, Input, Label, TaskKind};
 use crate::zeroshot::{choose_answer, LmScorer};
 use crate::Gpt;
 
@@ -31,15 +30,17 @@ pub struct DemoOptions {
     pub backend: String,
 }
 
-fn to_example(i: usize, d: &DemoExample) -> (Example, Kind) {
+fn to_example(i: usize, d: &DemoExample) -> (Example, TaskKind) {
     let (input, label, kind) = match d {
-        DemoExample::Classify { text, label } => (Input::Single(text.clone()), *label, Kind::Classification),
-        DemoExample::Entail { premise, hypothesis, label } => (Input::Pair(premise.clone(), hypothesis.clone()), *label, Kind::Entailment),
-        DemoExample::Similar { a, b, label } => (Input::Pair(a.clone(), b.clone()), *label, Kind::Similarity { regression: false }),
+        DemoExample::Classify { text, label } => (Input::Single(text.clone()), *label, TaskKind::Classification { n_classes: 2 }),
+        DemoExample::Entail { premise, hypothesis, label } => {
+            (Input::Pair(premise.clone(), hypothesis.clone()), *label, TaskKind::Entailment { n_classes: 2 })
+        }
+        DemoExample::Similar { a, b, label } => (Input::Pair(a.clone(), b.clone()), *label, TaskKind::Similarity { regression: false }),
         DemoExample::Choose { context, answers, label } => (
-            Input::Choices { context: context.clone(), answers: answers.clone() },
+            Input::Choices { context: context.clone(), question: String::new(), choices: answers.clone() },
             *label,
-            Kind::MultipleChoice { choices: answers.len() },
+            TaskKind::MultipleChoice { n_choices: answers.len() },
         ),
     };
     (Example { id: i.to_string(), input, label: Some(Label::Class(label)) }, kind)
@@ -139,27 +140,23 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
 
     stage("4/6 fine-tuning on four tasks, with and without pre-training");
     let device = crate::device::device(&o.backend).map_err(anyhow::Error::msg)?.autodiff();
-    let special_ids = tokenizer.add_special_tokens(&SPECIAL_NAMES);
-    let specials = SpecialTokens { start: special_ids[0], delimiter: special_ids[1], classify: special_ids[2] };
+    let specials = special_ids(&tokenizer.add_special_tokens(&SPECIAL_NAMES));
     let mut rows = Vec::new();
     for (task, seed_offset) in [("classification", 1u64), ("entailment", 2), ("similarity", 3), ("choice", 4)] {
-        let make = |n: usize, salt: u64| -> (Vec<ft::EncodedExample>, Kind) {
+        let make = |n: usize, salt: u64| -> anyhow::Result<(Vec<ft::EncodedExample>, TaskKind)> {
             let examples = world.task(task, n, o.seed * 100 + seed_offset * 10 + salt);
             let kind = to_example(0, &examples[0]).1;
+            let tokenize = |t: &str| tokenizer.encode(t);
             let enc = examples
                 .iter()
                 .enumerate()
-                .map(|(i, e)| transform::encode(&to_example(i, e).0, kind, &|t: &str| tokenizer.encode(t), &specials, 64))
-                .collect();
-            (enc, kind)
+                .map(|(i, e)| encode_example(&to_example(i, e).0, &kind, &tokenize, specials, 64))
+                .collect::<Result<_, _>>()?;
+            Ok((enc, kind))
         };
-        let (train_set, kind) = make(o.train_examples, 1);
-        let (dev_set, _) = make(200, 2);
-        let (pooling, outputs) = match kind {
-            Kind::MultipleChoice { .. } => (Pooling::PerChoiceScore, 1),
-            Kind::Similarity { .. } => (Pooling::SumOrderings, 2),
-            _ => (Pooling::Single, 2),
-        };
+        let (train_set, kind) = make(o.train_examples, 1)?;
+        let (dev_set, _) = make(200, 2)?;
+        let (pooling, outputs) = head_shape(&kind);
         let mut scores = Vec::new();
         for init in ["pre-trained", "random"] {
             device.seed(o.seed);

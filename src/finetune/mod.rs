@@ -5,5 +5,6 @@ pub mod head;
 pub mod model;
 pub mod objective;
 pub mod run;
+pub mod tasks;
 
 pub use head::{ClassifierHead, Pooling};

@@ -26,11 +26,9 @@ pub struct EncodedExample {
     pub target: Option<Target>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Target {
-    Class(usize),
-    Score(f32),
-}
+/// A gold label: a class (or the right answer's index) or a score. The task crate's label type,
+/// so loaders' labels need no conversion.
+pub use genpt_tasks::Label as Target;
 
 /// What the model outputs for one example.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -2,6 +2,7 @@
 //! Unknown keys are errors (a typo must never silently fall back to a default), and the resolved
 //! configuration is written into the run directory.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +21,8 @@ pub struct RunConfig {
     pub optimizer: AdamConfig,
     #[serde(default)]
     pub checkpoint: CheckpointSection,
+    #[serde(default)]
+    pub zeroshot: ZeroShotSection,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,6 +109,24 @@ impl Default for CheckpointSection {
     }
 }
 
+/// Zero-shot tracking (paper, Figure 2 right): the section 5 heuristics evaluated during
+/// pre-training, logged to `metrics.jsonl` and drawn in `zeroshot.png`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZeroShotSection {
+    /// Evaluate every this many updates, and before the first and after the last (0: never).
+    #[serde(default)]
+    pub every: u64,
+    /// The tokenizer the corpus was prepared with (checked against its fingerprint).
+    pub tokenizer: Option<PathBuf>,
+    /// At most this many examples per task and split.
+    pub limit: Option<usize>,
+    /// Task → its data directory, e.g. `cola = "../shared/data/glue/CoLA"`; tasks are those of
+    /// `genpt zeroshot` (cola, sst2, race, storycloze, dpr).
+    #[serde(default)]
+    pub tasks: BTreeMap<String, PathBuf>,
+}
+
 fn d_batch() -> usize { 8 }
 fn d_one() -> usize { 1 }
 fn d_warmup() -> u64 { 2000 }
@@ -142,6 +163,16 @@ impl RunConfig {
         }
         if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
             return Err(format!("optimizer.lr must be positive, got {}", self.optimizer.lr));
+        }
+        let z = &self.zeroshot;
+        if z.every > 0 && (z.tokenizer.is_none() || z.tasks.is_empty()) {
+            return Err("zeroshot.every > 0 needs zeroshot.tokenizer and at least one entry in [zeroshot.tasks]".into());
+        }
+        if let Some(task) = z.tasks.keys().find(|t| !crate::zeroshot::ZERO_SHOT_TASKS.contains(&t.as_str())) {
+            return Err(format!(
+                "zeroshot.tasks.{task}: no zero-shot heuristic for it; expected one of {}",
+                crate::zeroshot::ZERO_SHOT_TASKS.join(", ")
+            ));
         }
         Ok(())
     }
@@ -205,5 +236,20 @@ mod tests {
         assert!(err.contains("stpes"), "{err}");
         let err = RunConfig::parse(&format!("{BASE}\nlearning_rate = 3"), &[]).unwrap_err();
         assert!(err.contains("learning_rate"), "{err}");
+    }
+
+    #[test]
+    fn zero_shot_tracking_needs_a_tokenizer_and_known_tasks() {
+        let c = RunConfig::parse(BASE, &[]).unwrap();
+        assert_eq!(c.zeroshot.every, 0);
+        let err = RunConfig::parse(BASE, &["zeroshot.every=10".into()]).unwrap_err();
+        assert!(err.contains("zeroshot.tokenizer"), "{err}");
+        let tracked = ["zeroshot.every=10".into(), "zeroshot.tokenizer=\"tok\"".into(), "zeroshot.tasks.sst2=\"glue/SST-2\"".into()];
+        let c = RunConfig::parse(BASE, &tracked).unwrap();
+        assert_eq!(c.zeroshot.tasks["sst2"], PathBuf::from("glue/SST-2"));
+        let err = RunConfig::parse(BASE, &["zeroshot.every=10".into(), "zeroshot.tokenizer=t".into(), "zeroshot.tasks.mnli=x".into()]).unwrap_err();
+        assert!(err.contains("zeroshot.tasks.mnli"), "{err}");
+        // The resolved configuration round-trips through the file the run directory keeps.
+        assert_eq!(RunConfig::parse(&c.to_toml(), &[]).unwrap(), c);
     }
 }

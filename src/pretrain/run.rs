@@ -21,6 +21,7 @@ use crate::loss::target_logprobs;
 use crate::metrics_log::MetricsLog;
 use crate::progress::Progress;
 use crate::train::{NamedGrads, OpenAiAdam};
+use crate::zeroshot::{LmScorer, ZeroShotTask};
 use crate::Gpt;
 
 /// How a run ended.
@@ -75,6 +76,42 @@ fn validate(model: &Gpt, windows: &[Vec<i64>], batch: usize, device: &Device) ->
         total += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
     }
     total / windows.len() as f64
+}
+
+/// The zero-shot tasks tracked during pre-training (none when `zeroshot.every` is 0).
+fn tracked_tasks(config: &RunConfig, meta: &CorpusMeta) -> anyhow::Result<Vec<ZeroShotTask>> {
+    let z = &config.zeroshot;
+    let Some(dir) = z.tokenizer.as_ref().filter(|_| z.every > 0) else {
+        return Ok(Vec::new());
+    };
+    let tokenizer = genpt_tokenizer::Tokenizer::from_dir(dir)
+        .with_context(|| format!("zeroshot.tokenizer: loading {}", dir.display()))?;
+    if tokenizer.fingerprint() != meta.fingerprint {
+        bail!(
+            "zeroshot.tokenizer {}: not the tokenizer {} was prepared with",
+            dir.display(),
+            config.data.dir.display()
+        );
+    }
+    z.tasks
+        .iter()
+        .map(|(task, data)| {
+            ZeroShotTask::load(task, data, &tokenizer, z.limit).with_context(|| format!("zeroshot.tasks.{task}"))
+        })
+        .collect()
+}
+
+/// The tracked heuristics' results on `model`, raw and normalised (0 = chance, 1 = reference).
+fn evaluate_zero_shot(model: &Gpt, tasks: &[ZeroShotTask]) -> (serde_json::Value, serde_json::Value) {
+    let model = model.valid();
+    let scorer = LmScorer { model: &model };
+    let (mut raw, mut normalized) = (serde_json::Map::new(), serde_json::Map::new());
+    for task in tasks {
+        let result = task.evaluate(&scorer);
+        raw.insert(task.task.clone(), result.value.into());
+        normalized.insert(task.task.clone(), result.normalized().into());
+    }
+    (raw.into(), normalized.into())
 }
 
 /// Runs (or, with `resume`, continues) the pre-training described by `config`. With `until`,
@@ -139,6 +176,12 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
     };
     std::fs::write(out.join("config.toml"), config.to_toml())?;
     let mut log = MetricsLog::open(&out.join("metrics.jsonl"), Some(state.step))?;
+    let zero_shot_tasks = tracked_tasks(config, &meta)?;
+    if !zero_shot_tasks.is_empty() && state.step == 0 {
+        // Before any update: where the curves of Figure 2 (right) start.
+        let (raw, normalized) = evaluate_zero_shot(&model, &zero_shot_tasks);
+        log.write(&serde_json::json!({ "step": 0, "zeroshot": raw, "zeroshot_normalized": normalized }))?;
+    }
 
     let t = &config.train;
     let total = t.steps;
@@ -212,6 +255,12 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
                 checkpoint::save(out, "best", &model, &optimizer, &state)?;
             }
         }
+        let z_every = config.zeroshot.every;
+        if !zero_shot_tasks.is_empty() && (state.step % z_every == 0 || state.step == total) {
+            let (raw, normalized) = evaluate_zero_shot(&model, &zero_shot_tasks);
+            record["zeroshot"] = raw;
+            record["zeroshot_normalized"] = normalized;
+        }
         log.write(&record)?;
         progress.update(state.step, last_loss, tokens_per_s, last_val);
 
@@ -225,6 +274,11 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
     progress.finish();
     if let Err(e) = crate::plot::plot_metrics(&out.join("metrics.jsonl"), &out.join("curves.png")) {
         eprintln!("warning: could not draw the curves: {e}");
+    }
+    if !zero_shot_tasks.is_empty() {
+        if let Err(e) = crate::plot::plot_zero_shot(&out.join("metrics.jsonl"), &out.join("zeroshot.png")) {
+            eprintln!("warning: could not draw the zero-shot curves: {e}");
+        }
     }
     Ok(RunOutcome { steps: state.step, final_loss: last_loss, val_loss: last_val, last_checkpoint })
 }

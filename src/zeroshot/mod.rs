@@ -5,10 +5,16 @@
 //! [`LmScorer`] computes; the heuristics themselves only compare numbers, and are tested on
 //! hand-made scores.
 
+pub mod suite;
+pub mod winograd;
+
 use burn::tensor::{Int, Tensor, TensorData};
 
 use crate::loss::next_token_logprobs;
 use crate::Gpt;
+
+pub use suite::{ZeroShotResult, ZeroShotTask, ZERO_SHOT_TASKS};
+pub use winograd::{parse_dpr, parse_wsc_xml, WinogradExample};
 
 /// Log-probabilities of continuations under a language model.
 pub trait Scorer {
@@ -122,63 +128,6 @@ fn argmax(scores: &[f64]) -> usize {
         .0
 }
 
-/// One Definite Pronoun Resolution example (Rahman & Ng 2012's `*.c.txt` files).
-#[derive(Debug, Clone, PartialEq)]
-pub struct DprExample {
-    pub sentence: String,
-    pub pronoun: String,
-    pub candidates: Vec<String>,
-    pub answer: usize,
-}
-
-impl DprExample {
-    /// The sentence with `candidate` in place of the pronoun's first whole-word occurrence,
-    /// split after the candidate: (prefix, rest).
-    pub fn substitute(&self, candidate: usize) -> Option<(String, String)> {
-        let at = find_word(&self.sentence, &self.pronoun)?;
-        let prefix = format!("{}{}", &self.sentence[..at], self.candidates[candidate]);
-        let rest = self.sentence[at + self.pronoun.len()..].to_string();
-        Some((prefix, rest))
-    }
-}
-
-fn find_word(text: &str, word: &str) -> Option<usize> {
-    let is_word = |c: char| c.is_alphanumeric() || c == '\'';
-    text.match_indices(word).map(|(i, _)| i).find(|&i| {
-        let before = text[..i].chars().next_back().is_none_or(|c| !is_word(c));
-        let after = text[i + word.len()..].chars().next().is_none_or(|c| !is_word(c));
-        before && after
-    })
-}
-
-/// Parses DPR: 4 lines per example (sentence, pronoun, the two candidates comma-separated,
-/// answer), blank lines between. Errors name the file and line.
-pub fn parse_dpr(text: &str, path: &str) -> Result<Vec<DprExample>, String> {
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).collect();
-    let mut out = Vec::new();
-    for block in lines.split(|(_, l)| l.is_empty()).filter(|b| !b.is_empty()) {
-        let first_line = block[0].0;
-        if block.len() != 4 {
-            return Err(format!("{path}:{first_line}: expected 4 lines (sentence, pronoun, candidates, answer), found {}", block.len()));
-        }
-        let candidates: Vec<String> = block[2].1.split(',').map(|c| c.trim().to_string()).collect();
-        if candidates.len() != 2 {
-            return Err(format!("{path}:{}: expected two comma-separated candidates", block[2].0));
-        }
-        let answer = block[3].1;
-        let index = candidates
-            .iter()
-            .position(|c| c.eq_ignore_ascii_case(answer))
-            .ok_or_else(|| format!("{path}:{}: answer {answer:?} is not one of the candidates", block[3].0))?;
-        let example = DprExample { sentence: block[0].1.into(), pronoun: block[1].1.into(), candidates, answer: index };
-        if find_word(&example.sentence, &example.pronoun).is_none() {
-            return Err(format!("{path}:{}: pronoun {:?} does not occur in the sentence", block[1].0, example.pronoun));
-        }
-        out.push(example);
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,36 +155,5 @@ mod tests {
         let labels = [false, false, true, true, false, true];
         let t = best_threshold(&scores, &labels);
         assert!(t > -2.0 && t < -1.0, "{t}");
-    }
-
-    #[test]
-    fn dpr_parsing_and_substitution() {
-        let text = "The bee landed on the flower because it wanted pollen.\nit\nThe bee,the flower\nThe bee\n\nJohn hit Bill because he was angry.\nhe\nJohn, Bill\nJohn\n";
-        let examples = parse_dpr(text, "x.txt").unwrap();
-        assert_eq!(examples.len(), 2);
-        assert_eq!(examples[0].answer, 0);
-        let (prefix, rest) = examples[0].substitute(1).unwrap();
-        assert_eq!(prefix, "The bee landed on the flower because the flower");
-        assert_eq!(rest, " wanted pollen.");
-        let bad = parse_dpr("A sentence.\nit\nx,y\nz\n", "bad.txt").unwrap_err();
-        assert!(bad.starts_with("bad.txt:2:") || bad.starts_with("bad.txt:4:"), "{bad}");
-    }
-}
-
-#[cfg(test)]
-mod shared_data {
-    #[test]
-    fn reads_the_shared_dpr_files() {
-        let Some(dir) = crate::shared_dir().map(|d| d.join("data/winograd")) else {
-            eprintln!("skipped: ../shared not found (set GENPT_SHARED)");
-            return;
-        };
-        for (file, count) in [("dpr_train.c.txt", 1316), ("dpr_test.c.txt", 564)] {
-            let path = dir.join(file);
-            let text = std::fs::read_to_string(&path).unwrap();
-            let examples = super::parse_dpr(&text, &path.display().to_string()).unwrap();
-            assert_eq!(examples.len(), count, "{file}");
-            assert!(examples.iter().all(|e| e.substitute(0).is_some() && e.substitute(1).is_some()));
-        }
     }
 }
