@@ -19,17 +19,19 @@ pub struct Classifier {
 pub struct ClassifierOutput {
     /// [batch, classes] (or [batch, choices] for multiple choice).
     pub logits: Tensor<2>,
-    /// [batch·choices, time, vocab].
-    pub lm_logits: Tensor<3>,
+    /// [batch·choices, time, vocab], when asked for.
+    pub lm_logits: Option<Tensor<3>>,
 }
 
 impl Classifier {
-    /// `ids`: [batch, choices, time]; `classify_at`: [batch, choices].
-    pub fn forward(&self, ids: Tensor<3, Int>, classify_at: Tensor<2, Int>, train: bool) -> ClassifierOutput {
+    /// `ids`: [batch, choices, time]; `classify_at`: [batch, choices]. The LM logits are computed
+    /// only `with_lm`: the vocabulary-wide output layer is most of a small model's work, and
+    /// without the auxiliary loss nothing reads it.
+    pub fn forward(&self, ids: Tensor<3, Int>, classify_at: Tensor<2, Int>, train: bool, with_lm: bool) -> ClassifierOutput {
         let [batch, choices, time] = ids.dims();
         let hidden = self.gpt.forward(ids.reshape([batch * choices, time]), train).hidden;
         let logits = self.head.forward(hidden.clone(), classify_at, train);
-        ClassifierOutput { logits, lm_logits: self.gpt.lm_logits(hidden) }
+        ClassifierOutput { logits, lm_logits: with_lm.then(|| self.gpt.lm_logits(hidden)) }
     }
 }
 

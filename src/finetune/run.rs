@@ -112,7 +112,7 @@ fn make_batch(examples: &[&EncodedExample], device: &Device) -> Batch {
 /// L3 for one micro-batch; returns (total, classifier part, LM part).
 fn loss(model: &Classifier, examples: &[&EncodedExample], lm_coef: f64, device: &Device) -> (Tensor<1>, f64, f64) {
     let batch = make_batch(examples, device);
-    let ClassifierOutput { logits, lm_logits } = model.forward(batch.ids, batch.classify_at, true);
+    let ClassifierOutput { logits, lm_logits } = model.forward(batch.ids, batch.classify_at, true, lm_coef != 0.0);
     let clf = match examples[0].target {
         Some(Target::Score(_)) => {
             let targets: Vec<f32> = examples
@@ -138,9 +138,9 @@ fn loss(model: &Classifier, examples: &[&EncodedExample], lm_coef: f64, device: 
         }
     };
     let clf_value = clf.clone().into_scalar::<f32>() as f64;
-    if lm_coef == 0.0 {
+    let Some(lm_logits) = lm_logits else {
         return (clf, clf_value, 0.0);
-    }
+    };
     let lm = lm_aux_loss(lm_logits, batch.ids_flat, batch.mask);
     let lm_value = lm.clone().into_scalar::<f32>() as f64;
     (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
