@@ -162,3 +162,32 @@ fn a_crash_while_saving_keeps_the_last_good_checkpoint() {
     assert!(checkpoints.join("step-00000008").exists());
     assert!(!checkpoints.join(".partial-step-00000004").exists());
 }
+
+#[test]
+fn a_damaged_checkpoint_is_named_and_skipped_on_resume() {
+    let data = scratch("damaged-data");
+    write_corpus(&data);
+    let out = scratch("damaged");
+    pretrain(&config(&data, &out), false, Some(4)).unwrap();
+    let checkpoints = out.join("checkpoints");
+    let newest = checkpoint::list(&checkpoints).pop().unwrap();
+    assert!(newest.ends_with("step-00000004"));
+
+    // A truncated weights file: named in the reason, and the older checkpoint is used instead.
+    let weights = newest.join("model.safetensors");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let device = genpt::device::device("flex").unwrap();
+    let (found, skipped) = checkpoint::load_latest(&checkpoints, &device);
+    assert!(found.expect("the older checkpoint loads").0.ends_with("step-00000002"));
+    assert_eq!(skipped.len(), 1);
+    assert!(skipped[0].contains("model.safetensors"), "{}", skipped[0]);
+
+    // A corrupt state file: likewise named.
+    std::fs::write(checkpoints.join("step-00000002").join(checkpoint::STATE_FILE), b"{ not json").unwrap();
+    let (found, skipped) = checkpoint::load_latest(&checkpoints, &device);
+    assert!(found.is_none());
+    assert!(skipped.iter().any(|s| s.contains(checkpoint::STATE_FILE)), "{skipped:?}");
+    let err = pretrain(&config(&data, &out), true, None).unwrap_err().to_string();
+    assert!(err.contains("no loadable checkpoint"), "{err}");
+}
