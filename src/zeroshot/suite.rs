@@ -165,55 +165,53 @@ impl ZeroShotTask {
 
     /// Runs the task's heuristic with `scorer`.
     pub fn evaluate(&self, scorer: &dyn Scorer) -> ZeroShotResult {
-        let record = |i: usize, fields: serde_json::Value| {
-            let mut v = serde_json::json!({ "id": self.ids[i] });
-            v.as_object_mut().expect("object").extend(fields.as_object().expect("object").clone());
-            v
-        };
-        let mut per_example = Vec::new();
-        let mut correct = 0usize;
-        let (metric, value, chance, reference, threshold) = match &self.examples {
-            Examples::Acceptability { train, eval } => {
-                let train_scores: Vec<f64> = train.iter().map(|(t, _)| cola_score(scorer, t)).collect();
-                let labels: Vec<bool> = train.iter().map(|&(_, l)| l).collect();
-                let threshold = best_threshold(&train_scores, &labels);
-                let (mut predicted, mut gold) = (Vec::new(), Vec::new());
-                for (i, (tokens, acceptable)) in eval.iter().enumerate() {
-                    let score = cola_score(scorer, tokens);
-                    predicted.push(usize::from(score >= threshold));
-                    gold.push(usize::from(*acceptable));
-                    per_example.push(record(i, serde_json::json!({ "mean_logprob": score, "label": usize::from(*acceptable) })));
-                }
-                ("mcc", genpt_tasks::matthews(&predicted, &gold), 0.0, 0.454, Some(threshold))
+        let (chance, reference) = chance_and_reference(&self.task);
+        if let Examples::Acceptability { train, eval } = &self.examples {
+            let train_scores: Vec<f64> = train.iter().map(|(t, _)| cola_score(scorer, t)).collect();
+            let labels: Vec<bool> = train.iter().map(|&(_, l)| l).collect();
+            let threshold = best_threshold(&train_scores, &labels);
+            let (mut predicted, mut gold, mut per_example) = (Vec::new(), Vec::new(), Vec::new());
+            for (id, (tokens, acceptable)) in self.ids.iter().zip(eval) {
+                let score = cola_score(scorer, tokens);
+                predicted.push(usize::from(score >= threshold));
+                gold.push(usize::from(*acceptable));
+                per_example.push(serde_json::json!({ "id": id, "mean_logprob": score, "label": usize::from(*acceptable) }));
             }
+            let value = genpt_tasks::matthews(&predicted, &gold);
+            return ZeroShotResult { task: self.task.clone(), metric: "mcc", value, chance, reference, threshold: Some(threshold), per_example };
+        }
+        // The other heuristics pick one of several options: (predicted, label) per example.
+        let picks: Vec<(usize, usize)> = match &self.examples {
+            Examples::Acceptability { .. } => unreachable!("handled above"),
             Examples::Sentiment { eval, positive, negative } => {
-                for (i, (tokens, label)) in eval.iter().enumerate() {
-                    let p = sst2_predict(scorer, tokens, positive, negative);
-                    correct += usize::from(p == *label);
-                    per_example.push(record(i, serde_json::json!({ "predicted": p, "label": label })));
-                }
-                ("accuracy", correct as f64 / eval.len() as f64, 0.5, 0.913, None)
+                eval.iter().map(|(tokens, label)| (sst2_predict(scorer, tokens, positive, negative), *label)).collect()
             }
             Examples::Choice { eval } => {
-                for (i, (document, answers, label)) in eval.iter().enumerate() {
-                    let p = choose_answer(scorer, document, answers);
-                    correct += usize::from(p == *label);
-                    per_example.push(record(i, serde_json::json!({ "predicted": p, "label": label })));
-                }
-                let (chance, reference) = if self.task == "storycloze" { (0.5, 0.865) } else { (0.25, 0.590) };
-                ("accuracy", correct as f64 / eval.len() as f64, chance, reference, None)
+                eval.iter().map(|(document, answers, label)| (choose_answer(scorer, document, answers), *label)).collect()
             }
-            Examples::Winograd { eval } => {
-                for (i, (candidates, answer)) in eval.iter().enumerate() {
-                    let p = winograd_choose(scorer, candidates);
-                    correct += usize::from(p == *answer);
-                    per_example.push(record(i, serde_json::json!({ "predicted": p, "label": answer })));
-                }
-                let reference = if self.task == "dpr" { 0.731 } else { 0.637 };
-                ("accuracy", correct as f64 / eval.len() as f64, 0.5, reference, None)
-            }
+            Examples::Winograd { eval } => eval.iter().map(|(candidates, answer)| (winograd_choose(scorer, candidates), *answer)).collect(),
         };
-        ZeroShotResult { task: self.task.clone(), metric, value, chance, reference, threshold, per_example }
+        let (predicted, gold): (Vec<usize>, Vec<usize>) = picks.iter().copied().unzip();
+        let per_example = self
+            .ids
+            .iter()
+            .zip(&picks)
+            .map(|(id, (p, l))| serde_json::json!({ "id": id, "predicted": p, "label": l }))
+            .collect();
+        let value = genpt_tasks::accuracy(&predicted, &gold);
+        ZeroShotResult { task: self.task.clone(), metric: "accuracy", value, chance, reference, threshold: None, per_example }
+    }
+}
+
+/// The normalisation of each task's score: chance, and the reference named in the module docs.
+fn chance_and_reference(task: &str) -> (f64, f64) {
+    match task {
+        "cola" => (0.0, 0.454),
+        "sst2" => (0.5, 0.913),
+        "storycloze" => (0.5, 0.865),
+        "dpr" => (0.5, 0.731),
+        "wsc" => (0.5, 0.637),
+        _ => (0.25, 0.590), // RACE and its levels
     }
 }
 
