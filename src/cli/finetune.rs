@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Args;
 
 use super::BackendArgs;
-use crate::finetune::model::{add_special_rows, new_classifier, transfer_layers};
+use crate::finetune::model::{add_special_rows, new_classifier, transfer_layers, with_dropout};
 use crate::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction};
 use crate::finetune::tasks::{encode_example, head_shape, headline_metric, prediction_text, score, special_ids, SPECIAL_NAMES};
 use genpt_tasks::{Example, Split, TaskSpec};
@@ -59,6 +59,14 @@ pub struct FinetuneArgs {
     pub micro_batch: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Every dropout rate (embedding, attention, residual, classifier); default: the model's own
+    /// and 0.1 on the classifier. 0 makes a run deterministic, as the parity script needs.
+    #[arg(long)]
+    pub dropout: Option<f64>,
+    /// Write the initial model, the encoded splits and the first N updates under OUT/trace/,
+    /// for scripts/finetune_parity.py.
+    #[arg(long, default_value_t = 0)]
+    pub trace_updates: usize,
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -156,6 +164,13 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     };
     // Special rows are appended unless the model already has them (a fine-tuned starting point).
     let gpt = if gpt.config().n_special >= SPECIAL_NAMES.len() { gpt } else { add_special_rows(gpt, SPECIAL_NAMES.len(), args.seed, &device) };
+    if let Some(p) = args.dropout {
+        anyhow::ensure!((0.0..1.0).contains(&p), "--dropout must be in [0, 1), got {p}");
+    }
+    let gpt = match args.dropout {
+        Some(p) => with_dropout(gpt, p, &device),
+        None => gpt,
+    };
     let n_ctx = gpt.config().n_positions;
     let vocab = gpt.config().vocab_size;
     let (spec, _, train) = encoded_split(&args.task, Split::Train, n_ctx, vocab)?;
@@ -168,6 +183,8 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         epochs: args.epochs,
         lm_coef: args.lm_coef,
         seed: args.seed,
+        clf_dropout: args.dropout.unwrap_or(FinetuneConfig::default().clf_dropout),
+        trace_updates: args.trace_updates,
         ..FinetuneConfig::default()
     };
     let model = new_classifier(gpt, pooling, outputs, config.clf_dropout, &device);

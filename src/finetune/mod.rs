@@ -6,5 +6,6 @@ pub mod model;
 pub mod objective;
 pub mod run;
 pub mod tasks;
+pub mod trace;
 
 pub use head::{ClassifierHead, Pooling};

@@ -78,6 +78,13 @@ pub fn transfer_layers(pretrained: Gpt, n: usize, device: &Device) -> Gpt {
     weights::import(&config, tensors, device).expect("same config")
 }
 
+/// The same weights with every dropout of the transformer (embedding, attention, residual) set to
+/// `p`; 0 makes training deterministic, as the parity checks need.
+pub fn with_dropout(gpt: Gpt, p: f64, device: &Device) -> Gpt {
+    let config = GptConfig { embd_pdrop: p, attn_pdrop: p, resid_pdrop: p, ..gpt.config().clone() };
+    weights::import(&config, weights::export(&gpt), device).expect("same shapes")
+}
+
 /// A head for `pooling` with `n_outputs` outputs over `gpt`.
 pub fn new_classifier(gpt: Gpt, pooling: Pooling, n_outputs: usize, dropout: f64, device: &Device) -> Classifier {
     let head = ClassifierHead::new(gpt.config().n_embd, n_outputs, pooling, dropout, device);

@@ -55,6 +55,9 @@ pub struct FinetuneConfig {
     pub l2: f64,
     pub max_grad_norm: f64,
     pub seed: u64,
+    /// Write the first this many updates, the initial model and the encoded splits under
+    /// `OUT/trace/` for `scripts/finetune_parity.py` (0: no trace).
+    pub trace_updates: usize,
 }
 
 impl Default for FinetuneConfig {
@@ -70,6 +73,7 @@ impl Default for FinetuneConfig {
             l2: 0.01,
             max_grad_norm: 1.0,
             seed: 0,
+            trace_updates: 0,
         }
     }
 }
@@ -146,6 +150,56 @@ fn loss(model: &Classifier, examples: &[&EncodedExample], lm_coef: f64, device: 
     (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
 }
 
+/// The gradients of one update, averaged over its micro-batches (not yet clipped), and the mean
+/// losses they came from.
+pub struct UpdateGradients {
+    pub grads: NamedGrads,
+    /// Mean classification (or regression) loss L2 over the micro-batches.
+    pub clf_loss: f64,
+    /// Mean auxiliary LM loss L1 (0 when λ = 0).
+    pub lm_loss: f64,
+}
+
+/// Forward and backward passes of update number `step` (0-based) over `examples`, in
+/// micro-batches of `config.micro_batch` whose gradients are averaged. Dropout masks are a pure
+/// function of (seed, step), so that a resumed or replayed update draws the same ones.
+pub fn update_gradients(
+    model: &Classifier,
+    examples: &[&EncodedExample],
+    config: &FinetuneConfig,
+    step: u64,
+    device: &Device,
+) -> anyhow::Result<UpdateGradients> {
+    crate::model::dropout_rng::reseed(Draws::new(config.seed, step).next_u64());
+    let mut grads = NamedGrads::default();
+    let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
+    for micro in examples.chunks(config.micro_batch.max(1)) {
+        let (l, clf, lm) = loss(model, micro, config.lm_coef, device);
+        anyhow::ensure!(clf.is_finite() && lm.is_finite(), "the loss became NaN or infinite at update {}", step + 1);
+        grads.accumulate(model, l.backward());
+        (clf_sum, lm_sum, parts) = (clf_sum + clf, lm_sum + lm, parts + 1);
+    }
+    grads.average();
+    Ok(UpdateGradients { grads, clf_loss: clf_sum / parts as f64, lm_loss: lm_sum / parts as f64 })
+}
+
+/// Clips `grads` by global norm and takes the Adam step of update `step` (0-based) of `total`
+/// under warmup_linear. Returns the model, the gradient norm before clipping and the schedule's
+/// multiplier.
+pub fn apply_update(
+    model: Classifier,
+    optimizer: &mut OpenAiAdam,
+    mut grads: NamedGrads,
+    config: &FinetuneConfig,
+    step: u64,
+    total: u64,
+    warmup_steps: u64,
+) -> (Classifier, f64, f64) {
+    let grad_norm = grads.clip_global_norm(config.max_grad_norm);
+    let factor = Schedule::WarmupLinear.at_step(step, total, warmup_steps);
+    (optimizer.update(model, &grads, factor), grad_norm, factor)
+}
+
 /// Predictions for `examples`, eval mode.
 pub fn predict(model: &Classifier, examples: &[EncodedExample], micro_batch: usize, device: &Device) -> Vec<Prediction> {
     let model = model.valid();
@@ -212,6 +266,11 @@ pub fn finetune(
     let mut best: Option<(f64, usize)> = None;
     let mut history = Vec::new();
     let mut step = 0u64;
+    let mut trace = if config.trace_updates > 0 {
+        Some(super::trace::Trace::start(&out.join("trace"), &model, train, dev, config, total, warmup_steps)?)
+    } else {
+        None
+    };
     for epoch in 0..config.epochs {
         // A fresh permutation per epoch, a pure function of (seed, epoch).
         let mut order: Vec<usize> = (0..train.len()).collect();
@@ -221,29 +280,22 @@ pub fn finetune(
         }
         for update in order.chunks(config.batch_size) {
             let started = std::time::Instant::now();
-            crate::model::dropout_rng::reseed(Draws::new(config.seed, step).next_u64());
-            let mut grads = NamedGrads::default();
-            let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
-            for micro in update.chunks(config.micro_batch) {
-                let examples: Vec<&EncodedExample> = micro.iter().map(|&i| &train[i]).collect();
-                let (l, clf, lm) = loss(&model, &examples, config.lm_coef, device);
-                anyhow::ensure!(clf.is_finite() && lm.is_finite(), "the loss became NaN or infinite at update {}", step + 1);
-                grads.accumulate(&model, l.backward());
-                (clf_sum, lm_sum, parts) = (clf_sum + clf, lm_sum + lm, parts + 1);
-            }
-            grads.average();
-            let grad_norm = grads.clip_global_norm(config.max_grad_norm);
-            let factor = Schedule::WarmupLinear.at_step(step, total, warmup_steps);
-            model = optimizer.update(model, &grads, factor);
+            let examples: Vec<&EncodedExample> = update.iter().map(|&i| &train[i]).collect();
+            let g = update_gradients(&model, &examples, config, step, device)?;
+            let (updated, grad_norm, factor) = apply_update(model, &mut optimizer, g.grads, config, step, total, warmup_steps);
+            model = updated;
             step += 1;
-            let tokens: usize = update.iter().map(|&i| train[i].sequences.iter().map(Vec::len).sum::<usize>()).sum();
+            let tokens: usize = examples.iter().map(|e| e.sequences.iter().map(Vec::len).sum::<usize>()).sum();
             let tokens_per_s = tokens as f64 / started.elapsed().as_secs_f64();
-            let clf_loss = clf_sum / parts as f64;
-            log.write(&serde_json::json!({
-                "step": step, "epoch": epoch + 1, "clf_loss": clf_loss, "lm_loss": lm_sum / parts as f64,
+            let record = serde_json::json!({
+                "step": step, "epoch": epoch + 1, "clf_loss": g.clf_loss, "lm_loss": g.lm_loss,
                 "lr": config.lr * factor, "grad_norm": grad_norm, "tokens_per_s": tokens_per_s,
-            }))?;
-            progress.update(step, clf_loss, tokens_per_s, None);
+            });
+            log.write(&record)?;
+            if let Some(trace) = trace.as_mut().filter(|_| step as usize <= config.trace_updates) {
+                trace.update(&record, update, &model, step as usize == config.trace_updates)?;
+            }
+            progress.update(step, g.clf_loss, tokens_per_s, None);
         }
         if !dev.is_empty() {
             let predictions = predict(&model, dev, config.micro_batch * 2, device);
