@@ -43,12 +43,24 @@ fn cases() -> Vec<(&'static str, TaskKind)> {
 
 fn example(i: usize, kind: &TaskKind, d: &mut Draws) -> Example {
     let (input, label) = match kind {
-        TaskKind::Classification { n_classes } => (Input::Single(word(d)), Label::Class(d.below(*n_classes as u64) as usize)),
-        TaskKind::Entailment { n_classes } => (Input::Pair(word(d), word(d)), Label::Class(d.below(*n_classes as u64) as usize)),
-        TaskKind::Similarity { regression: false } => (Input::Pair(word(d), word(d)), Label::Class(d.below(2) as usize)),
-        TaskKind::Similarity { regression: true } => (Input::Pair(word(d), word(d)), Label::Score(d.below(51) as f32 / 10.0)),
+        TaskKind::Classification { n_classes } => {
+            (Input::Single(word(d)), Label::Class(d.below(*n_classes as u64) as usize))
+        }
+        TaskKind::Entailment { n_classes } => {
+            (Input::Pair(word(d), word(d)), Label::Class(d.below(*n_classes as u64) as usize))
+        }
+        TaskKind::Similarity { regression: false } => {
+            (Input::Pair(word(d), word(d)), Label::Class(d.below(2) as usize))
+        }
+        TaskKind::Similarity { regression: true } => {
+            (Input::Pair(word(d), word(d)), Label::Score(d.below(51) as f32 / 10.0))
+        }
         TaskKind::MultipleChoice { n_choices } => (
-            Input::Choices { context: word(d), question: String::new(), choices: (0..*n_choices).map(|_| word(d)).collect() },
+            Input::Choices {
+                context: word(d),
+                question: String::new(),
+                choices: (0..*n_choices).map(|_| word(d)).collect(),
+            },
             Label::Class(d.below(*n_choices as u64) as usize),
         ),
     };
@@ -100,7 +112,8 @@ fn main() -> anyhow::Result<()> {
     for (i, (name, kind)) in cases().into_iter().enumerate() {
         let seed = 100 + i as u64;
         device.seed(seed);
-        let config = GptConfig { vocab_size: VOCAB, n_positions: 32, n_embd: 16, n_layer: 2, n_head: 2, ..GptConfig::gpt1() };
+        let config =
+            GptConfig { vocab_size: VOCAB, n_positions: 32, n_embd: 16, n_layer: 2, n_head: 2, ..GptConfig::gpt1() };
         let mut d = Draws::new(seed, 7);
         let gpt = perturbed(Gpt::new(&config, &device), &mut d, &device);
         let gpt = with_dropout(add_special_rows(gpt, 3, seed, &device), 0.0, &device);

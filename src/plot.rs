@@ -140,3 +140,90 @@ pub fn plot_zero_shot(metrics: &Path, out: &Path) -> Result<(), String> {
     }
     plot_panels(out, &[("zero-shot (0 = chance, 1 = reference)", "update", series)])
 }
+
+/// One bar of a grouped bar chart: its series name, height, and optionally the spread
+/// (lowest, highest) drawn as a whisker.
+pub struct Bar {
+    pub series: String,
+    pub value: f64,
+    pub spread: Option<(f64, f64)>,
+}
+
+/// A grouped bar chart: one group of bars per label (e.g. a task), the same series in each group
+/// in the same colour, with an optional dashed reference line per group (e.g. chance).
+pub fn plot_grouped_bars(out: &Path, title: &str, y_label: &str, groups: &[(String, Vec<Bar>, Option<f64>)]) -> Result<(), String> {
+    let labels = register_font();
+    let root = BitMapBackend::new(out, (960, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+    let mut series: Vec<String> = Vec::new();
+    for (_, bars, _) in groups {
+        for b in bars {
+            if !series.contains(&b.series) {
+                series.push(b.series.clone());
+            }
+        }
+    }
+    let n = groups.len().max(1) as f64;
+    let mut builder = ChartBuilder::on(&root);
+    builder.margin(16);
+    if labels {
+        builder.caption(title, ("sans-serif", 20)).x_label_area_size(40).y_label_area_size(56);
+    }
+    let mut chart = builder.build_cartesian_2d(0.0..n, 0.0..1.05f64).map_err(|e| e.to_string())?;
+    if labels {
+        let names: Vec<String> = groups.iter().map(|(l, _, _)| l.clone()).collect();
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_labels(groups.len() * 2 + 1)
+            .x_label_formatter(&|x| {
+                let i = x.floor() as usize;
+                if (x - x.floor() - 0.5).abs() < 1e-6 && i < names.len() { names[i].clone() } else { String::new() }
+            })
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    let width = 0.8 / series.len().max(1) as f64;
+    for (g, (_, bars, reference)) in groups.iter().enumerate() {
+        let g = g as f64;
+        for b in bars {
+            let k = series.iter().position(|s| *s == b.series).unwrap_or(0);
+            let color = colors[k % colors.len()];
+            let x0 = g + 0.1 + k as f64 * width;
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x0 + width * 0.92, b.value)], color.filled())))
+                .map_err(|e| e.to_string())?;
+            if let Some((lo, hi)) = b.spread {
+                let xm = x0 + width * 0.46;
+                chart
+                    .draw_series(std::iter::once(PathElement::new(vec![(xm, lo), (xm, hi)], BLACK.stroke_width(2))))
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        if let Some(r) = reference {
+            chart
+                .draw_series(DashedLineSeries::new(vec![(g + 0.05, *r), (g + 0.95, *r)], 6, 4, BLACK.stroke_width(1)))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if labels {
+        for (k, name) in series.iter().enumerate() {
+            let color = colors[k % colors.len()];
+            chart
+                .draw_series(std::iter::once(Rectangle::new([(0.0, 0.0), (0.0, 0.0)], color.filled())))
+                .map_err(|e| e.to_string())?
+                .label(name.clone())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| e.to_string())?;
+    }
+    root.present().map_err(|e| e.to_string())
+}

@@ -77,7 +77,8 @@ struct Report {
 fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
     let device = genpt::device::device(backend).ok()?.autodiff();
     let dir = fixture(case);
-    let settings: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+    let settings: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let mut config: FinetuneConfig = serde_json::from_value(settings["finetune"].clone()).unwrap();
     let total = settings["total_updates"].as_u64().unwrap();
     let warmup_steps = settings["warmup_steps"].as_u64().unwrap();
@@ -151,7 +152,9 @@ fn ten_updates_match_pytorch_for_every_task_kind() {
 
 #[test]
 fn negative_controls_are_caught() {
-    for (fault, what) in [(Fault::AuxSummed, "auxiliary loss summed"), (Fault::SpecialRowsSkipped, "special rows skipped")] {
+    for (fault, what) in
+        [(Fault::AuxSummed, "auxiliary loss summed"), (Fault::SpecialRowsSkipped, "special rows skipped")]
+    {
         for case in CASES {
             let r = run_case(case, "flex", fault).expect("flex is the default backend");
             let worst = r.worst_loss.0.max(r.worst_norm.0);

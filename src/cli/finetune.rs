@@ -48,12 +48,19 @@ pub struct FinetuneArgs {
     /// λ of the auxiliary LM loss (0: none).
     #[arg(long, default_value_t = 0.5)]
     pub lm_coef: f64,
-    #[arg(long, default_value_t = 6.25e-5)]
-    pub lr: f64,
+    /// Peak learning rate (default: 6.25e-5, the paper's, for models 768 wide and up; 5e-4 for
+    /// smaller ones).
+    #[arg(long)]
+    pub lr: Option<f64>,
     #[arg(long, default_value_t = 3)]
     pub epochs: usize,
-    #[arg(long, default_value_t = 32)]
-    pub batch_size: usize,
+    /// Examples per update (default: 32, the paper's; 16 for models narrower than 768).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Warmup as a fraction of all updates (default: 0.002, the paper's; 0.05 for models
+    /// narrower than 768).
+    #[arg(long)]
+    pub warmup: Option<f64>,
     /// Examples per forward pass; gradients accumulate up to --batch-size.
     #[arg(long, default_value_t = 8)]
     pub micro_batch: usize,
@@ -176,9 +183,11 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     let (spec, _, train) = encoded_split(&args.task, Split::Train, n_ctx, vocab)?;
     let (_, _, dev) = encoded_split(&args.task, Split::Dev, n_ctx, vocab)?;
     let (pooling, outputs) = head_shape(&spec.kind);
+    let defaults = FinetuneConfig::for_model(gpt.config());
     let config = FinetuneConfig {
-        lr: args.lr,
-        batch_size: args.batch_size,
+        lr: args.lr.unwrap_or(defaults.lr),
+        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
+        warmup: args.warmup.unwrap_or(defaults.warmup),
         micro_batch: args.micro_batch,
         epochs: args.epochs,
         lm_coef: args.lm_coef,

@@ -4,6 +4,7 @@
 pub mod head;
 pub mod model;
 pub mod objective;
+pub mod probe;
 pub mod run;
 pub mod tasks;
 pub mod trace;

@@ -55,7 +55,9 @@ pub fn parameter_norms(model: &Classifier) -> BTreeMap<String, f64> {
         }
         out.insert(name, norm(&tensor.values));
     }
-    for (name, tensor) in [("head.weight", model.head.weight.val()), ("head.bias", model.head.bias.val().unsqueeze::<2>())] {
+    for (name, tensor) in
+        [("head.weight", model.head.weight.val()), ("head.bias", model.head.bias.val().unsqueeze::<2>())]
+    {
         out.insert(name.to_string(), norm(&crate::weights::HostTensor::from_tensor(&tensor).values));
     }
     out
@@ -89,7 +91,13 @@ impl Trace {
 
     /// Records one update (`record` as logged, `examples` the training indices it used); after
     /// the last traced one, the parameter norms.
-    pub fn update(&mut self, record: &serde_json::Value, examples: &[usize], model: &Classifier, last: bool) -> anyhow::Result<()> {
+    pub fn update(
+        &mut self,
+        record: &serde_json::Value,
+        examples: &[usize],
+        model: &Classifier,
+        last: bool,
+    ) -> anyhow::Result<()> {
         let mut line = record.clone();
         line["examples"] = examples.into();
         line.as_object_mut().map(|o| o.remove("tokens_per_s"));
@@ -97,7 +105,10 @@ impl Trace {
         if last {
             self.updates.flush()?;
             let after = serde_json::json!({ "updates": record["step"], "parameter_norms": parameter_norms(model) });
-            crate::weights::write_atomic(&self.dir.join("after.json"), serde_json::to_string_pretty(&after)?.as_bytes())?;
+            crate::weights::write_atomic(
+                &self.dir.join("after.json"),
+                serde_json::to_string_pretty(&after)?.as_bytes(),
+            )?;
         }
         Ok(())
     }
