@@ -80,10 +80,10 @@ impl World {
         // For each kind and each cast (even and odd positions), every value for the same number
         // of characters, in a random order: 24 characters a cast, 4 a value.
         let mut characters: Vec<Character> = (0..NAMES.len()).map(|name| Character { name, facts: [0; FACT_KINDS] }).collect();
-        for kind in 0..FACT_KINDS {
+        for (kind, values) in VALUES.iter().enumerate() {
             for parity in 0..2 {
                 let members: Vec<usize> = (parity..NAMES.len()).step_by(2).collect();
-                let mut column: Vec<usize> = (0..members.len()).map(|i| i % VALUES[kind].len()).collect();
+                let mut column: Vec<usize> = (0..members.len()).map(|i| i % values.len()).collect();
                 for i in (1..column.len()).rev() {
                     column.swap(i, d.below(i as u64 + 1) as usize);
                 }
@@ -234,8 +234,8 @@ impl World {
     pub fn recall_questions(&self) -> Vec<(&Character, Vec<String>, usize)> {
         let mut out = Vec::new();
         for c in &self.characters {
-            for kind in 0..FACT_KINDS {
-                let statements = (0..VALUES[kind].len()).map(|v| Self::statement(NAMES[c.name], kind, v, 0)).collect();
+            for (kind, values) in VALUES.iter().enumerate() {
+                let statements = (0..values.len()).map(|v| Self::statement(NAMES[c.name], kind, v, 0)).collect();
                 out.push((c, statements, c.facts[kind]));
             }
         }
@@ -259,8 +259,8 @@ mod tests {
         assert_eq!(world.corpus(5, 2), World::new(1).corpus(5, 2));
         // Each value of each kind is held by exactly 24 / 6 = 4 characters of each cast.
         for cast in [Cast::Train, Cast::Dev] {
-            for kind in 0..FACT_KINDS {
-                for value in 0..VALUES[kind].len() {
+            for (kind, values) in VALUES.iter().enumerate() {
+                for value in 0..values.len() {
                     assert_eq!(world.cast(cast).iter().filter(|c| c.facts[kind] == value).count(), 4);
                 }
             }
