@@ -15,7 +15,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn arg(name: &str, default: &str) -> String {
     let args: Vec<String> = std::env::args().collect();
-    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.into())
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1).cloned())
+        .unwrap_or_else(|| default.into())
 }
 
 fn main() {
@@ -26,14 +29,31 @@ fn main() {
     let device = genpt::device::device(&arg("--backend", "flex")).unwrap();
     device.seed(1);
     let model = Gpt::new(&config, &device);
-    let prompt: Vec<u32> = (0..context - tokens).map(|i| ((i * 7919) % config.vocab_size) as u32).collect();
-    let sampling = SamplingConfig { temperature: 0.0, max_new_tokens: tokens, ..Default::default() };
+    let prompt: Vec<u32> = (0..context - tokens)
+        .map(|i| ((i * 7919) % config.vocab_size) as u32)
+        .collect();
+    let sampling = SamplingConfig {
+        temperature: 0.0,
+        max_new_tokens: tokens,
+        ..Default::default()
+    };
     // Warm-up: the first forward pays for page faults and thread start-up; time neither path with it.
-    generate(&model, &prompt, &SamplingConfig { max_new_tokens: 2, ..sampling.clone() }, true, |_| {});
+    generate(
+        &model,
+        &prompt,
+        &SamplingConfig {
+            max_new_tokens: 2,
+            ..sampling.clone()
+        },
+        true,
+        |_| {},
+    );
     for use_cache in [true, false] {
         let start = Instant::now();
         let mut stamps = Vec::new();
-        let out = generate(&model, &prompt, &sampling, use_cache, |_| stamps.push(Instant::now()));
+        let out = generate(&model, &prompt, &sampling, use_cache, |_| {
+            stamps.push(Instant::now())
+        });
         let seconds = start.elapsed().as_secs_f64();
         // The first token includes the prompt's forward pass; the rate counts the others.
         let first = (stamps[0] - start).as_secs_f64();

@@ -32,10 +32,14 @@ fn main() {
     let steps: usize = arg("--steps", "3").parse().unwrap();
     let mut config = GptConfig::preset(&preset).expect("known preset");
     let batch: usize = arg("--batch", "4").parse().unwrap();
-    let time: usize = arg("--time", &config.n_positions.to_string()).parse().unwrap();
+    let time: usize = arg("--time", &config.n_positions.to_string())
+        .parse()
+        .unwrap();
     config.n_positions = config.n_positions.max(time);
     let device = genpt::device::device(&backend).unwrap();
-    let ids: Vec<i64> = (0..batch * time).map(|i| ((i * 7919) % config.vocab_size) as i64).collect();
+    let ids: Vec<i64> = (0..batch * time)
+        .map(|i| ((i * 7919) % config.vocab_size) as i64)
+        .collect();
     let tokens = (batch * time) as f64;
     println!(
         "preset {preset} ({:.1}M parameters), backend {backend}, batch {batch} × {time} tokens, threads {}",
@@ -47,7 +51,8 @@ fn main() {
     {
         device.seed(1);
         let model = Gpt::new(&config, &device);
-        let input = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [batch, time]), &device);
+        let input =
+            Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [batch, time]), &device);
         let mut times = Vec::new();
         for i in 0..=steps {
             let start = Instant::now();
@@ -59,7 +64,10 @@ fn main() {
         }
         let best = times.iter().copied().fold(f64::MAX, f64::min);
         let mean = times.iter().sum::<f64>() / times.len() as f64;
-        println!("forward:  {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/batch, best {best:.3} s)", tokens / mean);
+        println!(
+            "forward:  {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/batch, best {best:.3} s)",
+            tokens / mean
+        );
     }
 
     // Training step.
@@ -87,6 +95,9 @@ fn main() {
             }
         }
         let mean = times.iter().sum::<f64>() / times.len() as f64;
-        println!("training: {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/step)", tokens / mean);
+        println!(
+            "training: {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/step)",
+            tokens / mean
+        );
     }
 }

@@ -22,12 +22,17 @@ const VOCAB: usize = 40;
 /// Lower-case letters, each its own token (ids 10..36): real task transformations, a toy
 /// vocabulary.
 fn tokenize(text: &str) -> Vec<u32> {
-    text.bytes().filter(u8::is_ascii_lowercase).map(|b| (b - b'a') as u32 + 10).collect()
+    text.bytes()
+        .filter(u8::is_ascii_lowercase)
+        .map(|b| (b - b'a') as u32 + 10)
+        .collect()
 }
 
 fn word(d: &mut Draws) -> String {
     let len = 2 + d.below(7) as usize;
-    (0..len).map(|_| char::from(b'a' + d.below(26) as u8)).collect()
+    (0..len)
+        .map(|_| char::from(b'a' + d.below(26) as u8))
+        .collect()
 }
 
 /// The cases: name, kind, and an input generator.
@@ -43,18 +48,22 @@ fn cases() -> Vec<(&'static str, TaskKind)> {
 
 fn example(i: usize, kind: &TaskKind, d: &mut Draws) -> Example {
     let (input, label) = match kind {
-        TaskKind::Classification { n_classes } => {
-            (Input::Single(word(d)), Label::Class(d.below(*n_classes as u64) as usize))
-        }
-        TaskKind::Entailment { n_classes } => {
-            (Input::Pair(word(d), word(d)), Label::Class(d.below(*n_classes as u64) as usize))
-        }
-        TaskKind::Similarity { regression: false } => {
-            (Input::Pair(word(d), word(d)), Label::Class(d.below(2) as usize))
-        }
-        TaskKind::Similarity { regression: true } => {
-            (Input::Pair(word(d), word(d)), Label::Score(d.below(51) as f32 / 10.0))
-        }
+        TaskKind::Classification { n_classes } => (
+            Input::Single(word(d)),
+            Label::Class(d.below(*n_classes as u64) as usize),
+        ),
+        TaskKind::Entailment { n_classes } => (
+            Input::Pair(word(d), word(d)),
+            Label::Class(d.below(*n_classes as u64) as usize),
+        ),
+        TaskKind::Similarity { regression: false } => (
+            Input::Pair(word(d), word(d)),
+            Label::Class(d.below(2) as usize),
+        ),
+        TaskKind::Similarity { regression: true } => (
+            Input::Pair(word(d), word(d)),
+            Label::Score(d.below(51) as f32 / 10.0),
+        ),
         TaskKind::MultipleChoice { n_choices } => (
             Input::Choices {
                 context: word(d),
@@ -64,7 +73,11 @@ fn example(i: usize, kind: &TaskKind, d: &mut Draws) -> Example {
             Label::Class(d.below(*n_choices as u64) as usize),
         ),
     };
-    Example { id: i.to_string(), input, label: Some(label) }
+    Example {
+        id: i.to_string(),
+        input,
+        label: Some(label),
+    }
 }
 
 /// Gains N(1, 0.2), biases N(0, 0.1), weights N(0, 0.15): a mistake in any tensor shows.
@@ -105,15 +118,31 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 }
 
 fn main() -> anyhow::Result<()> {
-    let out = PathBuf::from(std::env::args().nth(1).unwrap_or_else(|| "tests/fixtures/finetune_parity".into()));
+    let out = PathBuf::from(
+        std::env::args()
+            .nth(1)
+            .unwrap_or_else(|| "tests/fixtures/finetune_parity".into()),
+    );
     let scratch = std::env::temp_dir().join(format!("genpt-ft-parity-{}", std::process::id()));
-    let device = genpt::device::device("flex").map_err(anyhow::Error::msg)?.autodiff();
-    let specials = SpecialIds { start: VOCAB as u32, delimiter: VOCAB as u32 + 1, classify: VOCAB as u32 + 2 };
+    let device = genpt::device::device("flex")
+        .map_err(anyhow::Error::msg)?
+        .autodiff();
+    let specials = SpecialIds {
+        start: VOCAB as u32,
+        delimiter: VOCAB as u32 + 1,
+        classify: VOCAB as u32 + 2,
+    };
     for (i, (name, kind)) in cases().into_iter().enumerate() {
         let seed = 100 + i as u64;
         device.seed(seed);
-        let config =
-            GptConfig { vocab_size: VOCAB, n_positions: 32, n_embd: 16, n_layer: 2, n_head: 2, ..GptConfig::gpt1() };
+        let config = GptConfig {
+            vocab_size: VOCAB,
+            n_positions: 32,
+            n_embd: 16,
+            n_layer: 2,
+            n_head: 2,
+            ..GptConfig::gpt1()
+        };
         let mut d = Draws::new(seed, 7);
         let gpt = perturbed(Gpt::new(&config, &device), &mut d, &device);
         let gpt = with_dropout(add_special_rows(gpt, 3, seed, &device), 0.0, &device);
@@ -137,7 +166,15 @@ fn main() -> anyhow::Result<()> {
             ..FinetuneConfig::default()
         };
         let run = scratch.join(name);
-        ft::finetune(model, &train, &[], &settings, &|_| (0.0, serde_json::Value::Null), &run, &device)?;
+        ft::finetune(
+            model,
+            &train,
+            &[],
+            &settings,
+            &|_| (0.0, serde_json::Value::Null),
+            &run,
+            &device,
+        )?;
         let target = out.join(name);
         let _ = std::fs::remove_dir_all(&target);
         copy_dir(&run.join("trace"), &target)?;

@@ -133,10 +133,14 @@ impl GptConfig {
     pub fn from_hf_json(text: &str) -> Result<Self, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("not valid JSON: {e}"))?;
-        let object = value.as_object().ok_or("the top level is not a JSON object")?;
+        let object = value
+            .as_object()
+            .ok_or("the top level is not a JSON object")?;
         if let Some(kind) = object.get("model_type").and_then(|v| v.as_str()) {
             if kind != "openai-gpt" {
-                return Err(format!("model_type is {kind:?}; genpt reads \"openai-gpt\" models"));
+                return Err(format!(
+                    "model_type is {kind:?}; genpt reads \"openai-gpt\" models"
+                ));
             }
         }
         let base = Self::gpt1();
@@ -152,7 +156,9 @@ impl GptConfig {
         let float = |key: &str, default: f64| -> Result<f64, String> {
             match object.get(key) {
                 None | Some(serde_json::Value::Null) => Ok(default),
-                Some(v) => v.as_f64().ok_or_else(|| format!("{key} must be a number, got {v}")),
+                Some(v) => v
+                    .as_f64()
+                    .ok_or_else(|| format!("{key} must be a number, got {v}")),
             }
         };
         let n_inner = match object.get("n_inner") {
@@ -161,7 +167,9 @@ impl GptConfig {
         };
         if let Some(act) = object.get("afn").and_then(|v| v.as_str()) {
             if act != "gelu" && act != "gelu_new" {
-                return Err(format!("activation {act:?} is not supported (GPT-1 uses gelu)"));
+                return Err(format!(
+                    "activation {act:?} is not supported (GPT-1 uses gelu)"
+                ));
             }
         }
         // Hugging Face counts every embedding row in vocab_size. genpt writes the real-token
@@ -169,7 +177,9 @@ impl GptConfig {
         let rows = int("vocab_size", base.vocab_size)?;
         let real = int("genpt_real_vocab_size", rows)?;
         if real > rows {
-            return Err(format!("genpt_real_vocab_size ({real}) exceeds vocab_size ({rows})"));
+            return Err(format!(
+                "genpt_real_vocab_size ({real}) exceeds vocab_size ({rows})"
+            ));
         }
         let config = Self {
             vocab_size: real,

@@ -11,7 +11,8 @@ pub fn device(backend: &str) -> Result<Device, String> {
         #[cfg(feature = "flex")]
         "flex" => Ok(Device::flex()),
         #[cfg(feature = "ndarray")]
-        #[allow(deprecated)] // burn marks NdArray deprecated; it stays here as a second opinion
+        #[allow(deprecated)]
+        // burn marks NdArray deprecated; it stays here as a second opinion
         "ndarray" => Ok(Device::ndarray()),
         #[cfg(feature = "cuda")]
         "cuda" => Ok(Device::cuda(0)),

@@ -24,7 +24,13 @@ pub struct SamplingConfig {
 
 impl Default for SamplingConfig {
     fn default() -> Self {
-        Self { temperature: 1.0, top_k: 0, top_p: 1.0, seed: 0, max_new_tokens: 50 }
+        Self {
+            temperature: 1.0,
+            top_k: 0,
+            top_p: 1.0,
+            seed: 0,
+            max_new_tokens: 50,
+        }
     }
 }
 
@@ -34,20 +40,32 @@ pub fn sample_next(logits: &[f32], config: &SamplingConfig, draws: &mut Draws) -
         logits
             .iter()
             .enumerate()
-            .fold((0, f32::NEG_INFINITY), |best, (i, &l)| if l > best.1 { (i, l) } else { best })
+            .fold((0, f32::NEG_INFINITY), |best, (i, &l)| {
+                if l > best.1 {
+                    (i, l)
+                } else {
+                    best
+                }
+            })
             .0 as u32
     };
     if config.temperature <= 0.0 {
         return argmax();
     }
     let mut order: Vec<u32> = (0..logits.len() as u32).collect();
-    order.sort_by(|&a, &b| logits[b as usize].total_cmp(&logits[a as usize]).then(a.cmp(&b)));
+    order.sort_by(|&a, &b| {
+        logits[b as usize]
+            .total_cmp(&logits[a as usize])
+            .then(a.cmp(&b))
+    });
     if config.top_k > 0 {
         order.truncate(config.top_k);
     }
     let max = logits[order[0] as usize] as f64;
-    let mut probs: Vec<f64> =
-        order.iter().map(|&i| ((logits[i as usize] as f64 - max) / config.temperature).exp()).collect();
+    let mut probs: Vec<f64> = order
+        .iter()
+        .map(|&i| ((logits[i as usize] as f64 - max) / config.temperature).exp())
+        .collect();
     let total: f64 = probs.iter().sum();
     probs.iter_mut().for_each(|p| *p /= total);
     if config.top_p < 1.0 {
@@ -76,7 +94,12 @@ pub fn sample_next(logits: &[f32], config: &SamplingConfig, draws: &mut Draws) -
 fn last_logits(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
     let [_, time, width] = hidden.dims();
     let last = hidden.narrow(1, time - 1, 1).reshape([1, 1, width]);
-    model.lm_logits(last).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32")
+    model
+        .lm_logits(last)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32")
 }
 
 fn ids_tensor(ids: &[u32], model: &Gpt) -> Tensor<2, Int> {
@@ -96,7 +119,10 @@ pub fn generate(
     use_cache: bool,
     mut on_token: impl FnMut(u32),
 ) -> Vec<u32> {
-    assert!(!prompt.is_empty(), "generation needs at least one prompt token");
+    assert!(
+        !prompt.is_empty(),
+        "generation needs at least one prompt token"
+    );
     let n_ctx = model.config().n_positions;
     let mut draws = Draws::new(config.seed, 0);
     let mut tokens = prompt.to_vec();
@@ -108,11 +134,16 @@ pub fn generate(
                 cache = KvCache::default();
                 pending = tokens[tokens.len() - n_ctx / 2..].to_vec();
             }
-            let hidden = model.forward_cached(ids_tensor(&pending, model), &mut cache).hidden;
+            let hidden = model
+                .forward_cached(ids_tensor(&pending, model), &mut cache)
+                .hidden;
             last_logits(model, hidden)
         } else {
             let window = &tokens[tokens.len().saturating_sub(n_ctx)..];
-            last_logits(model, model.forward(ids_tensor(window, model), false).hidden)
+            last_logits(
+                model,
+                model.forward(ids_tensor(window, model), false).hidden,
+            )
         };
         let next = sample_next(&logits, config, &mut draws);
         tokens.push(next);
@@ -130,7 +161,15 @@ mod tests {
     fn model() -> Gpt {
         let device = crate::device::device("flex").unwrap();
         device.seed(4);
-        let mut config = GptConfig { vocab_size: 300, n_special: 3, n_positions: 40, n_embd: 32, n_layer: 2, n_head: 4, ..GptConfig::gpt1() };
+        let mut config = GptConfig {
+            vocab_size: 300,
+            n_special: 3,
+            n_positions: 40,
+            n_embd: 32,
+            n_layer: 2,
+            n_head: 4,
+            ..GptConfig::gpt1()
+        };
         config.initializer_range = 0.3; // peaked distributions, so that greedy paths are informative
         Gpt::new(&config, &device)
     }
@@ -139,14 +178,27 @@ mod tests {
     fn cache_gives_the_same_tokens_as_recomputing() {
         let model = model();
         for config in [
-            SamplingConfig { temperature: 0.0, max_new_tokens: 30, ..Default::default() },
-            SamplingConfig { temperature: 0.9, top_k: 40, top_p: 0.95, seed: 9, max_new_tokens: 30 },
+            SamplingConfig {
+                temperature: 0.0,
+                max_new_tokens: 30,
+                ..Default::default()
+            },
+            SamplingConfig {
+                temperature: 0.9,
+                top_k: 40,
+                top_p: 0.95,
+                seed: 9,
+                max_new_tokens: 30,
+            },
         ] {
             let with = generate(&model, &[5, 17, 3], &config, true, |_| {});
             let without = generate(&model, &[5, 17, 3], &config, false, |_| {});
             assert_eq!(with, without);
             assert_eq!(with.len(), 30);
-            assert!(with.iter().all(|&t| t < 300), "only real tokens are sampled");
+            assert!(
+                with.iter().all(|&t| t < 300),
+                "only real tokens are sampled"
+            );
         }
     }
 
@@ -155,14 +207,31 @@ mod tests {
         let model = model();
         let ids = [1u32, 2, 3, 4, 5, 6, 7];
         let full = model.lm_logits(model.forward(ids_tensor(&ids, &model), false).hidden);
-        let full = full.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let full = full
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
         let mut cache = KvCache::default();
         let mut stepwise = Vec::new();
         for chunk in [&ids[..3], &ids[3..4], &ids[4..]] {
-            let h = model.forward_cached(ids_tensor(chunk, &model), &mut cache).hidden;
-            stepwise.extend(model.lm_logits(h).into_data().convert::<f32>().try_to_vec::<f32>().unwrap());
+            let h = model
+                .forward_cached(ids_tensor(chunk, &model), &mut cache)
+                .hidden;
+            stepwise.extend(
+                model
+                    .lm_logits(h)
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .unwrap(),
+            );
         }
-        let worst = full.iter().zip(&stepwise).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        let worst = full
+            .iter()
+            .zip(&stepwise)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
         assert!(worst < 1e-4, "cached logits differ by {worst}");
     }
 
@@ -170,11 +239,19 @@ mod tests {
     fn top_k_one_is_greedy_and_top_p_keeps_the_head() {
         let logits = [0.0f32, 3.0, 1.0, 2.9];
         let mut draws = Draws::new(1, 1);
-        let k1 = SamplingConfig { top_k: 1, ..Default::default() };
+        let k1 = SamplingConfig {
+            top_k: 1,
+            ..Default::default()
+        };
         assert!((0..20).all(|_| sample_next(&logits, &k1, &mut draws) == 1));
         // softmax ≈ [0.022, 0.467, 0.063, 0.448]: p = 0.9 keeps tokens 1 and 3 only.
-        let p = SamplingConfig { top_p: 0.9, ..Default::default() };
-        let picks: Vec<u32> = (0..200).map(|_| sample_next(&logits, &p, &mut draws)).collect();
+        let p = SamplingConfig {
+            top_p: 0.9,
+            ..Default::default()
+        };
+        let picks: Vec<u32> = (0..200)
+            .map(|_| sample_next(&logits, &p, &mut draws))
+            .collect();
         assert!(picks.iter().all(|&t| t == 1 || t == 3));
         assert!(picks.contains(&1) && picks.contains(&3));
     }

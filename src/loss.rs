@@ -9,7 +9,9 @@ use burn::tensor::{Int, Tensor};
 pub fn target_logprobs(logits: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
     let [batch, time, _] = logits.dims();
     let targets = targets.reshape([batch, time, 1]);
-    log_softmax(logits, 2).gather(2, targets).reshape([batch, time])
+    log_softmax(logits, 2)
+        .gather(2, targets)
+        .reshape([batch, time])
 }
 
 /// Log-probability of each next token: position t of the result scores `ids[t+1]` given

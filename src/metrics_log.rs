@@ -26,8 +26,14 @@ impl MetricsLog {
                 .collect();
             std::fs::write(path, kept)?;
         }
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        Ok(Self { path: path.to_path_buf(), file })
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+        })
     }
 
     pub fn write(&mut self, record: &serde_json::Value) -> std::io::Result<()> {

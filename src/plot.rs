@@ -41,7 +41,10 @@ pub fn plot_panels(out: &Path, panels: &[(&str, &str, Vec<Series>)]) -> Result<(
     let areas = root.split_evenly((1, panels.len().max(1)));
     let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
     for ((title, x_label, series), area) in panels.iter().zip(areas) {
-        let points = series.iter().flat_map(|s| s.points.iter()).filter(|(x, y)| x.is_finite() && y.is_finite());
+        let points = series
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(x, y)| x.is_finite() && y.is_finite());
         let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(x, y) in points {
             (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
@@ -56,18 +59,28 @@ pub fn plot_panels(out: &Path, panels: &[(&str, &str, Vec<Series>)]) -> Result<(
         let mut builder = ChartBuilder::on(&area);
         builder.margin(12);
         if labels {
-            builder.caption(*title, ("sans-serif", 20)).x_label_area_size(36).y_label_area_size(56);
+            builder
+                .caption(*title, ("sans-serif", 20))
+                .x_label_area_size(36)
+                .y_label_area_size(56);
         }
         let mut chart = builder
             .build_cartesian_2d(x0..x1, (y0 - pad)..(y1 + pad))
             .map_err(|e| e.to_string())?;
         if labels {
-            chart.configure_mesh().x_desc(*x_label).draw().map_err(|e| e.to_string())?;
+            chart
+                .configure_mesh()
+                .x_desc(*x_label)
+                .draw()
+                .map_err(|e| e.to_string())?;
         }
         for (i, s) in series.iter().enumerate() {
             let color = colors[i % colors.len()];
             let drawn = chart
-                .draw_series(LineSeries::new(s.points.iter().copied(), color.stroke_width(2)))
+                .draw_series(LineSeries::new(
+                    s.points.iter().copied(),
+                    color.stroke_width(2),
+                ))
                 .map_err(|e| e.to_string())?;
             if labels {
                 drawn.label(s.name.clone()).legend(move |(x, y)| {
@@ -89,13 +102,18 @@ pub fn plot_panels(out: &Path, panels: &[(&str, &str, Vec<Series>)]) -> Result<(
 
 /// Loss (training and validation) and learning rate against updates, from a metrics log.
 pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
+    let text =
+        std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
     let mut loss = Vec::new();
     let mut val = Vec::new();
     let mut lr = Vec::new();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let Some(step) = v["step"].as_f64() else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let Some(step) = v["step"].as_f64() else {
+            continue;
+        };
         if let Some(x) = v["loss"].as_f64() {
             loss.push((step, x));
         }
@@ -113,11 +131,24 @@ pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<(), String> {
                 "loss (nats/token)",
                 "update",
                 vec![
-                    Series { name: "training".into(), points: loss },
-                    Series { name: "validation".into(), points: val },
+                    Series {
+                        name: "training".into(),
+                        points: loss,
+                    },
+                    Series {
+                        name: "validation".into(),
+                        points: val,
+                    },
                 ],
             ),
-            ("learning rate", "update", vec![Series { name: "lr".into(), points: lr }]),
+            (
+                "learning rate",
+                "update",
+                vec![Series {
+                    name: "lr".into(),
+                    points: lr,
+                }],
+            ),
         ],
     )
 }
@@ -125,20 +156,34 @@ pub fn plot_metrics(metrics: &Path, out: &Path) -> Result<(), String> {
 /// The zero-shot heuristics tracked during pre-training against updates, normalised between
 /// chance (0) and a reference score (1): the paper's Figure 2 (right).
 pub fn plot_zero_shot(metrics: &Path, out: &Path) -> Result<(), String> {
-    let text = std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
+    let text =
+        std::fs::read_to_string(metrics).map_err(|e| format!("{}: {e}", metrics.display()))?;
     let mut series: Vec<Series> = Vec::new();
     for line in text.lines() {
-        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        let (Some(step), Some(tasks)) = (v["step"].as_f64(), v["zeroshot_normalized"].as_object()) else { continue };
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        let (Some(step), Some(tasks)) = (v["step"].as_f64(), v["zeroshot_normalized"].as_object())
+        else {
+            continue;
+        };
         for (task, value) in tasks {
-            let Some(value) = value.as_f64() else { continue };
+            let Some(value) = value.as_f64() else {
+                continue;
+            };
             match series.iter_mut().find(|s| &s.name == task) {
                 Some(s) => s.points.push((step, value)),
-                None => series.push(Series { name: task.clone(), points: vec![(step, value)] }),
+                None => series.push(Series {
+                    name: task.clone(),
+                    points: vec![(step, value)],
+                }),
             }
         }
     }
-    plot_panels(out, &[("zero-shot (0 = chance, 1 = reference)", "update", series)])
+    plot_panels(
+        out,
+        &[("zero-shot (0 = chance, 1 = reference)", "update", series)],
+    )
 }
 
 /// One bar of a grouped bar chart: its series name, height, and optionally the spread
@@ -151,11 +196,21 @@ pub struct Bar {
 
 /// A grouped bar chart: one group of bars per label (e.g. a task), the same series in each group
 /// in the same colour, with an optional dashed reference line per group (e.g. chance).
-pub fn plot_grouped_bars(out: &Path, title: &str, y_label: &str, groups: &[(String, Vec<Bar>, Option<f64>)]) -> Result<(), String> {
+pub fn plot_grouped_bars(
+    out: &Path,
+    title: &str,
+    y_label: &str,
+    groups: &[(String, Vec<Bar>, Option<f64>)],
+) -> Result<(), String> {
     let labels = register_font();
     let root = BitMapBackend::new(out, (960, 480)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
-    let colors = [RGBColor(31, 119, 180), RGBColor(255, 127, 14), RGBColor(44, 160, 44), RGBColor(148, 103, 189)];
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(255, 127, 14),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+    ];
     let mut series: Vec<String> = Vec::new();
     for (_, bars, _) in groups {
         for b in bars {
@@ -168,9 +223,14 @@ pub fn plot_grouped_bars(out: &Path, title: &str, y_label: &str, groups: &[(Stri
     let mut builder = ChartBuilder::on(&root);
     builder.margin(16);
     if labels {
-        builder.caption(title, ("sans-serif", 20)).x_label_area_size(40).y_label_area_size(56);
+        builder
+            .caption(title, ("sans-serif", 20))
+            .x_label_area_size(40)
+            .y_label_area_size(56);
     }
-    let mut chart = builder.build_cartesian_2d(0.0..n, 0.0..1.05f64).map_err(|e| e.to_string())?;
+    let mut chart = builder
+        .build_cartesian_2d(0.0..n, 0.0..1.05f64)
+        .map_err(|e| e.to_string())?;
     if labels {
         let names: Vec<String> = groups.iter().map(|(l, _, _)| l.clone()).collect();
         chart
@@ -179,7 +239,11 @@ pub fn plot_grouped_bars(out: &Path, title: &str, y_label: &str, groups: &[(Stri
             .x_labels(groups.len() * 2 + 1)
             .x_label_formatter(&|x| {
                 let i = x.floor() as usize;
-                if (x - x.floor() - 0.5).abs() < 1e-6 && i < names.len() { names[i].clone() } else { String::new() }
+                if (x - x.floor() - 0.5).abs() < 1e-6 && i < names.len() {
+                    names[i].clone()
+                } else {
+                    String::new()
+                }
             })
             .y_desc(y_label)
             .draw()
@@ -193,18 +257,29 @@ pub fn plot_grouped_bars(out: &Path, title: &str, y_label: &str, groups: &[(Stri
             let color = colors[k % colors.len()];
             let x0 = g + 0.1 + k as f64 * width;
             chart
-                .draw_series(std::iter::once(Rectangle::new([(x0, 0.0), (x0 + width * 0.92, b.value)], color.filled())))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(x0, 0.0), (x0 + width * 0.92, b.value)],
+                    color.filled(),
+                )))
                 .map_err(|e| e.to_string())?;
             if let Some((lo, hi)) = b.spread {
                 let xm = x0 + width * 0.46;
                 chart
-                    .draw_series(std::iter::once(PathElement::new(vec![(xm, lo), (xm, hi)], BLACK.stroke_width(2))))
+                    .draw_series(std::iter::once(PathElement::new(
+                        vec![(xm, lo), (xm, hi)],
+                        BLACK.stroke_width(2),
+                    )))
                     .map_err(|e| e.to_string())?;
             }
         }
         if let Some(r) = reference {
             chart
-                .draw_series(DashedLineSeries::new(vec![(g + 0.05, *r), (g + 0.95, *r)], 6, 4, BLACK.stroke_width(1)))
+                .draw_series(DashedLineSeries::new(
+                    vec![(g + 0.05, *r), (g + 0.95, *r)],
+                    6,
+                    4,
+                    BLACK.stroke_width(1),
+                ))
                 .map_err(|e| e.to_string())?;
         }
     }
@@ -212,10 +287,15 @@ pub fn plot_grouped_bars(out: &Path, title: &str, y_label: &str, groups: &[(Stri
         for (k, name) in series.iter().enumerate() {
             let color = colors[k % colors.len()];
             chart
-                .draw_series(std::iter::once(Rectangle::new([(0.0, 0.0), (0.0, 0.0)], color.filled())))
+                .draw_series(std::iter::once(Rectangle::new(
+                    [(0.0, 0.0), (0.0, 0.0)],
+                    color.filled(),
+                )))
                 .map_err(|e| e.to_string())?
                 .label(name.clone())
-                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled()));
+                .legend(move |(x, y)| {
+                    Rectangle::new([(x, y - 5), (x + 12, y + 5)], color.filled())
+                });
         }
         chart
             .configure_series_labels()

@@ -27,7 +27,14 @@ impl Progress {
             bar.set_prefix(label.to_string());
             bar
         });
-        Self { bar, label: label.into(), total, started: Instant::now(), first: done, every: (total / 20).max(1) }
+        Self {
+            bar,
+            label: label.into(),
+            total,
+            started: Instant::now(),
+            first: done,
+            every: (total / 20).max(1),
+        }
     }
 
     pub fn update(&mut self, step: u64, loss: f64, tokens_per_s: f64, val_loss: Option<f64>) {
@@ -43,7 +50,10 @@ impl Progress {
                     let elapsed = self.started.elapsed().as_secs_f64();
                     let rate = (step - self.first) as f64 / elapsed.max(1e-9);
                     let eta = (self.total - step) as f64 / rate.max(1e-9);
-                    eprintln!("{} {step}/{} {message} ETA {eta:.0}s", self.label, self.total);
+                    eprintln!(
+                        "{} {step}/{} {message} ETA {eta:.0}s",
+                        self.label, self.total
+                    );
                 }
             }
         }

@@ -14,11 +14,19 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use genpt::finetune::run::{self, apply_update, update_gradients, EncodedExample, FinetuneConfig, Target};
+use genpt::finetune::run::{
+    self, apply_update, update_gradients, EncodedExample, FinetuneConfig, Target,
+};
 use genpt::finetune::trace::parameter_norms;
 use genpt::train::{AdamConfig, OpenAiAdam};
 
-const CASES: &[&str] = &["classification", "entailment", "similarity", "regression", "choice"];
+const CASES: &[&str] = &[
+    "classification",
+    "entailment",
+    "similarity",
+    "regression",
+    "choice",
+];
 const TOLERANCE: f64 = 1e-4;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -44,7 +52,9 @@ struct TorchRecord {
 }
 
 fn fixture(case: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/finetune_parity").join(case)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/finetune_parity")
+        .join(case)
 }
 
 fn read_examples(path: &Path) -> Vec<EncodedExample> {
@@ -82,7 +92,8 @@ fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
     let mut config: FinetuneConfig = serde_json::from_value(settings["finetune"].clone()).unwrap();
     let total = settings["total_updates"].as_u64().unwrap();
     let warmup_steps = settings["warmup_steps"].as_u64().unwrap();
-    let want: TorchRecord = serde_json::from_str(&std::fs::read_to_string(dir.join("torch.json")).unwrap()).unwrap();
+    let want: TorchRecord =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("torch.json")).unwrap()).unwrap();
     let train = read_examples(&dir.join("train.jsonl"));
     let mut model = run::load(&dir.join("initial"), &device).unwrap();
     let (vocab, width, rows) = {
@@ -94,24 +105,52 @@ fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
         let sequences = config.micro_batch * train[0].sequences.len();
         config.lm_coef *= sequences as f64;
     }
-    let mut optimizer = OpenAiAdam::new(AdamConfig { lr: config.lr, l2: config.l2, ..AdamConfig::default() });
+    let mut optimizer = OpenAiAdam::new(AdamConfig {
+        lr: config.lr,
+        l2: config.l2,
+        ..AdamConfig::default()
+    });
     let mut worst_loss = (0.0f64, String::new());
     for (step, (indices, torch)) in want.examples.iter().zip(&want.updates).enumerate() {
         let examples: Vec<&EncodedExample> = indices.iter().map(|&i| &train[i]).collect();
         let mut g = update_gradients(&model, &examples, &config, step as u64, &device).unwrap();
         if fault == Fault::SpecialRowsSkipped {
-            let keep: Vec<f32> = (0..rows * width).map(|i| if i < vocab * width { 1.0 } else { 0.0 }).collect();
-            let keep = Tensor::<1>::from_data(TensorData::new(keep, [rows * width]), &device.clone().inner());
-            let grad = g.grads.grads.remove("gpt.tokens_embed").expect("the classifier's embedding has a gradient");
+            let keep: Vec<f32> = (0..rows * width)
+                .map(|i| if i < vocab * width { 1.0 } else { 0.0 })
+                .collect();
+            let keep = Tensor::<1>::from_data(
+                TensorData::new(keep, [rows * width]),
+                &device.clone().inner(),
+            );
+            let grad = g
+                .grads
+                .grads
+                .remove("gpt.tokens_embed")
+                .expect("the classifier's embedding has a gradient");
             g.grads.grads.insert("gpt.tokens_embed".into(), grad * keep);
         }
-        for (name, ours, theirs) in [("clf", g.clf_loss, torch.clf_loss), ("lm", g.lm_loss, torch.lm_loss)] {
+        for (name, ours, theirs) in [
+            ("clf", g.clf_loss, torch.clf_loss),
+            ("lm", g.lm_loss, torch.lm_loss),
+        ] {
             let rel = (ours - theirs).abs() / theirs.abs().max(1e-12);
             if rel > worst_loss.0 {
-                worst_loss = (rel, format!("update {} {name} loss {ours} vs {theirs}", step + 1));
+                worst_loss = (
+                    rel,
+                    format!("update {} {name} loss {ours} vs {theirs}", step + 1),
+                );
             }
         }
-        model = apply_update(model, &mut optimizer, g.grads, &config, step as u64, total, warmup_steps).0;
+        model = apply_update(
+            model,
+            &mut optimizer,
+            g.grads,
+            &config,
+            step as u64,
+            total,
+            warmup_steps,
+        )
+        .0;
     }
     let ours = parameter_norms(&model);
     let mut worst_norm = (0.0f64, String::new());
@@ -121,7 +160,10 @@ fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
         // softmax ignores it: its true gradient is exactly zero and what each side computes is
         // rounding noise that Adam normalises into steps of random sign. Both must stay tiny.
         if case == "choice" && name == "head.bias" {
-            assert!(got < 2e-2 && theirs < 2e-2, "{case}: head.bias should barely move: {got} vs {theirs}");
+            assert!(
+                got < 2e-2 && theirs < 2e-2,
+                "{case}: head.bias should barely move: {got} vs {theirs}"
+            );
             continue;
         }
         let rel = (got - theirs).abs() / theirs.max(1e-12);
@@ -129,7 +171,10 @@ fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
             worst_norm = (rel, format!("{name} {got} vs {theirs}"));
         }
     }
-    Some(Report { worst_loss, worst_norm })
+    Some(Report {
+        worst_loss,
+        worst_norm,
+    })
 }
 
 #[test]
@@ -144,17 +189,26 @@ fn ten_updates_match_pytorch_for_every_task_kind() {
                 "{backend} {case:<14}: worst loss rel diff {:.1e} ({}); worst norm rel diff {:.1e} ({})",
                 r.worst_loss.0, r.worst_loss.1, r.worst_norm.0, r.worst_norm.1
             );
-            assert!(r.worst_loss.0 < TOLERANCE, "{backend} {case}: {}", r.worst_loss.1);
-            assert!(r.worst_norm.0 < TOLERANCE, "{backend} {case}: {}", r.worst_norm.1);
+            assert!(
+                r.worst_loss.0 < TOLERANCE,
+                "{backend} {case}: {}",
+                r.worst_loss.1
+            );
+            assert!(
+                r.worst_norm.0 < TOLERANCE,
+                "{backend} {case}: {}",
+                r.worst_norm.1
+            );
         }
     }
 }
 
 #[test]
 fn negative_controls_are_caught() {
-    for (fault, what) in
-        [(Fault::AuxSummed, "auxiliary loss summed"), (Fault::SpecialRowsSkipped, "special rows skipped")]
-    {
+    for (fault, what) in [
+        (Fault::AuxSummed, "auxiliary loss summed"),
+        (Fault::SpecialRowsSkipped, "special rows skipped"),
+    ] {
         for case in CASES {
             let r = run_case(case, "flex", fault).expect("flex is the default backend");
             let worst = r.worst_loss.0.max(r.worst_norm.0);
@@ -162,7 +216,10 @@ fn negative_controls_are_caught() {
                 "control '{what}', {case:<14}: worst loss rel diff {:.1e}, worst norm rel diff {:.1e} ({})",
                 r.worst_loss.0, r.worst_norm.0, r.worst_norm.1
             );
-            assert!(worst > 10.0 * TOLERANCE, "{case}: the parity check does not notice the {what} ({worst:e})");
+            assert!(
+                worst > 10.0 * TOLERANCE,
+                "{case}: the parity check does not notice the {what} ({worst:e})"
+            );
         }
     }
 }

@@ -13,7 +13,14 @@ const DELIM: u32 = VOCAB as u32 + 1;
 const CLASSIFY: u32 = VOCAB as u32 + 2;
 
 fn config() -> GptConfig {
-    GptConfig { vocab_size: VOCAB, n_positions: 16, n_embd: 32, n_layer: 2, n_head: 2, ..GptConfig::gpt1() }
+    GptConfig {
+        vocab_size: VOCAB,
+        n_positions: 16,
+        n_embd: 32,
+        n_layer: 2,
+        n_head: 2,
+        ..GptConfig::gpt1()
+    }
 }
 
 fn accuracy(predictions: &[Prediction], examples: &[EncodedExample]) -> f64 {
@@ -40,7 +47,11 @@ fn contains_seven(n: usize, seed: u64) -> Vec<EncodedExample> {
             seq.extend(&text);
             seq.push(CLASSIFY);
             let at = seq.len() - 1;
-            EncodedExample { sequences: vec![seq], classify_at: vec![at], target: Some(Target::Class(label)) }
+            EncodedExample {
+                sequences: vec![seq],
+                classify_at: vec![at],
+                target: Some(Target::Class(label)),
+            }
         })
         .collect()
 }
@@ -54,46 +65,94 @@ fn repeat_first(n: usize, seed: u64) -> Vec<EncodedExample> {
             let right = d.below(3) as usize;
             let mut sequences = Vec::new();
             for k in 0..3 {
-                let answer = if k == right { context[0] } else { (context[0] + 1 + d.below(VOCAB as u64 - 1) as u32) % VOCAB as u32 };
+                let answer = if k == right {
+                    context[0]
+                } else {
+                    (context[0] + 1 + d.below(VOCAB as u64 - 1) as u32) % VOCAB as u32
+                };
                 let mut seq = vec![START];
                 seq.extend(&context);
                 seq.extend([DELIM, answer, CLASSIFY]);
                 sequences.push(seq);
             }
-            EncodedExample { classify_at: vec![6; 3], sequences, target: Some(Target::Class(right)) }
+            EncodedExample {
+                classify_at: vec![6; 3],
+                sequences,
+                target: Some(Target::Class(right)),
+            }
         })
         .collect()
 }
 
-fn train(pooling: Pooling, classes: usize, epochs: usize, train: &[EncodedExample], dev: &[EncodedExample], name: &str) -> f64 {
+fn train(
+    pooling: Pooling,
+    classes: usize,
+    epochs: usize,
+    train: &[EncodedExample],
+    dev: &[EncodedExample],
+    name: &str,
+) -> f64 {
     let device = genpt::device::device("flex").unwrap().autodiff();
     device.seed(3);
     let gpt = add_special_rows(Gpt::new(&config(), &device), 3, 1, &device);
     let model = new_classifier(gpt, pooling, classes, 0.1, &device);
-    let config = FinetuneConfig { lr: 3e-3, batch_size: 16, micro_batch: 16, epochs, warmup: 0.1, ..FinetuneConfig::default() };
+    let config = FinetuneConfig {
+        lr: 3e-3,
+        batch_size: 16,
+        micro_batch: 16,
+        epochs,
+        warmup: 0.1,
+        ..FinetuneConfig::default()
+    };
     let out = std::env::temp_dir().join(format!("genpt-ft-{}-{name}", std::process::id()));
-    let outcome = run::finetune(model, train, dev, &config, &|p: &[Prediction]| {
-        let acc = accuracy(p, dev);
-        (acc, serde_json::json!({ "accuracy": acc }))
-    }, &out, &device)
+    let outcome = run::finetune(
+        model,
+        train,
+        dev,
+        &config,
+        &|p: &[Prediction]| {
+            let acc = accuracy(p, dev);
+            (acc, serde_json::json!({ "accuracy": acc }))
+        },
+        &out,
+        &device,
+    )
     .unwrap();
     // The best model reloads and predicts what it scored.
     let reloaded = run::load(&outcome.best_dir, &device).unwrap();
     let again = accuracy(&run::predict(&reloaded, dev, 8, &device), dev);
-    assert!((again - outcome.best_score).abs() < 1e-9, "reloaded {again} vs {}", outcome.best_score);
+    assert!(
+        (again - outcome.best_score).abs() < 1e-9,
+        "reloaded {again} vs {}",
+        outcome.best_score
+    );
     outcome.best_score
 }
 
 #[test]
 fn learns_a_classification_task() {
-    let acc = train(Pooling::Single, 2, 6, &contains_seven(384, 1), &contains_seven(100, 2), "clf");
+    let acc = train(
+        Pooling::Single,
+        2,
+        6,
+        &contains_seven(384, 1),
+        &contains_seven(100, 2),
+        "clf",
+    );
     println!("contains-7 dev accuracy {acc}");
     assert!(acc >= 0.85, "dev accuracy {acc}");
 }
 
 #[test]
 fn learns_a_multiple_choice_task() {
-    let acc = train(Pooling::PerChoiceScore, 3, 20, &repeat_first(384, 3), &repeat_first(100, 4), "mc");
+    let acc = train(
+        Pooling::PerChoiceScore,
+        3,
+        20,
+        &repeat_first(384, 3),
+        &repeat_first(100, 4),
+        "mc",
+    );
     println!("repeat-first dev accuracy {acc} (chance 0.33)");
     assert!(acc >= 0.7, "dev accuracy {acc}");
 }

@@ -30,19 +30,35 @@ fn six_updates_match_the_release_optimizer() {
     let (batch, time) = (ids.len(), ids[0].len());
 
     for backend in ["flex", "ndarray"] {
-        let Ok(device) = genpt::device::device(backend) else { continue };
+        let Ok(device) = genpt::device::device(backend) else {
+            continue;
+        };
         let device = device.autodiff();
         let mut model = weights::load_model(&dir, &LoadOptions { n_head: 4 }, &device).unwrap();
         let ids = Tensor::<2, Int>::from_data(
-            TensorData::new(ids.iter().flatten().copied().collect::<Vec<_>>(), [batch, time]),
+            TensorData::new(
+                ids.iter().flatten().copied().collect::<Vec<_>>(),
+                [batch, time],
+            ),
             &device,
         );
-        let mut adam = OpenAiAdam::new(AdamConfig { lr: want.lr, l2: want.l2, ..AdamConfig::default() });
+        let mut adam = OpenAiAdam::new(AdamConfig {
+            lr: want.lr,
+            l2: want.l2,
+            ..AdamConfig::default()
+        });
         for step in 0..want.steps {
-            let loss = genpt::loss::lm_loss(model.lm_logits(model.forward(ids.clone(), false).hidden), ids.clone());
+            let loss = genpt::loss::lm_loss(
+                model.lm_logits(model.forward(ids.clone(), false).hidden),
+                ids.clone(),
+            );
             let value = loss.clone().into_scalar::<f32>() as f64;
             let rel = ((value - want.losses[step]) / want.losses[step]).abs();
-            assert!(rel < 1e-5, "{backend} step {step}: loss {value} vs {} (rel {rel:e})", want.losses[step]);
+            assert!(
+                rel < 1e-5,
+                "{backend} step {step}: loss {value} vs {} (rel {rel:e})",
+                want.losses[step]
+            );
             let mut grads = NamedGrads::default();
             grads.accumulate(&model, loss.backward());
             grads.clip_global_norm(want.max_grad_norm);
@@ -53,7 +69,11 @@ fn six_updates_match_the_release_optimizer() {
         let mut worst = (0.0f64, String::new());
         for (name, norm) in &want.param_norms {
             let values = &got[name].values;
-            let ours = values.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+            let ours = values
+                .iter()
+                .map(|&v| (v as f64) * (v as f64))
+                .sum::<f64>()
+                .sqrt();
             let rel = ((ours - norm) / norm).abs();
             // The key third of c_attn.bias has an exactly zero true gradient (a constant added to
             // every key leaves the softmax unchanged), so its gradient is rounding noise that
@@ -66,7 +86,15 @@ fn six_updates_match_the_release_optimizer() {
                 worst = (rel, name.clone());
             }
         }
-        println!("{backend}: losses match; worst parameter-norm relative error {:.2e} ({})", worst.0, worst.1);
-        assert!(worst.0 < 1e-6, "{backend}: parameter {} off by {:e} relative", worst.1, worst.0);
+        println!(
+            "{backend}: losses match; worst parameter-norm relative error {:.2e} ({})",
+            worst.0, worst.1
+        );
+        assert!(
+            worst.0 < 1e-6,
+            "{backend}: parameter {} off by {:e} relative",
+            worst.1,
+            worst.0
+        );
     }
 }

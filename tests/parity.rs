@@ -21,7 +21,9 @@ struct Expected {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(name)
 }
 
 fn read_expected(dir: &Path) -> Expected {
@@ -46,27 +48,49 @@ fn ids_tensor(ids: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {
 /// logits, loss and gradient norms against `expected`.
 fn check(dir: &Path, expected: &Expected, backend: &str, device: &Device) {
     let device = device.clone().autodiff();
-    let model = weights::load_model(dir, &LoadOptions { n_head: n_head_of(dir) }, &device)
-        .unwrap_or_else(|e| panic!("{backend}: {e}"));
+    let model = weights::load_model(
+        dir,
+        &LoadOptions {
+            n_head: n_head_of(dir),
+        },
+        &device,
+    )
+    .unwrap_or_else(|e| panic!("{backend}: {e}"));
     let ids = ids_tensor(&expected.ids, &device);
     let logits = model.lm_logits(model.forward(ids.clone(), false).hidden);
-    assert_eq!(logits.dims().to_vec(), expected.logits_shape, "{backend}: logits shape");
+    assert_eq!(
+        logits.dims().to_vec(),
+        expected.logits_shape,
+        "{backend}: logits shape"
+    );
 
-    let got = logits.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    let got = logits
+        .to_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap();
     let worst = got
         .iter()
         .zip(&expected.logits)
         .map(|(a, b)| (a - b).abs())
         .fold(0.0f32, f32::max);
     println!("{backend} {}: max |Δlogit| = {worst:.2e}", dir.display());
-    assert!(worst <= 1e-4, "{backend}: logits differ by up to {worst:e} (> 1e-4)");
+    assert!(
+        worst <= 1e-4,
+        "{backend}: logits differ by up to {worst:e} (> 1e-4)"
+    );
 
-    let Some(expected_loss) = expected.loss else { return };
+    let Some(expected_loss) = expected.loss else {
+        return;
+    };
     let loss = lm_loss(logits, ids);
     let got_loss = loss.clone().into_scalar::<f32>() as f64;
     let rel = ((got_loss - expected_loss) / expected_loss).abs();
     println!("{backend}: loss {got_loss:.7} vs {expected_loss:.7} (rel {rel:.1e})");
-    assert!(rel <= 1e-5, "{backend}: loss {got_loss} vs reference {expected_loss}");
+    assert!(
+        rel <= 1e-5,
+        "{backend}: loss {got_loss} vs reference {expected_loss}"
+    );
 
     let grads = loss.backward();
     let norms = grad_norms(&model, &grads);
@@ -83,8 +107,16 @@ fn check(dir: &Path, expected: &Expected, backend: &str, device: &Device) {
             worst = (rel, name.clone());
         }
     }
-    println!("{backend}: worst gradient-norm relative error {:.2e} ({})", worst.0, worst.1);
-    assert!(worst.0 <= 1e-4, "{backend}: gradient norm of {} off by {:e} relative", worst.1, worst.0);
+    println!(
+        "{backend}: worst gradient-norm relative error {:.2e} ({})",
+        worst.0, worst.1
+    );
+    assert!(
+        worst.0 <= 1e-4,
+        "{backend}: gradient norm of {} off by {:e} relative",
+        worst.1,
+        worst.0
+    );
 }
 
 fn n_head_of(dir: &Path) -> usize {
@@ -93,12 +125,15 @@ fn n_head_of(dir: &Path) -> usize {
     config["config"]["n_head"].as_u64().unwrap() as usize
 }
 
-
 #[test]
 fn hf_checkpoint_filling_its_context_matches_pytorch() {
     let dir = fixture("ctx16");
     let expected = read_expected(&dir);
-    assert_eq!(expected.ids[0].len(), 16, "this case fills its whole context");
+    assert_eq!(
+        expected.ids[0].len(),
+        16,
+        "this case fills its whole context"
+    );
     for (backend, device) in backends() {
         check(&dir, &expected, backend, &device);
     }
@@ -126,22 +161,45 @@ fn official_npy_layout_gives_the_same_logits() {
 fn every_parameter_receives_a_nonzero_gradient() {
     // A LayerNorm or softmax that silently leaves the graph stops a post-LN model from
     // training with no error; this catches it on a freshly initialised model, in training mode.
-    let config = GptConfig { vocab_size: 50, n_positions: 8, n_embd: 16, n_layer: 2, n_head: 2, ..GptConfig::gpt1() };
+    let config = GptConfig {
+        vocab_size: 50,
+        n_positions: 8,
+        n_embd: 16,
+        n_layer: 2,
+        n_head: 2,
+        ..GptConfig::gpt1()
+    };
     for (backend, device) in backends() {
         let device = device.autodiff();
         device.seed(7);
         let model = Gpt::new(&config, &device);
-        let ids = ids_tensor(&[vec![1, 5, 9, 2, 4, 4, 7, 3], vec![0, 1, 2, 3, 4, 5, 6, 7]], &device);
-        let loss = lm_loss(model.lm_logits(model.forward(ids.clone(), true).hidden), ids);
+        let ids = ids_tensor(
+            &[vec![1, 5, 9, 2, 4, 4, 7, 3], vec![0, 1, 2, 3, 4, 5, 6, 7]],
+            &device,
+        );
+        let loss = lm_loss(
+            model.lm_logits(model.forward(ids.clone(), true).hidden),
+            ids,
+        );
         let norms = grad_norms(&model, &loss.backward());
-        let expected: Vec<String> =
-            weights::named::expected_shapes(&config).into_iter().map(|(n, _)| n).collect();
-        assert_eq!(norms.len(), expected.len(), "{backend}: {:?} lack a gradient", expected
-            .iter()
-            .filter(|n| !norms.contains_key(*n))
-            .collect::<Vec<_>>());
+        let expected: Vec<String> = weights::named::expected_shapes(&config)
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        assert_eq!(
+            norms.len(),
+            expected.len(),
+            "{backend}: {:?} lack a gradient",
+            expected
+                .iter()
+                .filter(|n| !norms.contains_key(*n))
+                .collect::<Vec<_>>()
+        );
         for (name, norm) in &norms {
-            assert!(*norm > 0.0 && norm.is_finite(), "{backend}: {name} has gradient norm {norm}");
+            assert!(
+                *norm > 0.0 && norm.is_finite(),
+                "{backend}: {name} has gradient norm {norm}"
+            );
         }
     }
 }
@@ -151,8 +209,10 @@ fn flex_matches_ndarray_on_a_wider_model() {
     // The fixtures above are small enough for the simplest GEMM paths. This model is wide enough
     // for the blocked, multi-threaded kernels; ndarray (which matches PyTorch above) is the
     // reference. It settles whether flex's gradients can be trusted at training sizes.
-    let (Ok(flex), Ok(ndarray)) = (genpt::device::device("flex"), genpt::device::device("ndarray"))
-    else {
+    let (Ok(flex), Ok(ndarray)) = (
+        genpt::device::device("flex"),
+        genpt::device::device("ndarray"),
+    ) else {
         eprintln!("skipped: this build lacks flex or ndarray");
         return;
     };
@@ -170,21 +230,38 @@ fn flex_matches_ndarray_on_a_wider_model() {
     let tensors = weights::export(&reference);
     let candidate = weights::import(&config, tensors, &flex.clone().autodiff()).unwrap();
 
-    let ids: Vec<Vec<i64>> =
-        (0..2).map(|b| (0..128).map(|t| ((t * 7919 + b * 104_729) % 2000) as i64).collect()).collect();
+    let ids: Vec<Vec<i64>> = (0..2)
+        .map(|b| {
+            (0..128)
+                .map(|t| ((t * 7919 + b * 104_729) % 2000) as i64)
+                .collect()
+        })
+        .collect();
     let run = |model: &Gpt, device: &Device| {
         let ids = ids_tensor(&ids, device);
-        let loss = lm_loss(model.lm_logits(model.forward(ids.clone(), false).hidden), ids);
+        let loss = lm_loss(
+            model.lm_logits(model.forward(ids.clone(), false).hidden),
+            ids,
+        );
         let value = loss.clone().into_scalar::<f32>() as f64;
         (value, grad_norms(model, &loss.backward()))
     };
     let (want_loss, want) = run(&reference, &reference_device);
     let (got_loss, got) = run(&candidate, &flex.autodiff());
-    assert!(((got_loss - want_loss) / want_loss).abs() < 1e-5, "loss {got_loss} vs {want_loss}");
+    assert!(
+        ((got_loss - want_loss) / want_loss).abs() < 1e-5,
+        "loss {got_loss} vs {want_loss}"
+    );
     let (worst, name) = want
         .iter()
         .map(|(n, w)| (((got[n] - w) / w).abs(), n))
-        .fold((0.0, ""), |acc, (r, n)| if r > acc.0 { (r, n.as_str()) } else { acc });
+        .fold(
+            (0.0, ""),
+            |acc, (r, n)| if r > acc.0 { (r, n.as_str()) } else { acc },
+        );
     println!("flex vs ndarray: worst gradient-norm relative difference {worst:.2e} ({name})");
-    assert!(worst < 1e-4, "flex gradient norm of {name} differs from ndarray's by {worst:e}");
+    assert!(
+        worst < 1e-4,
+        "flex gradient norm of {name} differs from ndarray's by {worst:e}"
+    );
 }

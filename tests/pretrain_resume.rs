@@ -29,14 +29,22 @@ fn write_corpus(dir: &Path) {
             let mut id = draws.below(VOCAB as u64) as u32;
             let doc: Vec<u32> = (0..300)
                 .map(|_| {
-                    id = if draws.below(10) == 0 { draws.below(VOCAB as u64) as u32 } else { (id + 1) % VOCAB as u32 };
+                    id = if draws.below(10) == 0 {
+                        draws.below(VOCAB as u64) as u32
+                    } else {
+                        (id + 1) % VOCAB as u32
+                    };
                     id
                 })
                 .collect();
             w.push_document(&doc).unwrap();
         }
         let h = w.finish().unwrap();
-        SplitMeta { shards: vec![name.into()], documents: (0..documents).map(|i| format!("doc{i}")).collect(), tokens: h.tokens }
+        SplitMeta {
+            shards: vec![name.into()],
+            documents: (0..documents).map(|i| format!("doc{i}")).collect(),
+            tokens: h.tokens,
+        }
     };
     let meta = CorpusMeta {
         format: "genpt-corpus-1".into(),
@@ -81,7 +89,9 @@ fn config(data: &Path, out: &Path) -> RunConfig {
 }
 
 fn final_weights(out: &Path) -> genpt::weights::NamedTensors {
-    let last = checkpoint::list(&out.join("checkpoints")).pop().expect("a checkpoint");
+    let last = checkpoint::list(&out.join("checkpoints"))
+        .pop()
+        .expect("a checkpoint");
     genpt::weights::hf::read_safetensors(&last.join("model.safetensors")).unwrap()
 }
 
@@ -98,7 +108,11 @@ fn resume_is_bit_exact_and_needs_the_rng_state() {
         let first: serde_json::Value = serde_json::from_str(log.lines().next().unwrap()).unwrap();
         first["loss"].as_f64().unwrap()
     };
-    assert!(outcome.final_loss < first_loss, "the loss fell: {first_loss} -> {}", outcome.final_loss);
+    assert!(
+        outcome.final_loss < first_loss,
+        "the loss fell: {first_loss} -> {}",
+        outcome.final_loss
+    );
     assert!(straight.join("curves.png").exists());
     assert!(straight.join("best/model.safetensors").exists());
     let want = final_weights(&straight);
@@ -107,23 +121,37 @@ fn resume_is_bit_exact_and_needs_the_rng_state() {
     let split = scratch("split");
     pretrain(&config(&data, &split), false, Some(3)).unwrap();
     pretrain(&config(&data, &split), true, None).unwrap();
-    assert!(want == final_weights(&split), "resumed weights differ from the uninterrupted run");
+    assert!(
+        want == final_weights(&split),
+        "resumed weights differ from the uninterrupted run"
+    );
 
     // Negative control: the same, but the checkpoint's RNG position is lost on the way.
     let broken = scratch("broken");
     pretrain(&config(&data, &broken), false, Some(3)).unwrap();
-    let state_path = checkpoint::list(&broken.join("checkpoints")).pop().unwrap().join("state.json");
-    let mut state: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
+    let state_path = checkpoint::list(&broken.join("checkpoints"))
+        .pop()
+        .unwrap()
+        .join("state.json");
+    let mut state: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state_path).unwrap()).unwrap();
     state["next_stream"] = 0.into();
     std::fs::write(&state_path, state.to_string()).unwrap();
     pretrain(&config(&data, &broken), true, None).unwrap();
-    assert!(want != final_weights(&broken), "the test cannot tell a lost RNG state");
+    assert!(
+        want != final_weights(&broken),
+        "the test cannot tell a lost RNG state"
+    );
 
     // Metrics of the resumed run hold each update once.
     let steps: Vec<u64> = std::fs::read_to_string(split.join("metrics.jsonl"))
         .unwrap()
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["step"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(steps, (1..=8).collect::<Vec<_>>());
 }
@@ -139,13 +167,25 @@ fn a_crash_while_saving_keeps_the_last_good_checkpoint() {
 
     // The second checkpoint save (update 4) dies after writing the weights, before the rest.
     let status = Command::new(genpt)
-        .args(["pretrain", "--config", config_path.to_str().unwrap(), "--set", "train.eval_every=0"])
+        .args([
+            "pretrain",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--set",
+            "train.eval_every=0",
+        ])
         .env("GENPT_FAILPOINT", "checkpoint-after-weights@2")
         .status()
         .unwrap();
-    assert!(!status.success(), "the failpoint should have killed the run");
+    assert!(
+        !status.success(),
+        "the failpoint should have killed the run"
+    );
     let checkpoints = out.join("checkpoints");
-    assert!(checkpoints.join(".partial-step-00000004").exists(), "the crash hit mid-save");
+    assert!(
+        checkpoints.join(".partial-step-00000004").exists(),
+        "the crash hit mid-save"
+    );
     let device = genpt::device::device("flex").unwrap();
     let (found, skipped) = checkpoint::load_latest(&checkpoints, &device);
     let (dir, ckpt) = found.expect("the last good checkpoint loads");
@@ -155,7 +195,14 @@ fn a_crash_while_saving_keeps_the_last_good_checkpoint() {
 
     // And the run carries on from it.
     let status = Command::new(genpt)
-        .args(["pretrain", "--config", config_path.to_str().unwrap(), "--set", "train.eval_every=0", "--resume"])
+        .args([
+            "pretrain",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--set",
+            "train.eval_every=0",
+            "--resume",
+        ])
         .status()
         .unwrap();
     assert!(status.success());
@@ -179,15 +226,29 @@ fn a_damaged_checkpoint_is_named_and_skipped_on_resume() {
     std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
     let device = genpt::device::device("flex").unwrap();
     let (found, skipped) = checkpoint::load_latest(&checkpoints, &device);
-    assert!(found.expect("the older checkpoint loads").0.ends_with("step-00000002"));
+    assert!(found
+        .expect("the older checkpoint loads")
+        .0
+        .ends_with("step-00000002"));
     assert_eq!(skipped.len(), 1);
     assert!(skipped[0].contains("model.safetensors"), "{}", skipped[0]);
 
     // A corrupt state file: likewise named.
-    std::fs::write(checkpoints.join("step-00000002").join(checkpoint::STATE_FILE), b"{ not json").unwrap();
+    std::fs::write(
+        checkpoints
+            .join("step-00000002")
+            .join(checkpoint::STATE_FILE),
+        b"{ not json",
+    )
+    .unwrap();
     let (found, skipped) = checkpoint::load_latest(&checkpoints, &device);
     assert!(found.is_none());
-    assert!(skipped.iter().any(|s| s.contains(checkpoint::STATE_FILE)), "{skipped:?}");
-    let err = pretrain(&config(&data, &out), true, None).unwrap_err().to_string();
+    assert!(
+        skipped.iter().any(|s| s.contains(checkpoint::STATE_FILE)),
+        "{skipped:?}"
+    );
+    let err = pretrain(&config(&data, &out), true, None)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("no loadable checkpoint"), "{err}");
 }

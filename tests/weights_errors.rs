@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use genpt::weights::{self, LoadOptions};
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/parity").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/parity")
+        .join(name)
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -22,7 +24,10 @@ fn load(dir: &Path) -> Result<genpt::Gpt, weights::WeightsError> {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("genpt-weights-errors-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!(
+        "genpt-weights-errors-{}-{name}",
+        std::process::id()
+    ));
     let _ = std::fs::remove_dir_all(&dir);
     dir
 }
@@ -43,10 +48,17 @@ fn config_that_disagrees_with_the_weights_names_tensor_and_shapes() {
     let dir = scratch("shape");
     copy_dir(&fixture("ctx16"), &dir);
     let path = dir.join("config.json");
-    let config = std::fs::read_to_string(&path).unwrap().replace("\"vocab_size\": 97", "\"vocab_size\": 98");
+    let config = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("\"vocab_size\": 97", "\"vocab_size\": 98");
     std::fs::write(&path, config).unwrap();
     let message = load(&dir).unwrap_err().to_string();
-    assert!(message.contains("tokens_embed") && message.contains("[98, 32]") && message.contains("[97, 32]"), "{message}");
+    assert!(
+        message.contains("tokens_embed")
+            && message.contains("[98, 32]")
+            && message.contains("[97, 32]"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -12,7 +12,10 @@ struct CopyScorer;
 impl Scorer for CopyScorer {
     fn continuation_logprobs(&self, context: &[u32], continuation: &[u32]) -> Vec<f32> {
         let seen: HashSet<u32> = context.iter().copied().collect();
-        continuation.iter().map(|t| if seen.contains(t) { 0.0 } else { -1.0 }).collect()
+        continuation
+            .iter()
+            .map(|t| if seen.contains(t) { 0.0 } else { -1.0 })
+            .collect()
     }
 }
 
@@ -25,10 +28,15 @@ fn race_chooses_the_answer_with_the_best_average_logprob() {
         .chain(std::fs::read_dir(fixtures.join("RACE/dev/high")).unwrap())
         .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
         .collect();
-    let counts = genpt_tokenizer::train::count_words(texts.iter().map(String::as_str).collect::<Vec<_>>());
+    let counts =
+        genpt_tokenizer::train::count_words(texts.iter().map(String::as_str).collect::<Vec<_>>());
     let (encoder, merges) = genpt_tokenizer::train::train_bpe(&counts, 2000, &|_| {});
     let tokenizer = genpt_tokenizer::Tokenizer::new(encoder, merges);
-    assert_eq!(tokenizer.encode("school").len(), 1, "whole words should be single tokens");
+    assert_eq!(
+        tokenizer.encode("school").len(),
+        1,
+        "whole words should be single tokens"
+    );
 
     let task = ZeroShotTask::load("race", &fixtures, &tokenizer, None).unwrap();
     let result = task.evaluate(&CopyScorer);
@@ -36,7 +44,11 @@ fn race_chooses_the_answer_with_the_best_average_logprob() {
     // "Who helped Tom?" → "Tom" and "Jack" both occur, the first of the tied options wins (Tom;
     // wrong, Jack is right); "When was the bridge built?" → "in 1900" (right).
     assert_eq!(result.per_example.len(), 3);
-    let predicted: Vec<u64> = result.per_example.iter().map(|r| r["predicted"].as_u64().unwrap()).collect();
+    let predicted: Vec<u64> = result
+        .per_example
+        .iter()
+        .map(|r| r["predicted"].as_u64().unwrap())
+        .collect();
     assert_eq!(predicted, [1, 0, 0]);
     assert!((result.value - 2.0 / 3.0).abs() < 1e-12, "{}", result.value);
     assert_eq!((result.chance, result.metric), (0.25, "accuracy"));
@@ -45,8 +57,16 @@ fn race_chooses_the_answer_with_the_best_average_logprob() {
 #[test]
 fn unknown_tasks_and_missing_data_are_clear_errors() {
     let tokenizer = genpt_tokenizer::Tokenizer::new(Default::default(), vec![]);
-    let err = ZeroShotTask::load("mnli", Path::new("."), &tokenizer, None).err().unwrap().to_string();
+    let err = ZeroShotTask::load("mnli", Path::new("."), &tokenizer, None)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("no zero-shot heuristic"), "{err}");
-    let err = ZeroShotTask::load("wsc", Path::new("/nonexistent"), &tokenizer, None).err().unwrap();
-    assert!(format!("{err:#}").contains("/nonexistent/WSCollection.xml"), "{err:#}");
+    let err = ZeroShotTask::load("wsc", Path::new("/nonexistent"), &tokenizer, None)
+        .err()
+        .unwrap();
+    assert!(
+        format!("{err:#}").contains("/nonexistent/WSCollection.xml"),
+        "{err:#}"
+    );
 }

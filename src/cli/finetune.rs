@@ -8,7 +8,9 @@ use clap::Args;
 use super::BackendArgs;
 use crate::finetune::model::{add_special_rows, new_classifier, transfer_layers, with_dropout};
 use crate::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction};
-use crate::finetune::tasks::{encode_example, head_shape, headline_metric, prediction_text, score, special_ids, SPECIAL_NAMES};
+use crate::finetune::tasks::{
+    encode_example, head_shape, headline_metric, prediction_text, score, special_ids, SPECIAL_NAMES,
+};
 use genpt_tasks::{Example, Split, TaskSpec};
 
 #[derive(Args, Debug, Clone)]
@@ -129,13 +131,21 @@ fn encoded_split(
     let specials = special_ids(&tokenizer.add_special_tokens(&SPECIAL_NAMES));
     let dataset = genpt_tasks::load_task(&args.task, &args.data, split)?;
     if dataset.skipped > 0 {
-        eprintln!("{} {split}: {} rows without a gold label left out", dataset.task.name, dataset.skipped);
+        eprintln!(
+            "{} {split}: {} rows without a gold label left out",
+            dataset.task.name, dataset.skipped
+        );
     }
     let mut examples = dataset.examples;
     if let Some(limit) = args.limit {
         examples.truncate(limit);
     }
-    anyhow::ensure!(!examples.is_empty(), "{} {split}: no examples in {}", dataset.task.name, args.data.display());
+    anyhow::ensure!(
+        !examples.is_empty(),
+        "{} {split}: no examples in {}",
+        dataset.task.name,
+        args.data.display()
+    );
     let tokenize = |t: &str| tokenizer.encode(t);
     use rayon::prelude::*;
     let encoded = examples
@@ -158,21 +168,34 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         }
         ("random", Some(dir), _) => {
             // The same shape as the pre-trained model, freshly initialised.
-            let config = crate::weights::load_model(dir, &Default::default(), &device.clone().inner())?.config().clone();
+            let config =
+                crate::weights::load_model(dir, &Default::default(), &device.clone().inner())?
+                    .config()
+                    .clone();
             crate::Gpt::new(&config, &device)
         }
         ("random", None, Some(preset)) => {
             let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.task.tokenizer)?;
-            let mut config = crate::GptConfig::preset(preset).with_context(|| format!("unknown preset {preset}"))?;
+            let mut config = crate::GptConfig::preset(preset)
+                .with_context(|| format!("unknown preset {preset}"))?;
             config.vocab_size = tokenizer.vocab_size();
             crate::Gpt::new(&config, &device)
         }
-        (other, _, _) => anyhow::bail!("--init {other:?}: expected `pretrained` (with --model) or `random`"),
+        (other, _, _) => {
+            anyhow::bail!("--init {other:?}: expected `pretrained` (with --model) or `random`")
+        }
     };
     // Special rows are appended unless the model already has them (a fine-tuned starting point).
-    let gpt = if gpt.config().n_special >= SPECIAL_NAMES.len() { gpt } else { add_special_rows(gpt, SPECIAL_NAMES.len(), args.seed, &device) };
+    let gpt = if gpt.config().n_special >= SPECIAL_NAMES.len() {
+        gpt
+    } else {
+        add_special_rows(gpt, SPECIAL_NAMES.len(), args.seed, &device)
+    };
     if let Some(p) = args.dropout {
-        anyhow::ensure!((0.0..1.0).contains(&p), "--dropout must be in [0, 1), got {p}");
+        anyhow::ensure!(
+            (0.0..1.0).contains(&p),
+            "--dropout must be in [0, 1), got {p}"
+        );
     }
     let gpt = match args.dropout {
         Some(p) => with_dropout(gpt, p, &device),
@@ -192,13 +215,23 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         epochs: args.epochs,
         lm_coef: args.lm_coef,
         seed: args.seed,
-        clf_dropout: args.dropout.unwrap_or(FinetuneConfig::default().clf_dropout),
+        clf_dropout: args
+            .dropout
+            .unwrap_or(FinetuneConfig::default().clf_dropout),
         trace_updates: args.trace_updates,
         ..FinetuneConfig::default()
     };
     let model = new_classifier(gpt, pooling, outputs, config.clf_dropout, &device);
-    eprintln!("{}: {} training and {} dev examples", spec.name, train.len(), dev.len());
-    let selection = |p: &[Prediction]| score(&spec, p, &dev).unwrap_or_else(|e| (f64::NAN, serde_json::json!({ "error": e.to_string() })));
+    eprintln!(
+        "{}: {} training and {} dev examples",
+        spec.name,
+        train.len(),
+        dev.len()
+    );
+    let selection = |p: &[Prediction]| {
+        score(&spec, p, &dev)
+            .unwrap_or_else(|e| (f64::NAN, serde_json::json!({ "error": e.to_string() })))
+    };
     let outcome = run::finetune(model, &train, &dev, &config, &selection, &args.out, &device)?;
     let summary = serde_json::json!({
         "task": spec.name,
@@ -211,8 +244,17 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         "history": outcome.history,
         "config": serde_json::to_value(&config)?,
     });
-    crate::weights::write_atomic(&args.out.join("metrics.json"), serde_json::to_string_pretty(&summary)?.as_bytes())?;
-    eprintln!("best dev {}: {:.4} (epoch {}); model in {}", headline_metric(&spec), outcome.best_score, outcome.best_epoch, outcome.best_dir.display());
+    crate::weights::write_atomic(
+        &args.out.join("metrics.json"),
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    eprintln!(
+        "best dev {}: {:.4} (epoch {}); model in {}",
+        headline_metric(&spec),
+        outcome.best_score,
+        outcome.best_epoch,
+        outcome.best_dir.display()
+    );
     Ok(())
 }
 
@@ -220,14 +262,22 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let model = run::load(&args.model, &device)?;
     let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
-    let (spec, _, examples) = encoded_split(&args.task, split, model.gpt.config().n_positions, model.gpt.config().vocab_size)?;
+    let (spec, _, examples) = encoded_split(
+        &args.task,
+        split,
+        model.gpt.config().n_positions,
+        model.gpt.config().vocab_size,
+    )?;
     let predictions = run::predict(&model, &examples, 16, &device);
     let (_, metrics) = score(&spec, &predictions, &examples)?;
     println!("{metrics}");
     let out = args.out.unwrap_or_else(|| args.model.clone());
     std::fs::create_dir_all(&out)?;
     let record = serde_json::json!({ "task": spec.name, "split": args.split, "examples": examples.len(), "metrics": metrics });
-    crate::weights::write_atomic(&out.join("metrics.json"), serde_json::to_string_pretty(&record)?.as_bytes())?;
+    crate::weights::write_atomic(
+        &out.join("metrics.json"),
+        serde_json::to_string_pretty(&record)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -235,17 +285,31 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let model = run::load(&args.model, &device)?;
     let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
-    let (spec, examples, encoded) = encoded_split(&args.task, split, model.gpt.config().n_positions, model.gpt.config().vocab_size)?;
+    let (spec, examples, encoded) = encoded_split(
+        &args.task,
+        split,
+        model.gpt.config().n_positions,
+        model.gpt.config().vocab_size,
+    )?;
     let predictions = run::predict(&model, &encoded, 16, &device);
     std::fs::create_dir_all(&args.out)?;
     // GLUE tasks get the file name the GLUE server expects; other tasks TASK.tsv.
-    let file = genpt_tasks::glue_file_name(&spec.name).map_or_else(|| format!("{}.tsv", spec.name), str::to_string);
+    let file = genpt_tasks::glue_file_name(&spec.name)
+        .map_or_else(|| format!("{}.tsv", spec.name), str::to_string);
     let path = args.out.join(file);
     let mut text = String::from("index\tprediction\n");
     for (example, prediction) in examples.iter().zip(&predictions) {
-        text.push_str(&format!("{}\t{}\n", example.id, prediction_text(&spec, prediction)));
+        text.push_str(&format!(
+            "{}\t{}\n",
+            example.id,
+            prediction_text(&spec, prediction)
+        ));
     }
     crate::weights::write_atomic(&path, text.as_bytes())?;
-    eprintln!("{} predictions; wrote {}", predictions.len(), path.display());
+    eprintln!(
+        "{} predictions; wrote {}",
+        predictions.len(),
+        path.display()
+    );
     Ok(())
 }

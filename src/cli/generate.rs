@@ -39,8 +39,14 @@ pub struct GenerateArgs {
 }
 
 pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
-    anyhow::ensure!(args.temperature >= 0.0, "--temperature must not be negative");
-    anyhow::ensure!(args.top_p > 0.0 && args.top_p <= 1.0, "--top-p must be in (0, 1]");
+    anyhow::ensure!(
+        args.temperature >= 0.0,
+        "--temperature must not be negative"
+    );
+    anyhow::ensure!(
+        args.top_p > 0.0 && args.top_p <= 1.0,
+        "--top-p must be in (0, 1]"
+    );
     let device = args.backend.device()?;
     let model = args.model.load(&device)?;
     let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)?;

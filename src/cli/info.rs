@@ -25,7 +25,10 @@ pub struct InfoArgs {
 pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let config = match (&args.preset, &args.model_dir) {
         (Some(name), _) => GptConfig::preset(name).ok_or_else(|| {
-            anyhow::anyhow!("unknown preset {name:?} (known: {})", GptConfig::PRESETS.join(", "))
+            anyhow::anyhow!(
+                "unknown preset {name:?} (known: {})",
+                GptConfig::PRESETS.join(", ")
+            )
         })?,
         (None, Some(dir)) => read_config(dir, args.n_head)?,
         (None, None) => unreachable!("clap requires one"),
@@ -42,7 +45,9 @@ fn read_config(dir: &std::path::Path, n_head: usize) -> anyhow::Result<GptConfig
     // The official layout: its shapes imply the config; loading is the simplest honest way.
     let device = crate::device::device("flex").map_err(anyhow::Error::msg)?;
     let options = crate::weights::LoadOptions { n_head };
-    Ok(crate::weights::load_model(dir, &options, &device)?.config().clone())
+    Ok(crate::weights::load_model(dir, &options, &device)?
+        .config()
+        .clone())
 }
 
 fn gib(bytes: f64) -> String {
@@ -71,19 +76,42 @@ pub fn describe(config: &GptConfig, batch: usize) -> String {
     let mut out = String::new();
     use std::fmt::Write;
     writeln!(out, "layers            {}", config.n_layer).unwrap();
-    writeln!(out, "width             {} ({} heads of {})", config.n_embd, config.n_head, config.head_dim()).unwrap();
+    writeln!(
+        out,
+        "width             {} ({} heads of {})",
+        config.n_embd,
+        config.n_head,
+        config.head_dim()
+    )
+    .unwrap();
     writeln!(out, "feed-forward      {}", config.ffn_width()).unwrap();
     writeln!(out, "context           {} positions", config.n_positions).unwrap();
-    writeln!(out, "vocabulary        {} tokens + {} special", config.vocab_size, config.n_special).unwrap();
+    writeln!(
+        out,
+        "vocabulary        {} tokens + {} special",
+        config.vocab_size, config.n_special
+    )
+    .unwrap();
     writeln!(
         out,
         "dropout           embedding {}, attention {}, residual {}",
         config.embd_pdrop, config.attn_pdrop, config.resid_pdrop
     )
     .unwrap();
-    writeln!(out, "parameters        {} ({:.1}M)", config.parameter_count(), params / 1e6).unwrap();
+    writeln!(
+        out,
+        "parameters        {} ({:.1}M)",
+        config.parameter_count(),
+        params / 1e6
+    )
+    .unwrap();
     writeln!(out, "weights (f32)     {}", gib(4.0 * params)).unwrap();
-    writeln!(out, "training state    {} (weights, gradients, two Adam moments)", gib(16.0 * params)).unwrap();
+    writeln!(
+        out,
+        "training state    {} (weights, gradients, two Adam moments)",
+        gib(16.0 * params)
+    )
+    .unwrap();
     writeln!(
         out,
         "activations       ~{} for a batch of {batch} × {} tokens (estimate)",

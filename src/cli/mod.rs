@@ -18,7 +18,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
-#[command(name = "genpt", version, about = "GPT-1 (Radford et al., 2018) in Rust: tokenize, pre-train, fine-tune, evaluate")]
+#[command(
+    name = "genpt",
+    version,
+    about = "GPT-1 (Radford et al., 2018) in Rust: tokenize, pre-train, fine-tune, evaluate"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -89,7 +93,9 @@ pub struct ModelArgs {
 
 impl ModelArgs {
     pub fn load(&self, device: &burn::tensor::Device) -> anyhow::Result<crate::Gpt> {
-        let options = crate::weights::LoadOptions { n_head: self.n_head };
+        let options = crate::weights::LoadOptions {
+            n_head: self.n_head,
+        };
         Ok(crate::weights::load_model(&self.model, &options, device)?)
     }
 }

@@ -40,7 +40,9 @@ pub fn collect_files(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut files = Vec::new();
     for path in paths {
         if path.is_dir() {
-            for entry in std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))? {
+            for entry in
+                std::fs::read_dir(path).with_context(|| format!("reading {}", path.display()))?
+            {
                 let p = entry?.path();
                 if p.extension().is_some_and(|e| e == "txt") {
                     files.push(p);
@@ -64,14 +66,21 @@ pub fn strip_gutenberg(text: &str) -> &str {
         .find("*** START OF")
         .and_then(|i| text[i..].find('\n').map(|j| i + j + 1))
         .unwrap_or(0);
-    let end = text[start..].find("*** END OF").map_or(text.len(), |i| start + i);
+    let end = text[start..]
+        .find("*** END OF")
+        .map_or(text.len(), |i| start + i);
     &text[start..end]
 }
 
 /// FNV-1a of a file name: the split assignment must not depend on where the corpus lives.
 fn name_hash(path: &Path) -> u64 {
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hash = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    });
     splitmix64(hash)
 }
 
@@ -96,20 +105,30 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
     let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)
         .with_context(|| format!("loading the tokenizer from {}", args.tokenizer.display()))?;
     let files = collect_files(&args.corpus)?;
-    anyhow::ensure!(!files.is_empty(), "the corpus is empty: no .txt files in {:?}", args.corpus);
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    anyhow::ensure!(
+        !files.is_empty(),
+        "the corpus is empty: no .txt files in {:?}",
+        args.corpus
+    );
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let held_out = validation_set(&files, args.val_fraction);
     let newline = tokenizer.token_id("\n</w>");
     let fingerprint = tokenizer.fingerprint();
     let vocab_size = tokenizer.vocab_size();
 
-    let total_bytes: u64 = files.iter().map(|f| f.metadata().map(|m| m.len()).unwrap_or(0)).sum();
+    let total_bytes: u64 = files
+        .iter()
+        .map(|f| f.metadata().map(|m| m.len()).unwrap_or(0))
+        .sum();
     let bar = indicatif::ProgressBar::new(total_bytes);
     if std::io::stderr().is_terminal() {
         bar.set_style(
-            indicatif::ProgressStyle::with_template("tokenizing [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}")
-                .expect("valid template")
-                .progress_chars("=> "),
+            indicatif::ProgressStyle::with_template(
+                "tokenizing [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+            )
+            .expect("valid template")
+            .progress_chars("=> "),
         );
     } else {
         bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
@@ -121,16 +140,27 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
     let (mut train_docs, mut val_docs) = (Vec::new(), Vec::new());
     let mut replaced_total = 0usize;
     // Files in groups: parallel within a group, written in order, memory bounded by the group.
-    for group in files.chunks(rayon::current_num_threads().max(1) * 2).zip(held_out.chunks(rayon::current_num_threads().max(1) * 2)) {
+    for group in files
+        .chunks(rayon::current_num_threads().max(1) * 2)
+        .zip(held_out.chunks(rayon::current_num_threads().max(1) * 2))
+    {
         let (group_files, group_held) = group;
         let encoded: Vec<anyhow::Result<(Vec<u32>, usize)>> = group_files
             .par_iter()
             .map(|file| {
-                let bytes = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+                let bytes =
+                    std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
                 let (text, replaced) = genpt_tokenizer::decode_utf8_lossy_counted(&bytes);
-                let text = if args.strip_gutenberg { strip_gutenberg(&text) } else { &text };
-                let paragraphs: Vec<&str> =
-                    text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).collect();
+                let text = if args.strip_gutenberg {
+                    strip_gutenberg(&text)
+                } else {
+                    &text
+                };
+                let paragraphs: Vec<&str> = text
+                    .split("\n\n")
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .collect();
                 let mut ids = Vec::new();
                 for (i, p) in tokenizer.encode_batch(&paragraphs).into_iter().enumerate() {
                     // Paragraph breaks: the one "\n" token the whole-text pipeline would emit.
@@ -146,10 +176,16 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
         for ((file, &is_val), result) in group_files.iter().zip(group_held).zip(encoded) {
             let (ids, replaced) = result?;
             if replaced > 0 {
-                eprintln!("warning: {}: {replaced} invalid UTF-8 sequences replaced by U+FFFD", file.display());
+                eprintln!(
+                    "warning: {}: {replaced} invalid UTF-8 sequences replaced by U+FFFD",
+                    file.display()
+                );
             }
             replaced_total += replaced;
-            let name = file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             if is_val {
                 val.push_document(&ids)?;
                 val_docs.push(name);
@@ -162,15 +198,29 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
     bar.finish_and_clear();
     let train_header = train.finish()?;
     let val_header = val.finish()?;
-    anyhow::ensure!(train_header.tokens > 0, "the corpus produced no tokens (are the files empty?)");
+    anyhow::ensure!(
+        train_header.tokens > 0,
+        "the corpus produced no tokens (are the files empty?)"
+    );
     let meta = CorpusMeta {
         format: "genpt-corpus-1".into(),
         vocab_size,
         fingerprint,
-        train: SplitMeta { shards: vec!["train.tok".into()], documents: train_docs, tokens: train_header.tokens },
-        validation: SplitMeta { shards: vec!["val.tok".into()], documents: val_docs, tokens: val_header.tokens },
+        train: SplitMeta {
+            shards: vec!["train.tok".into()],
+            documents: train_docs,
+            tokens: train_header.tokens,
+        },
+        validation: SplitMeta {
+            shards: vec!["val.tok".into()],
+            documents: val_docs,
+            tokens: val_header.tokens,
+        },
     };
-    crate::weights::write_atomic(&args.out.join(META_FILE), serde_json::to_string_pretty(&meta)?.as_bytes())?;
+    crate::weights::write_atomic(
+        &args.out.join(META_FILE),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
         "{} documents, {} training and {} validation tokens, {:.1} MB in {seconds:.1} s ({:.1} MB/s){}",
@@ -198,11 +248,20 @@ mod tests {
 
     #[test]
     fn split_is_by_document_and_stable() {
-        let files: Vec<PathBuf> = (0..40).map(|i| PathBuf::from(format!("/a/book{i:03}.txt"))).collect();
+        let files: Vec<PathBuf> = (0..40)
+            .map(|i| PathBuf::from(format!("/a/book{i:03}.txt")))
+            .collect();
         let held = validation_set(&files, 0.1);
         assert_eq!(held.iter().filter(|&&h| h).count(), 4);
-        let moved: Vec<PathBuf> = files.iter().map(|f| Path::new("/elsewhere").join(f.file_name().unwrap())).collect();
-        assert_eq!(validation_set(&moved, 0.1), held, "independent of the directory");
+        let moved: Vec<PathBuf> = files
+            .iter()
+            .map(|f| Path::new("/elsewhere").join(f.file_name().unwrap()))
+            .collect();
+        assert_eq!(
+            validation_set(&moved, 0.1),
+            held,
+            "independent of the directory"
+        );
         assert_eq!(validation_set(&files[..1], 0.1), vec![false]);
     }
 }

@@ -25,8 +25,14 @@ pub struct PretrainArgs {
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     let config = RunConfig::load(&args.config, &args.overrides).map_err(anyhow::Error::msg)?;
     let outcome = pretrain(&config, args.resume, args.until)?;
-    let val = outcome.val_loss.map(|v| format!(", validation loss {v:.4} (perplexity {:.1})", v.exp())).unwrap_or_default();
-    eprintln!("done: {} updates, training loss {:.4}{val}", outcome.steps, outcome.final_loss);
+    let val = outcome
+        .val_loss
+        .map(|v| format!(", validation loss {v:.4} (perplexity {:.1})", v.exp()))
+        .unwrap_or_default();
+    eprintln!(
+        "done: {} updates, training loss {:.4}{val}",
+        outcome.steps, outcome.final_loss
+    );
     if let Some(dir) = outcome.last_checkpoint {
         eprintln!("model: {}", dir.display());
     }

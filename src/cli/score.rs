@@ -11,7 +11,12 @@ pub struct ScoreArgs {
     #[command(flatten)]
     pub model: ModelArgs,
     /// Token ids, comma-separated (at least two).
-    #[arg(long, value_delimiter = ',', required_unless_present = "text", conflicts_with = "text")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required_unless_present = "text",
+        conflicts_with = "text"
+    )]
     pub ids: Vec<i64>,
     /// Text to score instead of ids (needs --tokenizer).
     #[arg(long, requires = "tokenizer")]
@@ -49,7 +54,10 @@ pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
 /// Log-probability of `ids[t+1]` given `ids[..=t]` for every t, without dropout.
 pub fn score_ids(model: &crate::Gpt, ids: &[i64]) -> anyhow::Result<Vec<f32>> {
     let config = model.config();
-    anyhow::ensure!(ids.len() >= 2, "need at least two token ids to score a next token");
+    anyhow::ensure!(
+        ids.len() >= 2,
+        "need at least two token ids to score a next token"
+    );
     anyhow::ensure!(
         ids.len() <= config.n_positions,
         "{} ids exceed the model's context of {} positions",
@@ -61,8 +69,13 @@ pub fn score_ids(model: &crate::Gpt, ids: &[i64]) -> anyhow::Result<Vec<f32>> {
         anyhow::bail!("token id {bad} is outside the embedding (0..{rows})");
     }
     let device = model.tokens_embed.val().device();
-    let tensor = Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
+    let tensor =
+        Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
     let logits = model.lm_logits(model.forward(tensor.clone(), false).hidden);
     let logprobs = next_token_logprobs(logits, tensor);
-    Ok(logprobs.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32"))
+    Ok(logprobs
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .expect("f32"))
 }

@@ -65,10 +65,16 @@ pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<_>>()?;
             let paragraphs: Vec<&str> = texts.iter().flat_map(|t| t.split("\n\n")).collect();
-            let counts = genpt_tokenizer::train::count_words(paragraphs.iter().copied().collect::<Vec<_>>());
+            let counts =
+                genpt_tokenizer::train::count_words(paragraphs.iter().copied().collect::<Vec<_>>());
             let (encoder, merges) = train_vocabulary(&counts, args.merges);
             genpt_tokenizer::vocab::save(&args.out, &encoder, &merges)?;
-            eprintln!("{} merges, {} pieces; wrote {}", merges.len(), encoder.len(), args.out.display());
+            eprintln!(
+                "{} merges, {} pieces; wrote {}",
+                merges.len(),
+                encoder.len(),
+                args.out.display()
+            );
             Ok(())
         }
     }
@@ -78,7 +84,10 @@ pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
 pub fn train_vocabulary(
     counts: &std::collections::HashMap<String, u64>,
     merges: usize,
-) -> (std::collections::HashMap<String, u32>, Vec<(String, String)>) {
+) -> (
+    std::collections::HashMap<String, u32>,
+    Vec<(String, String)>,
+) {
     use std::io::IsTerminal;
     let bar = indicatif::ProgressBar::new(merges as u64);
     if !std::io::stderr().is_terminal() {

@@ -35,11 +35,15 @@ pub enum Split {
 impl CorpusMeta {
     pub fn read(dir: &Path) -> Result<Self, ShardError> {
         let path = dir.join(META_FILE);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| ShardError::Io { path: path.clone(), source: e })?;
+        let text = std::fs::read_to_string(&path).map_err(|e| ShardError::Io {
+            path: path.clone(),
+            source: e,
+        })?;
         serde_json::from_str(&text).map_err(|e| ShardError::Invalid {
             path,
-            message: format!("not a genpt corpus description ({e}); run `genpt prepare` to make one"),
+            message: format!(
+                "not a genpt corpus description ({e}); run `genpt prepare` to make one"
+            ),
         })
     }
 

@@ -47,14 +47,24 @@ impl WindowSampler {
             cumulative_starts.push(total);
         }
         if total == 0 {
-            let sizes: Vec<String> =
-                shards.iter().map(|s| format!("{} ({} tokens)", s.path.display(), s.len())).collect();
+            let sizes: Vec<String> = shards
+                .iter()
+                .map(|s| format!("{} ({} tokens)", s.path.display(), s.len()))
+                .collect();
             return Err(format!(
                 "no shard holds a window of {window} tokens: {}",
-                if sizes.is_empty() { "no shards".to_string() } else { sizes.join(", ") }
+                if sizes.is_empty() {
+                    "no shards".to_string()
+                } else {
+                    sizes.join(", ")
+                }
             ));
         }
-        Ok(Self { shards, cumulative_starts, window })
+        Ok(Self {
+            shards,
+            cumulative_starts,
+            window,
+        })
     }
 
     pub fn window(&self) -> usize {
@@ -72,7 +82,11 @@ impl WindowSampler {
         for row in out.chunks_mut(self.window) {
             let r = draws.below(total);
             let shard = self.cumulative_starts.partition_point(|&c| c <= r);
-            let before = if shard == 0 { 0 } else { self.cumulative_starts[shard - 1] };
+            let before = if shard == 0 {
+                0
+            } else {
+                self.cumulative_starts[shard - 1]
+            };
             self.shards[shard].read((r - before) as usize, row);
         }
         out

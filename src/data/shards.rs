@@ -26,13 +26,19 @@ pub const HEADER_BYTES: usize = 48;
 #[derive(Debug, thiserror::Error)]
 pub enum ShardError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: PathBuf, message: String },
 }
 
 fn invalid(path: &Path, message: impl Into<String>) -> ShardError {
-    ShardError::Invalid { path: path.to_path_buf(), message: message.into() }
+    ShardError::Invalid {
+        path: path.to_path_buf(),
+        message: message.into(),
+    }
 }
 
 /// What a shard's header says.
@@ -66,7 +72,10 @@ impl ShardHeader {
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
         let version = u32_at(8);
         if version != VERSION {
-            return Err(invalid(path, format!("shard format version {version}; this genpt reads {VERSION}")));
+            return Err(invalid(
+                path,
+                format!("shard format version {version}; this genpt reads {VERSION}"),
+            ));
         }
         let header = Self {
             token_bytes: u32_at(12),
@@ -76,7 +85,10 @@ impl ShardHeader {
             documents: u64_at(40),
         };
         if header.token_bytes != 2 && header.token_bytes != 4 {
-            return Err(invalid(path, format!("{} bytes per token (expected 2 or 4)", header.token_bytes)));
+            return Err(invalid(
+                path,
+                format!("{} bytes per token (expected 2 or 4)", header.token_bytes),
+            ));
         }
         Ok(header)
     }
@@ -84,7 +96,11 @@ impl ShardHeader {
 
 /// The narrowest token width that holds every id below `vocab_size`.
 pub fn token_bytes_for(vocab_size: usize) -> u32 {
-    if vocab_size <= 1 << 16 { 2 } else { 4 }
+    if vocab_size <= 1 << 16 {
+        2
+    } else {
+        4
+    }
 }
 
 /// Writes one shard: tokens go to a temporary file; `finish` writes the final header, syncs and
@@ -98,7 +114,10 @@ pub struct ShardWriter {
 
 impl ShardWriter {
     pub fn create(path: &Path, vocab_size: usize, fingerprint: u64) -> Result<Self, ShardError> {
-        let io = |e| ShardError::Io { path: path.to_path_buf(), source: e };
+        let io = |e| ShardError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
         let tmp = path.with_extension("tok.partial");
         let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
         let header = ShardHeader {
@@ -109,16 +128,30 @@ impl ShardWriter {
             documents: 0,
         };
         file.write_all(&header.encode()).map_err(io)?;
-        Ok(Self { path: path.to_path_buf(), tmp, file, header })
+        Ok(Self {
+            path: path.to_path_buf(),
+            tmp,
+            file,
+            header,
+        })
     }
 
     /// Appends one document's tokens.
     pub fn push_document(&mut self, ids: &[u32]) -> Result<(), ShardError> {
-        let io = |e| ShardError::Io { path: self.tmp.clone(), source: e };
+        let io = |e| ShardError::Io {
+            path: self.tmp.clone(),
+            source: e,
+        };
         let mut bytes = Vec::with_capacity(ids.len() * self.header.token_bytes as usize);
         for &id in ids {
             if id >= self.header.vocab_size {
-                return Err(invalid(&self.path, format!("token id {id} is outside the vocabulary of {}", self.header.vocab_size)));
+                return Err(invalid(
+                    &self.path,
+                    format!(
+                        "token id {id} is outside the vocabulary of {}",
+                        self.header.vocab_size
+                    ),
+                ));
             }
             match self.header.token_bytes {
                 2 => bytes.extend_from_slice(&(id as u16).to_le_bytes()),
@@ -133,7 +166,10 @@ impl ShardWriter {
 
     pub fn finish(self) -> Result<ShardHeader, ShardError> {
         use std::io::Seek;
-        let io = |e| ShardError::Io { path: self.path.clone(), source: e };
+        let io = |e| ShardError::Io {
+            path: self.path.clone(),
+            source: e,
+        };
         let mut file = self.file.into_inner().map_err(|e| io(e.into_error()))?;
         file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
         file.write_all(&self.header.encode()).map_err(io)?;
@@ -154,7 +190,10 @@ impl Shard {
     /// Opens `path`, checking that it is complete and was made by the tokenizer with
     /// `fingerprint` (when given).
     pub fn open(path: &Path, fingerprint: Option<u64>) -> Result<Self, ShardError> {
-        let io = |e| ShardError::Io { path: path.to_path_buf(), source: e };
+        let io = |e| ShardError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         // SAFETY: shards are written once (renamed into place) and never modified afterwards.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
@@ -181,7 +220,11 @@ impl Shard {
                 ));
             }
         }
-        Ok(Self { path: path.to_path_buf(), header, map })
+        Ok(Self {
+            path: path.to_path_buf(),
+            header,
+            map,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -227,22 +270,36 @@ mod tests {
         w.push_document(&[1, 2, 40_477]).unwrap();
         w.push_document(&[7]).unwrap();
         let header = w.finish().unwrap();
-        assert_eq!((header.tokens, header.documents, header.token_bytes), (4, 2, 2));
+        assert_eq!(
+            (header.tokens, header.documents, header.token_bytes),
+            (4, 2, 2)
+        );
         let shard = Shard::open(&path, Some(0xfeed)).unwrap();
         let mut out = [0i64; 3];
         shard.read(1, &mut out);
         assert_eq!(out, [2, 40_477, 7]);
 
         let err = Shard::open(&path, Some(0xbeef)).err().unwrap().to_string();
-        assert!(err.contains("another tokenizer") && err.contains(path.to_str().unwrap()), "{err}");
+        assert!(
+            err.contains("another tokenizer") && err.contains(path.to_str().unwrap()),
+            "{err}"
+        );
 
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 1]).unwrap();
         let err = Shard::open(&path, None).err().unwrap().to_string();
         assert!(err.contains("truncated"), "{err}");
 
-        std::fs::write(&path, b"hello world, this is not a shard at all, not at all!").unwrap();
-        assert!(Shard::open(&path, None).err().unwrap().to_string().contains("bad magic"));
+        std::fs::write(
+            &path,
+            b"hello world, this is not a shard at all, not at all!",
+        )
+        .unwrap();
+        assert!(Shard::open(&path, None)
+            .err()
+            .unwrap()
+            .to_string()
+            .contains("bad magic"));
         std::fs::remove_file(&path).unwrap();
     }
 

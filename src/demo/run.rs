@@ -12,13 +12,13 @@ use super::world::{fact_overlap, Cast, DemoExample, World};
 use crate::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
 use crate::data::shards::ShardWriter;
 use crate::finetune::model::{add_special_rows, new_classifier};
-use crate::finetune::run::{self as ft, FinetuneConfig, Prediction, Target};
-use crate::pretrain::RunConfig;
-use crate::finetune::tasks::{encode_example, head_shape, special_ids, SPECIAL_NAMES};
-use genpt_tasks::{Example, Input, Label, TaskKind};
 use crate::finetune::probe::{classify_states, mean_pairwise_cosine, relative_variance};
+use crate::finetune::run::{self as ft, FinetuneConfig, Prediction, Target};
+use crate::finetune::tasks::{encode_example, head_shape, special_ids, SPECIAL_NAMES};
+use crate::pretrain::RunConfig;
 use crate::zeroshot::{choose_answer, LmScorer};
 use crate::Gpt;
+use genpt_tasks::{Example, Input, Label, TaskKind};
 
 pub struct DemoOptions {
     pub out: PathBuf,
@@ -47,18 +47,55 @@ pub const TASKS: [&str; 4] = ["classification", "entailment", "similarity", "cho
 
 fn to_example(i: usize, d: &DemoExample) -> (Example, TaskKind) {
     let (input, label, kind) = match d {
-        DemoExample::Classify { text, label, n_classes } => (Input::Single(text.clone()), *label, TaskKind::Classification { n_classes: *n_classes }),
-        DemoExample::Entail { premise, hypothesis, label } => {
-            (Input::Pair(premise.clone(), hypothesis.clone()), *label, TaskKind::Entailment { n_classes: 2 })
-        }
-        DemoExample::Similar { a, b, label } => (Input::Pair(a.clone(), b.clone()), *label, TaskKind::Similarity { regression: false }),
-        DemoExample::Choose { context, answers, label } => (
-            Input::Choices { context: context.clone(), question: String::new(), choices: answers.clone() },
+        DemoExample::Classify {
+            text,
+            label,
+            n_classes,
+        } => (
+            Input::Single(text.clone()),
             *label,
-            TaskKind::MultipleChoice { n_choices: answers.len() },
+            TaskKind::Classification {
+                n_classes: *n_classes,
+            },
+        ),
+        DemoExample::Entail {
+            premise,
+            hypothesis,
+            label,
+        } => (
+            Input::Pair(premise.clone(), hypothesis.clone()),
+            *label,
+            TaskKind::Entailment { n_classes: 2 },
+        ),
+        DemoExample::Similar { a, b, label } => (
+            Input::Pair(a.clone(), b.clone()),
+            *label,
+            TaskKind::Similarity { regression: false },
+        ),
+        DemoExample::Choose {
+            context,
+            answers,
+            label,
+        } => (
+            Input::Choices {
+                context: context.clone(),
+                question: String::new(),
+                choices: answers.clone(),
+            },
+            *label,
+            TaskKind::MultipleChoice {
+                n_choices: answers.len(),
+            },
         ),
     };
-    (Example { id: i.to_string(), input, label: Some(Label::Class(label)) }, kind)
+    (
+        Example {
+            id: i.to_string(),
+            input,
+            label: Some(Label::Class(label)),
+        },
+        kind,
+    )
 }
 
 fn stage(name: &str) {
@@ -75,30 +112,48 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
     };
 
     let inner = crate::device::device(&o.backend).map_err(anyhow::Error::msg)?;
-    let recall = fact_recall(&crate::weights::hf::load(&pretrained_dir, &inner)?, &tokenizer, &world);
-    eprintln!("the pre-trained model recalls {:.1}% of the world's facts (chance 16.7%)", 100.0 * recall);
+    let recall = fact_recall(
+        &crate::weights::hf::load(&pretrained_dir, &inner)?,
+        &tokenizer,
+        &world,
+    );
+    eprintln!(
+        "the pre-trained model recalls {:.1}% of the world's facts (chance 16.7%)",
+        100.0 * recall
+    );
     if o.tasks.is_empty() {
         return Ok(o.out.clone());
     }
 
     stage("4/6 fine-tuning on four tasks, with and without pre-training");
-    let device = crate::device::device(&o.backend).map_err(anyhow::Error::msg)?.autodiff();
+    let device = crate::device::device(&o.backend)
+        .map_err(anyhow::Error::msg)?
+        .autodiff();
     let specials = special_ids(&tokenizer.add_special_tokens(&SPECIAL_NAMES));
     let mut rows = Vec::new();
     let mut probes = Vec::new();
     let mut overlaps = Vec::new();
     for task in &o.tasks {
         let task = task.as_str();
-        let seed_offset = TASKS.iter().position(|t| *t == task).with_context(|| format!("unknown demo task {task:?} (tasks: {})", TASKS.join(", ")))? as u64 + 1;
+        let seed_offset =
+            TASKS.iter().position(|t| *t == task).with_context(|| {
+                format!("unknown demo task {task:?} (tasks: {})", TASKS.join(", "))
+            })? as u64
+                + 1;
         type Labeled = Vec<(DemoExample, (usize, usize))>;
-        let make = |n: usize, cast: Cast, salt: u64| -> anyhow::Result<(Vec<ft::EncodedExample>, TaskKind, Labeled)> {
+        let make = |n: usize,
+                    cast: Cast,
+                    salt: u64|
+         -> anyhow::Result<(Vec<ft::EncodedExample>, TaskKind, Labeled)> {
             let examples = world.task(task, n, cast, o.seed * 100 + seed_offset * 10 + salt);
             let kind = to_example(0, &examples[0].0).1;
             let tokenize = |t: &str| tokenizer.encode(t);
             let enc = examples
                 .iter()
                 .enumerate()
-                .map(|(i, (e, _))| encode_example(&to_example(i, e).0, &kind, &tokenize, specials, 64))
+                .map(|(i, (e, _))| {
+                    encode_example(&to_example(i, e).0, &kind, &tokenize, specials, 64)
+                })
                 .collect::<Result<_, _>>()?;
             Ok((enc, kind, examples))
         };
@@ -146,29 +201,49 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
                 let acc = correct as f64 / dev_set.len() as f64;
                 (acc, serde_json::json!({ "accuracy": acc }))
             };
-            let out = o.out.join("finetune").join(format!("{task}-{}", init.replace('-', "")));
+            let out = o
+                .out
+                .join("finetune")
+                .join(format!("{task}-{}", init.replace('-', "")));
             eprintln!("{task}, {init} initialisation:");
-            let outcome = ft::finetune(model, &train_set, &dev_set, &config, &accuracy, &out, &device)?;
+            let outcome = ft::finetune(
+                model, &train_set, &dev_set, &config, &accuracy, &out, &device,
+            )?;
             scores.push(outcome.best_score);
         }
         rows.push((task.to_string(), scores[0], scores[1]));
     }
 
     stage("5/6 zero-shot: choosing story endings by LM log-probability alone");
-    let choice: Vec<DemoExample> = world.task("endings", 200, Cast::Dev, o.seed * 100 + 99).into_iter().map(|(e, _)| e).collect();
+    let choice: Vec<DemoExample> = world
+        .task("endings", 200, Cast::Dev, o.seed * 100 + 99)
+        .into_iter()
+        .map(|(e, _)| e)
+        .collect();
     device.seed(o.seed ^ 0x2e50);
     let mut zero_shot = Vec::new();
     let inner = device.clone().inner();
     for (name, model) in [
-        ("pre-trained", crate::weights::hf::load(&pretrained_dir, &inner)?),
-        ("random", Gpt::new(&crate::weights::hf::read_config(&pretrained_dir)?, &inner)),
+        (
+            "pre-trained",
+            crate::weights::hf::load(&pretrained_dir, &inner)?,
+        ),
+        (
+            "random",
+            Gpt::new(&crate::weights::hf::read_config(&pretrained_dir)?, &inner),
+        ),
     ] {
         let scorer = LmScorer { model: &model };
         let correct = choice
             .iter()
             .filter(|e| match e {
-                DemoExample::Choose { context, answers, label } => {
-                    let answers: Vec<Vec<u32>> = answers.iter().map(|a| tokenizer.encode(a)).collect();
+                DemoExample::Choose {
+                    context,
+                    answers,
+                    label,
+                } => {
+                    let answers: Vec<Vec<u32>> =
+                        answers.iter().map(|a| tokenizer.encode(a)).collect();
                     choose_answer(&scorer, &tokenizer.encode(context), &answers) == *label
                 }
                 _ => false,
@@ -180,12 +255,25 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
     stage("6/6 a sample from the pre-trained model");
     let model = crate::weights::hf::load(&pretrained_dir, &inner)?;
     let prompt = tokenizer.encode("one day mira went to");
-    let sampling = crate::generate::SamplingConfig { temperature: 0.8, top_k: 20, seed: o.seed, max_new_tokens: 30, ..Default::default() };
+    let sampling = crate::generate::SamplingConfig {
+        temperature: 0.8,
+        top_k: 20,
+        seed: o.seed,
+        max_new_tokens: 30,
+        ..Default::default()
+    };
     let sample_ids = crate::generate::generate(&model, &prompt, &sampling, true, |_| {});
-    let sample = format!("{} {}", tokenizer.decode(&prompt), tokenizer.decode(&sample_ids));
+    let sample = format!(
+        "{} {}",
+        tokenizer.decode(&prompt),
+        tokenizer.decode(&sample_ids)
+    );
     eprintln!("{sample}");
 
-    let max_overlap = overlaps.iter().filter_map(|o| o["dev_facts_in_training"].as_f64()).fold(0.0, f64::max);
+    let max_overlap = overlaps
+        .iter()
+        .filter_map(|o| o["dev_facts_in_training"].as_f64())
+        .fold(0.0, f64::max);
     let table = report(&rows, &zero_shot, recall, max_overlap);
     println!("\n{table}");
     let results = serde_json::json!({
@@ -198,16 +286,29 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         "sample": sample,
         "seconds": started.elapsed().as_secs_f64(),
     });
-    std::fs::write(o.out.join("results.json"), serde_json::to_string_pretty(&results)?)?;
+    std::fs::write(
+        o.out.join("results.json"),
+        serde_json::to_string_pretty(&results)?,
+    )?;
     std::fs::write(o.out.join("results.txt"), &table)?;
     plot_results(&o.out.join("finetune.png"), &rows, &zero_shot)?;
-    plot_curves(&o.out.join("finetune_curves.png"), &o.out.join("finetune"), &o.tasks)?;
-    eprintln!("\nfinished in {:.0} s; everything is in {}", started.elapsed().as_secs_f64(), o.out.display());
+    plot_curves(
+        &o.out.join("finetune_curves.png"),
+        &o.out.join("finetune"),
+        &o.tasks,
+    )?;
+    eprintln!(
+        "\nfinished in {:.0} s; everything is in {}",
+        started.elapsed().as_secs_f64(),
+        o.out.display()
+    );
     Ok(o.out.clone())
 }
 
 /// Stages 1–3 of an earlier run: its tokenizer and its last pre-training checkpoint.
-fn reuse_pretrained(previous: &Path) -> anyhow::Result<(genpt_tokenizer::Tokenizer, PathBuf, Option<f64>)> {
+fn reuse_pretrained(
+    previous: &Path,
+) -> anyhow::Result<(genpt_tokenizer::Tokenizer, PathBuf, Option<f64>)> {
     stage("1–3/6 reusing the tokenizer and pre-trained model of an earlier run");
     let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&previous.join("tokenizer"))
         .with_context(|| format!("{}: not a demo run directory", previous.display()))?;
@@ -218,18 +319,27 @@ fn reuse_pretrained(previous: &Path) -> anyhow::Result<(genpt_tokenizer::Tokeniz
         .filter(|p| p.join("model.safetensors").exists())
         .collect();
     steps.sort();
-    let last = steps.pop().with_context(|| format!("{}: no checkpoint", checkpoints.display()))?;
+    let last = steps
+        .pop()
+        .with_context(|| format!("{}: no checkpoint", checkpoints.display()))?;
     eprintln!("{}", last.display());
     Ok((tokenizer, last, None))
 }
 
 /// Stages 1–3: the stories, a tokenizer trained on them, and generative pre-training.
-fn pretrain_on_stories(o: &DemoOptions, world: &World) -> anyhow::Result<(genpt_tokenizer::Tokenizer, PathBuf, Option<f64>)> {
+fn pretrain_on_stories(
+    o: &DemoOptions,
+    world: &World,
+) -> anyhow::Result<(genpt_tokenizer::Tokenizer, PathBuf, Option<f64>)> {
     stage("1/6 generating the story world");
     let corpus = world.corpus(o.stories, o.seed);
     std::fs::write(o.out.join("stories.txt"), &corpus)?;
     let stories: Vec<&str> = corpus.split("\n\n").collect();
-    eprintln!("{} stories, {:.1} MB", stories.len(), corpus.len() as f64 / 1e6);
+    eprintln!(
+        "{} stories, {:.1} MB",
+        stories.len(),
+        corpus.len() as f64 / 1e6
+    );
 
     stage("2/6 training a BPE tokenizer on them");
     let counts = genpt_tokenizer::train::count_words(stories.clone());
@@ -237,22 +347,43 @@ fn pretrain_on_stories(o: &DemoOptions, world: &World) -> anyhow::Result<(genpt_
     let tokenizer_dir = o.out.join("tokenizer");
     genpt_tokenizer::vocab::save(&tokenizer_dir, &encoder, &merges)?;
     let tokenizer = genpt_tokenizer::Tokenizer::new(encoder, merges);
-    eprintln!("{} merges, {} tokens; written to {}", o.merges, tokenizer.vocab_size(), tokenizer_dir.display());
+    eprintln!(
+        "{} merges, {} tokens; written to {}",
+        o.merges,
+        tokenizer.vocab_size(),
+        tokenizer_dir.display()
+    );
 
     stage("3/6 generative pre-training");
     let data = o.out.join("data");
     std::fs::create_dir_all(&data)?;
     let encoded = tokenizer.encode_batch(&stories);
     let newline = tokenizer.token_id("\n</w>");
-    let mut train = ShardWriter::create(&data.join("train.tok"), tokenizer.vocab_size(), tokenizer.fingerprint())?;
-    let mut val = ShardWriter::create(&data.join("val.tok"), tokenizer.vocab_size(), tokenizer.fingerprint())?;
+    let mut train = ShardWriter::create(
+        &data.join("train.tok"),
+        tokenizer.vocab_size(),
+        tokenizer.fingerprint(),
+    )?;
+    let mut val = ShardWriter::create(
+        &data.join("val.tok"),
+        tokenizer.vocab_size(),
+        tokenizer.fingerprint(),
+    )?;
     for (i, ids) in encoded.iter().enumerate() {
         let mut doc = ids.clone();
         doc.extend(newline);
-        if i % 20 == 19 { val.push_document(&doc)? } else { train.push_document(&doc)? }
+        if i % 20 == 19 {
+            val.push_document(&doc)?
+        } else {
+            train.push_document(&doc)?
+        }
     }
     let (th, vh) = (train.finish()?, val.finish()?);
-    let split = |name: &str, tokens| SplitMeta { shards: vec![name.into()], documents: vec![], tokens };
+    let split = |name: &str, tokens| SplitMeta {
+        shards: vec![name.into()],
+        documents: vec![],
+        tokens,
+    };
     let meta = CorpusMeta {
         format: "genpt-corpus-1".into(),
         vocab_size: tokenizer.vocab_size(),
@@ -300,7 +431,9 @@ fn pretrain_on_stories(o: &DemoOptions, world: &World) -> anyhow::Result<(genpt_
     )
     .map_err(anyhow::Error::msg)?;
     let outcome = crate::pretrain::pretrain(&config, false, None)?;
-    let pretrained_dir = outcome.last_checkpoint.context("pre-training wrote no checkpoint")?;
+    let pretrained_dir = outcome
+        .last_checkpoint
+        .context("pre-training wrote no checkpoint")?;
     eprintln!(
         "validation loss {:.3} (perplexity {:.1}); curves in {}",
         outcome.val_loss.unwrap_or(f64::NAN),
@@ -327,14 +460,34 @@ fn fact_recall(model: &Gpt, tokenizer: &genpt_tokenizer::Tokenizer, world: &Worl
     correct as f64 / questions.len() as f64
 }
 
-fn report(rows: &[(String, f64, f64)], zero_shot: &[(&str, f64)], recall: f64, overlap: f64) -> String {
+fn report(
+    rows: &[(String, f64, f64)],
+    zero_shot: &[(&str, f64)],
+    recall: f64,
+    overlap: f64,
+) -> String {
     let mut t = String::from("What pre-training bought (dev accuracy after fine-tuning)\n\n");
-    t.push_str(&format!("{:<16} {:>8} {:>12} {:>12} {:>8}\n", "task", "chance", "pre-trained", "random init", "gain"));
+    t.push_str(&format!(
+        "{:<16} {:>8} {:>12} {:>12} {:>8}\n",
+        "task", "chance", "pre-trained", "random init", "gain"
+    ));
     for (task, p, r) in rows {
-        t.push_str(&format!("{task:<16} {:>8.3} {:>12.3} {:>12.3} {:>+8.3}\n", chance(task), p, r, p - r));
+        t.push_str(&format!(
+            "{task:<16} {:>8.3} {:>12.3} {:>12.3} {:>+8.3}\n",
+            chance(task),
+            p,
+            r,
+            p - r
+        ));
     }
     t.push_str("\nZero-shot multiple choice (4 answers, chance 0.25): ");
-    t.push_str(&zero_shot.iter().map(|(n, a)| format!("{n} {a:.3}")).collect::<Vec<_>>().join(", "));
+    t.push_str(
+        &zero_shot
+            .iter()
+            .map(|(n, a)| format!("{n} {a:.3}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    );
     t.push_str(&format!(
         "\n\nThe labeled training sets are about one half of the characters and the dev sets about the other\n\
          half: {:.1}% of the dev facts appear in any training set, so they can only come from the stories.\n\
@@ -356,13 +509,42 @@ fn chance(task: &str) -> f64 {
 
 /// `finetune.png`: dev accuracy after fine-tuning, pre-trained beside random per task, then the
 /// zero-shot row; dashed lines at chance.
-fn plot_results(path: &Path, rows: &[(String, f64, f64)], zero_shot: &[(&str, f64)]) -> anyhow::Result<()> {
+fn plot_results(
+    path: &Path,
+    rows: &[(String, f64, f64)],
+    zero_shot: &[(&str, f64)],
+) -> anyhow::Result<()> {
     use crate::plot::{plot_grouped_bars, Bar};
-    let bar = |series: &str, value: f64| Bar { series: series.into(), value, spread: None };
-    let mut groups: Vec<(String, Vec<Bar>, Option<f64>)> =
-        rows.iter().map(|(t, p, r)| (t.clone(), vec![bar("pre-trained", *p), bar("random init", *r)], Some(chance(t)))).collect();
-    groups.push(("zero-shot choice".into(), zero_shot.iter().map(|(n, a)| bar(if *n == "random" { "random init" } else { n }, *a)).collect(), Some(0.25)));
-    plot_grouped_bars(path, "What pre-training bought: dev accuracy (dashed: chance)", "dev accuracy", &groups).map_err(anyhow::Error::msg)
+    let bar = |series: &str, value: f64| Bar {
+        series: series.into(),
+        value,
+        spread: None,
+    };
+    let mut groups: Vec<(String, Vec<Bar>, Option<f64>)> = rows
+        .iter()
+        .map(|(t, p, r)| {
+            (
+                t.clone(),
+                vec![bar("pre-trained", *p), bar("random init", *r)],
+                Some(chance(t)),
+            )
+        })
+        .collect();
+    groups.push((
+        "zero-shot choice".into(),
+        zero_shot
+            .iter()
+            .map(|(n, a)| bar(if *n == "random" { "random init" } else { n }, *a))
+            .collect(),
+        Some(0.25),
+    ));
+    plot_grouped_bars(
+        path,
+        "What pre-training bought: dev accuracy (dashed: chance)",
+        "dev accuracy",
+        &groups,
+    )
+    .map_err(anyhow::Error::msg)
 }
 
 /// `finetune_curves.png`: the training classification loss of each fine-tuning run against
@@ -370,11 +552,16 @@ fn plot_results(path: &Path, rows: &[(String, f64, f64)], zero_shot: &[(&str, f6
 fn plot_curves(path: &Path, runs: &Path, tasks: &[String]) -> anyhow::Result<()> {
     use crate::plot::{plot_panels, Series};
     let mut panels = Vec::new();
-    let titles: Vec<String> = tasks.iter().map(|t| format!("{t}: training loss")).collect();
+    let titles: Vec<String> = tasks
+        .iter()
+        .map(|t| format!("{t}: training loss"))
+        .collect();
     for (task, title) in tasks.iter().zip(&titles) {
         let mut series = Vec::new();
         for (init, name) in [("pretrained", "pre-trained"), ("random", "random init")] {
-            let log = std::fs::read_to_string(runs.join(format!("{task}-{init}")).join("metrics.jsonl")).unwrap_or_default();
+            let log =
+                std::fs::read_to_string(runs.join(format!("{task}-{init}")).join("metrics.jsonl"))
+                    .unwrap_or_default();
             let losses: Vec<f64> = log
                 .lines()
                 .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
@@ -383,10 +570,16 @@ fn plot_curves(path: &Path, runs: &Path, tasks: &[String]) -> anyhow::Result<()>
             let points = (0..losses.len())
                 .map(|i| {
                     let window = &losses[i.saturating_sub(9)..=i];
-                    ((i + 1) as f64, window.iter().sum::<f64>() / window.len() as f64)
+                    (
+                        (i + 1) as f64,
+                        window.iter().sum::<f64>() / window.len() as f64,
+                    )
                 })
                 .collect();
-            series.push(Series { name: name.into(), points });
+            series.push(Series {
+                name: name.into(),
+                points,
+            });
         }
         panels.push((title.as_str(), "update", series));
     }

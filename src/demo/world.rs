@@ -24,15 +24,37 @@ use crate::data::sampler::Draws;
 const NAMES: &[&str] = &[
     "mira", "tobin", "elsa", "corin", "ada", "bram", "lena", "odo", "pia", "rufus", "sela", "timo",
     "una", "vero", "wren", "yara", "zeb", "nola", "ivo", "kasia", "lio", "mabel", "nico", "orla",
-    "pax", "quin", "rhea", "silas", "tess", "ulric", "alba", "bodo", "cleo", "dario", "edda", "falk",
-    "gus", "hana", "ines", "jory", "kurt", "lotte", "milo", "nell", "otto", "petra", "rosa", "sven",
+    "pax", "quin", "rhea", "silas", "tess", "ulric", "alba", "bodo", "cleo", "dario", "edda",
+    "falk", "gus", "hana", "ines", "jory", "kurt", "lotte", "milo", "nell", "otto", "petra",
+    "rosa", "sven",
 ];
-const TOWNS: &[&str] = &["oakdale", "riverton", "stonebridge", "millbrook", "ashford", "kelmouth"];
+const TOWNS: &[&str] = &[
+    "oakdale",
+    "riverton",
+    "stonebridge",
+    "millbrook",
+    "ashford",
+    "kelmouth",
+];
 const THINGS: &[&str] = &["kites", "apples", "songs", "boats", "books", "lanterns"];
 const PETS: &[&str] = &["cat", "dog", "goat", "parrot", "hedgehog", "rabbit"];
-const FEARS: &[&str] = &["thunder", "darkness", "water", "ladders", "spiders", "bells"];
-const PLACES: &[&str] = &["the market", "the harbor", "the old mill", "the orchard", "the library", "the square"];
-const WEATHER: &[&str] = &["it was raining", "the sun was bright", "a cold wind blew", "fog covered the hills"];
+const FEARS: &[&str] = &[
+    "thunder", "darkness", "water", "ladders", "spiders", "bells",
+];
+const PLACES: &[&str] = &[
+    "the market",
+    "the harbor",
+    "the old mill",
+    "the orchard",
+    "the library",
+    "the square",
+];
+const WEATHER: &[&str] = &[
+    "it was raining",
+    "the sun was bright",
+    "a cold wind blew",
+    "fog covered the hills",
+];
 
 /// The four kinds of latent fact, each with six values. Every value is held by the same number of
 /// characters, so that guessing the most common value is no better than chance.
@@ -55,10 +77,26 @@ pub struct World {
 #[derive(Debug, Clone, PartialEq)]
 pub enum DemoExample {
     /// `label` is one of `n_classes`.
-    Classify { text: String, label: usize, n_classes: usize },
-    Entail { premise: String, hypothesis: String, label: usize },
-    Similar { a: String, b: String, label: usize },
-    Choose { context: String, answers: Vec<String>, label: usize },
+    Classify {
+        text: String,
+        label: usize,
+        n_classes: usize,
+    },
+    Entail {
+        premise: String,
+        hypothesis: String,
+        label: usize,
+    },
+    Similar {
+        a: String,
+        b: String,
+        label: usize,
+    },
+    Choose {
+        context: String,
+        answers: Vec<String>,
+        label: usize,
+    },
 }
 
 /// Which characters a labeled set may use: the labeled training sets see one half of the
@@ -79,7 +117,12 @@ impl World {
         let mut d = Draws::new(seed, 0xe01d);
         // For each kind and each cast (even and odd positions), every value for the same number
         // of characters, in a random order: 24 characters a cast, 4 a value.
-        let mut characters: Vec<Character> = (0..NAMES.len()).map(|name| Character { name, facts: [0; FACT_KINDS] }).collect();
+        let mut characters: Vec<Character> = (0..NAMES.len())
+            .map(|name| Character {
+                name,
+                facts: [0; FACT_KINDS],
+            })
+            .collect();
         for (kind, values) in VALUES.iter().enumerate() {
             for parity in 0..2 {
                 let members: Vec<usize> = (parity..NAMES.len()).step_by(2).collect();
@@ -98,7 +141,10 @@ impl World {
     /// The characters a labeled set of `cast` draws from: even positions for training, odd for dev.
     pub fn cast(&self, cast: Cast) -> Vec<&Character> {
         let parity = usize::from(cast == Cast::Dev);
-        self.characters.iter().filter(|c| c.name % 2 == parity).collect()
+        self.characters
+            .iter()
+            .filter(|c| c.name % 2 == parity)
+            .collect()
     }
 
     pub fn name(c: &Character) -> &'static str {
@@ -131,7 +177,10 @@ impl World {
 
     /// Another character of `people` who shares `c`'s town when `same`, and does not otherwise.
     fn partner(people: &[&Character], c: &Character, same: bool, d: &mut Draws) -> &'static str {
-        let candidates: Vec<&&Character> = people.iter().filter(|o| o.name != c.name && (o.facts[0] == c.facts[0]) == same).collect();
+        let candidates: Vec<&&Character> = people
+            .iter()
+            .filter(|o| o.name != c.name && (o.facts[0] == c.facts[0]) == same)
+            .collect();
         NAMES[candidates[d.below(candidates.len() as u64) as usize].name]
     }
 
@@ -144,8 +193,16 @@ impl World {
         let mut sentences = vec![Self::fact(c, d.below(4) as usize, d.below(3) as usize)];
         for _ in 0..(3 + d.below(4)) {
             sentences.push(match d.below(8) {
-                0 => format!("one day {n} went to {} with {}.", pick(d, PLACES), NAMES[friend.name]),
-                1 => format!("{}, so {n} stayed near {}.", pick(d, WEATHER), pick(d, PLACES)),
+                0 => format!(
+                    "one day {n} went to {} with {}.",
+                    pick(d, PLACES),
+                    NAMES[friend.name]
+                ),
+                1 => format!(
+                    "{}, so {n} stayed near {}.",
+                    pick(d, WEATHER),
+                    pick(d, PLACES)
+                ),
                 2 => Self::fact(friend, d.below(4) as usize, d.below(3) as usize),
                 _ => Self::fact(c, d.below(4) as usize, d.below(3) as usize),
             });
@@ -156,13 +213,22 @@ impl World {
     /// `n` stories joined by blank lines: the pre-training corpus.
     pub fn corpus(&self, n: usize, seed: u64) -> String {
         let mut d = Draws::new(seed, 0xc0);
-        (0..n).map(|_| self.story(&mut d)).collect::<Vec<_>>().join("\n\n")
+        (0..n)
+            .map(|_| self.story(&mut d))
+            .collect::<Vec<_>>()
+            .join("\n\n")
     }
 
     /// `n` labeled examples of `task` (classification, entailment, similarity, choice) about the
     /// characters of `cast`, with the (character, fact kind) each label depends on. Labels are
     /// balanced.
-    pub fn task(&self, task: &str, n: usize, cast: Cast, seed: u64) -> Vec<(DemoExample, (usize, usize))> {
+    pub fn task(
+        &self,
+        task: &str,
+        n: usize,
+        cast: Cast,
+        seed: u64,
+    ) -> Vec<(DemoExample, (usize, usize))> {
         let mut d = Draws::new(seed, 0x7a5c);
         let people = self.cast(cast);
         (0..n)
@@ -184,13 +250,21 @@ impl World {
                     // the world would name the town.
                     "entailment" => {
                         let other = Self::partner(&people, c, label == 1, &mut d);
-                        DemoExample::Entail { premise: format!("{name}'s home is in"), hypothesis: format!("{other} lives in"), label }
+                        DemoExample::Entail {
+                            premise: format!("{name}'s home is in"),
+                            hypothesis: format!("{other} lives in"),
+                            label,
+                        }
                     }
                     // Two cloze sentences, each ending where the town would be named: do they say
                     // the same, that is, do the two characters share a town?
                     "similarity" => {
                         let other = Self::partner(&people, c, label == 1, &mut d);
-                        DemoExample::Similar { a: format!("{name}'s home is in"), b: format!("{other}'s home is in"), label }
+                        DemoExample::Similar {
+                            a: format!("{name}'s home is in"),
+                            b: format!("{other}'s home is in"),
+                            label,
+                        }
                     }
                     // Four characters: whose home is in the same town as this one's?
                     "choice" => {
@@ -203,22 +277,51 @@ impl World {
                                 others.push(o);
                             }
                         }
-                        let answers = (0..4).map(|k| format!("{}'s home is in", if k == right { same } else { others.pop().unwrap() })).collect();
-                        DemoExample::Choose { context: format!("{name}'s home is in"), answers, label: right }
+                        let answers = (0..4)
+                            .map(|k| {
+                                format!(
+                                    "{}'s home is in",
+                                    if k == right {
+                                        same
+                                    } else {
+                                        others.pop().unwrap()
+                                    }
+                                )
+                            })
+                            .collect();
+                        DemoExample::Choose {
+                            context: format!("{name}'s home is in"),
+                            answers,
+                            label: right,
+                        }
                     }
                     // The zero-shot task: four endings, of which the right one states the character's real
                     // fact.
                     _ => {
                         let right = d.below(4) as usize;
-                        let mut others: Vec<usize> = (0..VALUES[kind].len()).filter(|&v| v != c.facts[kind]).collect();
+                        let mut others: Vec<usize> = (0..VALUES[kind].len())
+                            .filter(|&v| v != c.facts[kind])
+                            .collect();
                         let answers = (0..4)
                             .map(|k| {
-                                let v = if k == right { c.facts[kind] } else { others.remove(d.below(others.len() as u64) as usize) };
+                                let v = if k == right {
+                                    c.facts[kind]
+                                } else {
+                                    others.remove(d.below(others.len() as u64) as usize)
+                                };
                                 Self::statement(name, kind, v, 0)
                             })
                             .collect();
-                        let context = format!("one day {name} went to {place}. {}, so {name} stayed near {}.", pick(&mut d, WEATHER), pick(&mut d, PLACES));
-                        DemoExample::Choose { context, answers, label: right }
+                        let context = format!(
+                            "one day {name} went to {place}. {}, so {name} stayed near {}.",
+                            pick(&mut d, WEATHER),
+                            pick(&mut d, PLACES)
+                        );
+                        DemoExample::Choose {
+                            context,
+                            answers,
+                            label: right,
+                        }
                     }
                 };
                 // Every fine-tuning task turns on home towns; the zero-shot endings on any fact.
@@ -235,7 +338,9 @@ impl World {
         let mut out = Vec::new();
         for c in &self.characters {
             for (kind, values) in VALUES.iter().enumerate() {
-                let statements = (0..values.len()).map(|v| Self::statement(NAMES[c.name], kind, v, 0)).collect();
+                let statements = (0..values.len())
+                    .map(|v| Self::statement(NAMES[c.name], kind, v, 0))
+                    .collect();
                 out.push((c, statements, c.facts[kind]));
             }
         }
@@ -244,7 +349,10 @@ impl World {
 }
 
 /// The share of `dev`'s facts (character, kind) that also appear in `train`.
-pub fn fact_overlap(train: &[(DemoExample, (usize, usize))], dev: &[(DemoExample, (usize, usize))]) -> f64 {
+pub fn fact_overlap(
+    train: &[(DemoExample, (usize, usize))],
+    dev: &[(DemoExample, (usize, usize))],
+) -> f64 {
     let seen: std::collections::HashSet<(usize, usize)> = train.iter().map(|(_, f)| *f).collect();
     dev.iter().filter(|(_, f)| seen.contains(f)).count() as f64 / dev.len().max(1) as f64
 }
@@ -261,7 +369,14 @@ mod tests {
         for cast in [Cast::Train, Cast::Dev] {
             for (kind, values) in VALUES.iter().enumerate() {
                 for value in 0..values.len() {
-                    assert_eq!(world.cast(cast).iter().filter(|c| c.facts[kind] == value).count(), 4);
+                    assert_eq!(
+                        world
+                            .cast(cast)
+                            .iter()
+                            .filter(|c| c.facts[kind] == value)
+                            .count(),
+                        4
+                    );
                 }
             }
         }
@@ -273,26 +388,55 @@ mod tests {
             let train = world.task(task, 40, Cast::Train, 3);
             let dev = world.task(task, 40, Cast::Dev, 4);
             assert_eq!(train.len(), 40, "{task}");
-            assert!(train.iter().all(|(_, (name, _))| name % 2 == 0), "{task}: training examples use the training cast");
-            assert!(dev.iter().all(|(_, (name, _))| name % 2 == 1), "{task}: dev examples use the dev cast");
+            assert!(
+                train.iter().all(|(_, (name, _))| name % 2 == 0),
+                "{task}: training examples use the training cast"
+            );
+            assert!(
+                dev.iter().all(|(_, (name, _))| name % 2 == 1),
+                "{task}: dev examples use the dev cast"
+            );
             assert_eq!(fact_overlap(&train, &dev), 0.0);
         }
         // Classification labels are the character's town; entailment and similarity labels say
         // whether the two characters share one.
-        let town = |name: &str| world.characters[NAMES.iter().position(|n| *n == name).unwrap()].facts[0];
+        let town =
+            |name: &str| world.characters[NAMES.iter().position(|n| *n == name).unwrap()].facts[0];
         for (example, (name, _)) in world.task("classification", 20, Cast::Train, 5) {
-            let DemoExample::Classify { label, n_classes, .. } = example else { panic!() };
+            let DemoExample::Classify {
+                label, n_classes, ..
+            } = example
+            else {
+                panic!()
+            };
             assert_eq!((label, n_classes), (world.characters[name].facts[0], 6));
         }
         for (example, _) in world.task("entailment", 20, Cast::Dev, 6) {
-            let DemoExample::Entail { premise, hypothesis, label } = example else { panic!() };
+            let DemoExample::Entail {
+                premise,
+                hypothesis,
+                label,
+            } = example
+            else {
+                panic!()
+            };
             let first = |t: &str| t.split(['\'', ' ']).next().unwrap().to_string();
-            assert_eq!(usize::from(town(&first(&premise)) == town(&first(&hypothesis))), label, "{premise} / {hypothesis}");
+            assert_eq!(
+                usize::from(town(&first(&premise)) == town(&first(&hypothesis))),
+                label,
+                "{premise} / {hypothesis}"
+            );
         }
         for (example, _) in world.task("similarity", 20, Cast::Train, 7) {
-            let DemoExample::Similar { a, b, label } = example else { panic!() };
+            let DemoExample::Similar { a, b, label } = example else {
+                panic!()
+            };
             let who = |t: &str| t.split('\'').next().unwrap().to_string();
-            assert_eq!(usize::from(town(&who(&a)) == town(&who(&b))), label, "{a} / {b}");
+            assert_eq!(
+                usize::from(town(&who(&a)) == town(&who(&b))),
+                label,
+                "{a} / {b}"
+            );
         }
         match &world.task("choice", 1, Cast::Dev, 3)[0].0 {
             DemoExample::Choose { answers, label, .. } => {
@@ -305,7 +449,13 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(fact_overlap(&world.task("classification", 10, Cast::Train, 1), &world.task("classification", 10, Cast::Train, 1)), 1.0);
+        assert_eq!(
+            fact_overlap(
+                &world.task("classification", 10, Cast::Train, 1),
+                &world.task("classification", 10, Cast::Train, 1)
+            ),
+            1.0
+        );
     }
 
     #[test]
@@ -314,7 +464,13 @@ mod tests {
         // cast; the balanced assignment guarantees them for every seed.
         for seed in 1..=30 {
             let world = World::new(seed);
-            for task in ["classification", "entailment", "similarity", "choice", "endings"] {
+            for task in [
+                "classification",
+                "entailment",
+                "similarity",
+                "choice",
+                "endings",
+            ] {
                 for cast in [Cast::Train, Cast::Dev] {
                     assert_eq!(world.task(task, 50, cast, seed).len(), 50);
                 }

@@ -40,8 +40,18 @@ pub struct ClassifierHead {
 impl ClassifierHead {
     /// `n_outputs` classes (1 for regression and for multiple choice). The release initialises
     /// the head like every other weight, N(0, 0.02), with a zero bias.
-    pub fn new(n_embd: usize, n_outputs: usize, pooling: Pooling, dropout: f64, device: &Device) -> Self {
-        let n_outputs = if pooling == Pooling::PerChoiceScore { 1 } else { n_outputs };
+    pub fn new(
+        n_embd: usize,
+        n_outputs: usize,
+        pooling: Pooling,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
+        let n_outputs = if pooling == Pooling::PerChoiceScore {
+            1
+        } else {
+            n_outputs
+        };
         Self {
             weight: param([n_embd, n_outputs], Init::Normal(0.02), device),
             bias: param([n_outputs], Init::Zeros, device),
@@ -53,11 +63,19 @@ impl ClassifierHead {
     /// `hidden`: [batch·choices, time, width] from the transformer; `classify_at`: [batch,
     /// choices] positions of the classify token. Returns [batch, outputs] logits, where outputs
     /// is the class count, or the number of choices for multiple choice.
-    pub fn forward(&self, hidden: Tensor<3>, classify_at: Tensor<2, Int>, train: bool) -> Tensor<2> {
+    pub fn forward(
+        &self,
+        hidden: Tensor<3>,
+        classify_at: Tensor<2, Int>,
+        train: bool,
+    ) -> Tensor<2> {
         let [batch, choices] = classify_at.dims();
         let [_, _, width] = hidden.dims();
         // Gather h at each sequence's classify token: [batch·choices, 1, width].
-        let index = classify_at.reshape([batch * choices, 1, 1]).expand([batch * choices, 1, width]);
+        let index =
+            classify_at
+                .reshape([batch * choices, 1, 1])
+                .expand([batch * choices, 1, width]);
         let pooled = hidden.gather(1, index).reshape([batch, choices, width]);
         let pooled = match self.pooling {
             Pooling::SumOrderings => pooled.sum_dim(1), // [batch, 1, width]
@@ -66,7 +84,8 @@ impl ClassifierHead {
         let pooled = shared_dropout(pooled, self.dropout, train);
         let [b, c, w] = pooled.dims();
         let outputs = self.weight.dims()[1];
-        let logits = pooled.reshape([b * c, w]).matmul(self.weight.val()) + self.bias.val().unsqueeze();
+        let logits =
+            pooled.reshape([b * c, w]).matmul(self.weight.val()) + self.bias.val().unsqueeze();
         match self.pooling {
             Pooling::PerChoiceScore => logits.reshape([b, c]),
             Pooling::Single | Pooling::SumOrderings => logits.reshape([b, c * outputs]),
@@ -81,8 +100,11 @@ fn shared_dropout(x: Tensor<3>, p: f64, train: bool) -> Tensor<3> {
     }
     let [batch, choices, width] = x.dims();
     let values = crate::model::dropout_rng::mask(batch * width, p);
-    let keep = Tensor::<3>::from_data(burn::tensor::TensorData::new(values, [batch, 1, width]), &x.device())
-        .expand([batch, choices, width]);
+    let keep = Tensor::<3>::from_data(
+        burn::tensor::TensorData::new(values, [batch, 1, width]),
+        &x.device(),
+    )
+    .expand([batch, choices, width]);
     x * keep
 }
 
@@ -107,7 +129,9 @@ mod tests {
 
     /// hidden states for 2 sequences of 3 tokens, width 2: value = 100·seq + 10·t + feature.
     fn hidden(seqs: usize) -> Tensor<3> {
-        let v: Vec<f32> = (0..seqs * 3 * 2).map(|i| (100 * (i / 6) + 10 * ((i / 2) % 3) + i % 2) as f32).collect();
+        let v: Vec<f32> = (0..seqs * 3 * 2)
+            .map(|i| (100 * (i / 6) + 10 * ((i / 2) % 3) + i % 2) as f32)
+            .collect();
         Tensor::from_data(TensorData::new(v, [seqs, 3, 2]), &device())
     }
 
@@ -130,13 +154,15 @@ mod tests {
     #[test]
     fn similarity_sums_the_two_orderings() {
         // One example, orderings at t=2 and t=1: [20, 21] + [110, 111] = [130, 132] → 1450.
-        let logits = head(Pooling::SumOrderings, 1).forward(hidden(2), at(vec![2, 1], [1, 2]), false);
+        let logits =
+            head(Pooling::SumOrderings, 1).forward(hidden(2), at(vec![2, 1], [1, 2]), false);
         assert_eq!(values(logits), vec![1450.0]);
     }
 
     #[test]
     fn multiple_choice_scores_each_answer() {
-        let logits = head(Pooling::PerChoiceScore, 4).forward(hidden(2), at(vec![0, 2], [1, 2]), false);
+        let logits =
+            head(Pooling::PerChoiceScore, 4).forward(hidden(2), at(vec![0, 2], [1, 2]), false);
         // [0, 1] → 10; [120, 121] → 1330.
         assert_eq!(values(logits), vec![10.0, 1330.0]);
     }
@@ -146,13 +172,23 @@ mod tests {
         let d = device();
         crate::model::dropout_rng::reseed(3);
         let ones = Tensor::<3>::ones([4, 3, 64], &d);
-        let dropped = shared_dropout(ones, 0.5, true).into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        let dropped = shared_dropout(ones, 0.5, true)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .unwrap();
         let mut zeros = 0;
         for example in dropped.chunks(3 * 64) {
             let (first, rest) = example.split_at(64);
-            assert!(rest.chunks(64).all(|c| c == first), "choices of one example share the mask");
+            assert!(
+                rest.chunks(64).all(|c| c == first),
+                "choices of one example share the mask"
+            );
             zeros += first.iter().filter(|&&v| v == 0.0).count();
         }
-        assert!((40..216).contains(&zeros), "about half dropped: {zeros} of 256");
+        assert!(
+            (40..216).contains(&zeros),
+            "about half dropped: {zeros} of 256"
+        );
     }
 }

@@ -27,11 +27,23 @@ impl Classifier {
     /// `ids`: [batch, choices, time]; `classify_at`: [batch, choices]. The LM logits are computed
     /// only `with_lm`: the vocabulary-wide output layer is most of a small model's work, and
     /// without the auxiliary loss nothing reads it.
-    pub fn forward(&self, ids: Tensor<3, Int>, classify_at: Tensor<2, Int>, train: bool, with_lm: bool) -> ClassifierOutput {
+    pub fn forward(
+        &self,
+        ids: Tensor<3, Int>,
+        classify_at: Tensor<2, Int>,
+        train: bool,
+        with_lm: bool,
+    ) -> ClassifierOutput {
         let [batch, choices, time] = ids.dims();
-        let hidden = self.gpt.forward(ids.reshape([batch * choices, time]), train).hidden;
+        let hidden = self
+            .gpt
+            .forward(ids.reshape([batch * choices, time]), train)
+            .hidden;
         let logits = self.head.forward(hidden.clone(), classify_at, train);
-        ClassifierOutput { logits, lm_logits: with_lm.then(|| self.gpt.lm_logits(hidden)) }
+        ClassifierOutput {
+            logits,
+            lm_logits: with_lm.then(|| self.gpt.lm_logits(hidden)),
+        }
     }
 }
 
@@ -52,10 +64,19 @@ fn normal_values(n: usize, std: f64, draws: &mut Draws) -> Vec<f32> {
 pub fn add_special_rows(gpt: Gpt, n_new: usize, seed: u64, device: &Device) -> Gpt {
     let config = gpt.config().clone();
     let mut tensors = weights::export(&gpt);
-    let embed = tensors.remove("tokens_embed").expect("every model has tokens_embed");
+    let embed = tensors
+        .remove("tokens_embed")
+        .expect("every model has tokens_embed");
     let mut values = embed.values;
-    values.extend(normal_values(n_new * config.n_embd, config.initializer_range, &mut Draws::new(seed, 0x5bec)));
-    let new_config = GptConfig { n_special: config.n_special + n_new, ..config };
+    values.extend(normal_values(
+        n_new * config.n_embd,
+        config.initializer_range,
+        &mut Draws::new(seed, 0x5bec),
+    ));
+    let new_config = GptConfig {
+        n_special: config.n_special + n_new,
+        ..config
+    };
     tensors.insert(
         "tokens_embed".into(),
         HostTensor::new(vec![new_config.embedding_rows(), new_config.n_embd], values),
@@ -70,7 +91,10 @@ pub fn transfer_layers(pretrained: Gpt, n: usize, device: &Device) -> Gpt {
     let fresh = weights::export(&Gpt::new(&config, device));
     let mut tensors = weights::export(&pretrained);
     for (name, tensor) in fresh {
-        let layer = name.strip_prefix("h.").and_then(|r| r.split('.').next()).and_then(|i| i.parse::<usize>().ok());
+        let layer = name
+            .strip_prefix("h.")
+            .and_then(|r| r.split('.').next())
+            .and_then(|i| i.parse::<usize>().ok());
         if layer.is_some_and(|l| l >= n) {
             tensors.insert(name, tensor);
         }
@@ -81,14 +105,28 @@ pub fn transfer_layers(pretrained: Gpt, n: usize, device: &Device) -> Gpt {
 /// The same weights with every dropout of the transformer (embedding, attention, residual) set to
 /// `p`; 0 makes training deterministic, as the parity checks need.
 pub fn with_dropout(gpt: Gpt, p: f64, device: &Device) -> Gpt {
-    let config = GptConfig { embd_pdrop: p, attn_pdrop: p, resid_pdrop: p, ..gpt.config().clone() };
+    let config = GptConfig {
+        embd_pdrop: p,
+        attn_pdrop: p,
+        resid_pdrop: p,
+        ..gpt.config().clone()
+    };
     weights::import(&config, weights::export(&gpt), device).expect("same shapes")
 }
 
 /// A head for `pooling` with `n_outputs` outputs over `gpt`.
-pub fn new_classifier(gpt: Gpt, pooling: Pooling, n_outputs: usize, dropout: f64, device: &Device) -> Classifier {
+pub fn new_classifier(
+    gpt: Gpt,
+    pooling: Pooling,
+    n_outputs: usize,
+    dropout: f64,
+    device: &Device,
+) -> Classifier {
     let head = ClassifierHead::new(gpt.config().n_embd, n_outputs, pooling, dropout, device);
-    Classifier { gpt, head: head.materialize() }
+    Classifier {
+        gpt,
+        head: head.materialize(),
+    }
 }
 
 #[cfg(test)]
@@ -98,7 +136,14 @@ mod tests {
     #[test]
     fn special_rows_are_appended_and_old_rows_kept() {
         let device = crate::device::device("flex").unwrap();
-        let config = GptConfig { vocab_size: 20, n_positions: 8, n_embd: 16, n_layer: 1, n_head: 2, ..GptConfig::gpt1() };
+        let config = GptConfig {
+            vocab_size: 20,
+            n_positions: 8,
+            n_embd: 16,
+            n_layer: 1,
+            n_head: 2,
+            ..GptConfig::gpt1()
+        };
         let gpt = Gpt::new(&config, &device);
         let before = weights::export(&gpt)["tokens_embed"].values.clone();
         let extended = add_special_rows(gpt, 3, 1, &device);
@@ -108,7 +153,10 @@ mod tests {
         let new = &after[before.len()..];
         assert_eq!(new.len(), 3 * 16);
         let std = (new.iter().map(|v| v * v).sum::<f32>() / new.len() as f32).sqrt();
-        assert!((0.01..0.04).contains(&std), "rows drawn with std 0.02, got {std}");
+        assert!(
+            (0.01..0.04).contains(&std),
+            "rows drawn with std 0.02, got {std}"
+        );
         // The LM head still covers the real tokens only.
         assert_eq!(extended.config().vocab_size, 20);
     }
@@ -116,13 +164,26 @@ mod tests {
     #[test]
     fn transfer_keeps_the_first_layers_only() {
         let device = crate::device::device("flex").unwrap();
-        let config = GptConfig { vocab_size: 20, n_positions: 8, n_embd: 16, n_layer: 3, n_head: 2, ..GptConfig::gpt1() };
+        let config = GptConfig {
+            vocab_size: 20,
+            n_positions: 8,
+            n_embd: 16,
+            n_layer: 3,
+            n_head: 2,
+            ..GptConfig::gpt1()
+        };
         let pretrained = Gpt::new(&config, &device);
         let want = weights::export(&pretrained);
         let got = weights::export(&transfer_layers(pretrained, 1, &device));
         assert_eq!(got["tokens_embed"], want["tokens_embed"]);
-        assert_eq!(got["h.0.attn.c_attn.weight"], want["h.0.attn.c_attn.weight"]);
-        assert_ne!(got["h.1.attn.c_attn.weight"], want["h.1.attn.c_attn.weight"]);
+        assert_eq!(
+            got["h.0.attn.c_attn.weight"],
+            want["h.0.attn.c_attn.weight"]
+        );
+        assert_ne!(
+            got["h.1.attn.c_attn.weight"],
+            want["h.1.attn.c_attn.weight"]
+        );
         assert_ne!(got["h.2.mlp.c_fc.weight"], want["h.2.mlp.c_fc.weight"]);
     }
 }

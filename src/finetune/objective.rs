@@ -10,7 +10,10 @@ use crate::loss::target_logprobs;
 /// Mean cross-entropy of `logits` [batch, classes] against `labels` [batch].
 pub fn classification_loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
     let [batch, _] = logits.dims();
-    log_softmax(logits, 1).gather(1, labels.reshape([batch, 1])).mean().neg()
+    log_softmax(logits, 1)
+        .gather(1, labels.reshape([batch, 1]))
+        .mean()
+        .neg()
 }
 
 /// Mean squared error of one output per example (`predictions` [batch, 1]) against `targets`.
@@ -31,7 +34,8 @@ pub fn lm_aux_loss(logits: Tensor<3>, ids: Tensor<2, Int>, mask: Tensor<2>) -> T
     let in_vocab = targets.clone().lower_elem(vocab as i64).float();
     let target_mask = mask.narrow(1, 1, time - 1) * in_vocab;
     let predictions = logits.narrow(1, 0, time - 1);
-    let nll = target_logprobs(predictions, targets.clamp_max(vocab as i64 - 1)).neg() * target_mask.clone();
+    let nll = target_logprobs(predictions, targets.clamp_max(vocab as i64 - 1)).neg()
+        * target_mask.clone();
     let per_sequence = nll.sum_dim(1) / target_mask.sum_dim(1).clamp_min(1.0);
     per_sequence.reshape([sequences]).mean()
 }
@@ -49,7 +53,10 @@ mod tests {
     fn cross_entropy_by_hand() {
         let d = device();
         // Row 0: logits [0, ln 3] → p(class 1) = 3/4; row 1: [0, 0] → p(class 0) = 1/2.
-        let logits = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 3f32.ln(), 0.0, 0.0], [2, 2]), &d);
+        let logits = Tensor::<2>::from_data(
+            TensorData::new(vec![0.0f32, 3f32.ln(), 0.0, 0.0], [2, 2]),
+            &d,
+        );
         let labels = Tensor::<1, Int>::from_data(TensorData::new(vec![1i64, 0], [2]), &d);
         let loss = classification_loss(logits, labels).into_scalar::<f32>() as f64;
         let want = -((0.75f64).ln() + (0.5f64).ln()) / 2.0;
@@ -61,11 +68,17 @@ mod tests {
         let d = device();
         // Vocab 2, uniform logits except sequence 0 position 0 which puts p = 0.8 on token 1.
         let l = (4.0f32).ln();
-        let logits: Vec<f32> = vec![0.0, l, 0.0, 0.0, 0.0, 0.0, /* seq 1 */ 0.0, 0.0, 0.0, 0.0, 0.0, 0.0];
+        let logits: Vec<f32> = vec![
+            0.0, l, 0.0, 0.0, 0.0, 0.0, /* seq 1 */ 0.0, 0.0, 0.0, 0.0, 0.0, 0.0,
+        ];
         let logits = Tensor::<3>::from_data(TensorData::new(logits, [2, 3, 2]), &d);
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 1, 0, 1, 0, 1], [2, 3]), &d);
+        let ids =
+            Tensor::<2, Int>::from_data(TensorData::new(vec![0i64, 1, 0, 1, 0, 1], [2, 3]), &d);
         // Sequence 0 has 2 real tokens (1 prediction: -ln 0.8); sequence 1 has 3 (2 × ln 2).
-        let mask = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]), &d);
+        let mask = Tensor::<2>::from_data(
+            TensorData::new(vec![1.0f32, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]),
+            &d,
+        );
         let loss = lm_aux_loss(logits, ids, mask).into_scalar::<f32>() as f64;
         let want = (-(0.8f64).ln() + 2f64.ln()) / 2.0;
         assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");

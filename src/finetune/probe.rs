@@ -19,7 +19,13 @@ pub fn classify_states(gpt: &Gpt, examples: &[EncodedExample]) -> Vec<Vec<f32>> 
         let width = hidden.dims()[2];
         let at = e.classify_at[0];
         let state = hidden.narrow(1, at, 1).reshape([width]);
-        out.push(state.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32"));
+        out.push(
+            state
+                .into_data()
+                .convert::<f32>()
+                .try_to_vec::<f32>()
+                .expect("f32"),
+        );
     }
     out
 }
@@ -30,14 +36,23 @@ pub fn mean_pairwise_cosine(states: &[Vec<f32>]) -> f64 {
     let unit: Vec<Vec<f64>> = states
         .iter()
         .map(|s| {
-            let norm = s.iter().map(|&v| (v as f64).powi(2)).sum::<f64>().sqrt().max(1e-12);
+            let norm = s
+                .iter()
+                .map(|&v| (v as f64).powi(2))
+                .sum::<f64>()
+                .sqrt()
+                .max(1e-12);
             s.iter().map(|&v| v as f64 / norm).collect()
         })
         .collect();
     let (mut sum, mut pairs) = (0.0, 0usize);
     for i in 0..unit.len() {
         for j in i + 1..unit.len() {
-            sum += unit[i].iter().zip(&unit[j]).map(|(a, b)| a * b).sum::<f64>();
+            sum += unit[i]
+                .iter()
+                .zip(&unit[j])
+                .map(|(a, b)| a * b)
+                .sum::<f64>();
             pairs += 1;
         }
     }
@@ -53,10 +68,24 @@ pub fn mean_pairwise_cosine(states: &[Vec<f32>]) -> f64 {
 pub fn relative_variance(states: &[Vec<f32>]) -> f64 {
     let n = states.len() as f64;
     let width = states.first().map_or(0, Vec::len);
-    let mean: Vec<f64> = (0..width).map(|k| states.iter().map(|s| s[k] as f64).sum::<f64>() / n).collect();
-    let variance: f64 =
-        states.iter().map(|s| s.iter().zip(&mean).map(|(&v, m)| (v as f64 - m).powi(2)).sum::<f64>()).sum::<f64>() / n;
-    let power: f64 = states.iter().map(|s| s.iter().map(|&v| (v as f64).powi(2)).sum::<f64>()).sum::<f64>() / n;
+    let mean: Vec<f64> = (0..width)
+        .map(|k| states.iter().map(|s| s[k] as f64).sum::<f64>() / n)
+        .collect();
+    let variance: f64 = states
+        .iter()
+        .map(|s| {
+            s.iter()
+                .zip(&mean)
+                .map(|(&v, m)| (v as f64 - m).powi(2))
+                .sum::<f64>()
+        })
+        .sum::<f64>()
+        / n;
+    let power: f64 = states
+        .iter()
+        .map(|s| s.iter().map(|&v| (v as f64).powi(2)).sum::<f64>())
+        .sum::<f64>()
+        / n;
     variance / power.max(1e-12)
 }
 

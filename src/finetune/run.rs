@@ -9,9 +9,9 @@ use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::head::{ClassifierHead, Pooling};
 use super::model::{Classifier, ClassifierOutput};
 use super::objective::{classification_loss, lm_aux_loss, regression_loss};
-use super::head::{ClassifierHead, Pooling};
 use crate::data::sampler::Draws;
 use crate::progress::Progress;
 use crate::train::{AdamConfig, NamedGrads, OpenAiAdam, Schedule};
@@ -34,7 +34,10 @@ pub use genpt_tasks::Label as Target;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum Prediction {
     /// Class (or answer) index and the softmax probabilities.
-    Class { index: usize, probabilities: Vec<f32> },
+    Class {
+        index: usize,
+        probabilities: Vec<f32>,
+    },
     Score(f32),
 }
 
@@ -88,7 +91,12 @@ impl FinetuneConfig {
         if config.n_embd >= 768 {
             Self::default()
         } else {
-            Self { lr: 5e-4, batch_size: 16, warmup: 0.05, ..Self::default() }
+            Self {
+                lr: 5e-4,
+                batch_size: 16,
+                warmup: 0.05,
+                ..Self::default()
+            }
         }
     }
 }
@@ -104,12 +112,21 @@ struct Batch {
 fn make_batch(examples: &[&EncodedExample], device: &Device) -> Batch {
     let batch = examples.len();
     let choices = examples[0].sequences.len();
-    let time = examples.iter().flat_map(|e| e.sequences.iter().map(Vec::len)).max().unwrap_or(1).max(2);
+    let time = examples
+        .iter()
+        .flat_map(|e| e.sequences.iter().map(Vec::len))
+        .max()
+        .unwrap_or(1)
+        .max(2);
     let mut ids = vec![0i64; batch * choices * time];
     let mut mask = vec![0f32; batch * choices * time];
     let mut at = Vec::with_capacity(batch * choices);
     for (b, example) in examples.iter().enumerate() {
-        assert_eq!(example.sequences.len(), choices, "every example of a task has the same number of choices");
+        assert_eq!(
+            example.sequences.len(),
+            choices,
+            "every example of a task has the same number of choices"
+        );
         for (c, seq) in example.sequences.iter().enumerate() {
             let row = (b * choices + c) * time;
             for (t, &id) in seq.iter().enumerate() {
@@ -119,7 +136,8 @@ fn make_batch(examples: &[&EncodedExample], device: &Device) -> Batch {
             at.push(example.classify_at[c] as i64);
         }
     }
-    let ids_flat = Tensor::<2, Int>::from_data(TensorData::new(ids, [batch * choices, time]), device);
+    let ids_flat =
+        Tensor::<2, Int>::from_data(TensorData::new(ids, [batch * choices, time]), device);
     Batch {
         ids: ids_flat.clone().reshape([batch, choices, time]),
         mask: Tensor::from_data(TensorData::new(mask, [batch * choices, time]), device),
@@ -129,9 +147,15 @@ fn make_batch(examples: &[&EncodedExample], device: &Device) -> Batch {
 }
 
 /// L3 for one micro-batch; returns (total, classifier part, LM part).
-fn loss(model: &Classifier, examples: &[&EncodedExample], lm_coef: f64, device: &Device) -> (Tensor<1>, f64, f64) {
+fn loss(
+    model: &Classifier,
+    examples: &[&EncodedExample],
+    lm_coef: f64,
+    device: &Device,
+) -> (Tensor<1>, f64, f64) {
     let batch = make_batch(examples, device);
-    let ClassifierOutput { logits, lm_logits } = model.forward(batch.ids, batch.classify_at, true, lm_coef != 0.0);
+    let ClassifierOutput { logits, lm_logits } =
+        model.forward(batch.ids, batch.classify_at, true, lm_coef != 0.0);
     let clf = match examples[0].target {
         Some(Target::Score(_)) => {
             let targets: Vec<f32> = examples
@@ -142,7 +166,10 @@ fn loss(model: &Classifier, examples: &[&EncodedExample], lm_coef: f64, device: 
                 })
                 .collect();
             let n = targets.len();
-            regression_loss(logits, Tensor::from_data(TensorData::new(targets, [n]), device))
+            regression_loss(
+                logits,
+                Tensor::from_data(TensorData::new(targets, [n]), device),
+            )
         }
         _ => {
             let labels: Vec<i64> = examples
@@ -153,7 +180,10 @@ fn loss(model: &Classifier, examples: &[&EncodedExample], lm_coef: f64, device: 
                 })
                 .collect();
             let n = labels.len();
-            classification_loss(logits, Tensor::from_data(TensorData::new(labels, [n]), device))
+            classification_loss(
+                logits,
+                Tensor::from_data(TensorData::new(labels, [n]), device),
+            )
         }
     };
     let clf_value = clf.clone().into_scalar::<f32>() as f64;
@@ -190,12 +220,20 @@ pub fn update_gradients(
     let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
     for micro in examples.chunks(config.micro_batch.max(1)) {
         let (l, clf, lm) = loss(model, micro, config.lm_coef, device);
-        anyhow::ensure!(clf.is_finite() && lm.is_finite(), "the loss became NaN or infinite at update {}", step + 1);
+        anyhow::ensure!(
+            clf.is_finite() && lm.is_finite(),
+            "the loss became NaN or infinite at update {}",
+            step + 1
+        );
         grads.accumulate(model, l.backward());
         (clf_sum, lm_sum, parts) = (clf_sum + clf, lm_sum + lm, parts + 1);
     }
     grads.average();
-    Ok(UpdateGradients { grads, clf_loss: clf_sum / parts as f64, lm_loss: lm_sum / parts as f64 })
+    Ok(UpdateGradients {
+        grads,
+        clf_loss: clf_sum / parts as f64,
+        lm_loss: lm_sum / parts as f64,
+    })
 }
 
 /// Clips `grads` by global norm and takes the Adam step of update `step` (0-based) of `total`
@@ -216,10 +254,16 @@ pub fn apply_update(
 }
 
 /// Predictions for `examples`, eval mode.
-pub fn predict(model: &Classifier, examples: &[EncodedExample], micro_batch: usize, device: &Device) -> Vec<Prediction> {
+pub fn predict(
+    model: &Classifier,
+    examples: &[EncodedExample],
+    micro_batch: usize,
+    device: &Device,
+) -> Vec<Prediction> {
     let model = model.valid();
     let device = device.clone().inner();
-    let regression = model.head.pooling != Pooling::PerChoiceScore && model.head.weight.dims()[1] == 1;
+    let regression =
+        model.head.pooling != Pooling::PerChoiceScore && model.head.weight.dims()[1] == 1;
     let mut out = Vec::with_capacity(examples.len());
     for chunk in examples.chunks(micro_batch.max(1)) {
         let refs: Vec<&EncodedExample> = chunk.iter().collect();
@@ -227,7 +271,11 @@ pub fn predict(model: &Classifier, examples: &[EncodedExample], micro_batch: usi
         let hidden = model.gpt.forward(batch.ids_flat, false).hidden;
         let logits = model.head.forward(hidden, batch.classify_at, false);
         let [b, k] = logits.dims();
-        let values = logits.into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+        let values = logits
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32");
         for row in values.chunks(k).take(b) {
             if regression {
                 out.push(Prediction::Score(row[0]));
@@ -239,9 +287,15 @@ pub fn predict(model: &Classifier, examples: &[EncodedExample], micro_batch: usi
                 let index = probabilities
                     .iter()
                     .enumerate()
-                    .fold((0, f32::MIN), |best, (i, &p)| if p > best.1 { (i, p) } else { best })
+                    .fold(
+                        (0, f32::MIN),
+                        |best, (i, &p)| if p > best.1 { (i, p) } else { best },
+                    )
                     .0;
-                out.push(Prediction::Class { index, probabilities });
+                out.push(Prediction::Class {
+                    index,
+                    probabilities,
+                });
             }
         }
     }
@@ -270,19 +324,34 @@ pub fn finetune(
     device: &Device,
 ) -> anyhow::Result<FinetuneOutcome> {
     anyhow::ensure!(!train.is_empty(), "no training examples");
-    anyhow::ensure!(config.batch_size > 0 && config.micro_batch > 0, "batch sizes must be positive");
+    anyhow::ensure!(
+        config.batch_size > 0 && config.micro_batch > 0,
+        "batch sizes must be positive"
+    );
     std::fs::create_dir_all(out)?;
     let updates_per_epoch = train.len().div_ceil(config.batch_size) as u64;
     let total = updates_per_epoch * config.epochs as u64;
     let warmup_steps = (config.warmup * total as f64).round() as u64;
-    let mut optimizer = OpenAiAdam::new(AdamConfig { lr: config.lr, l2: config.l2, ..AdamConfig::default() });
+    let mut optimizer = OpenAiAdam::new(AdamConfig {
+        lr: config.lr,
+        l2: config.l2,
+        ..AdamConfig::default()
+    });
     let mut log = crate::metrics_log::MetricsLog::open(&out.join("metrics.jsonl"), Some(0))?;
     let mut progress = Progress::new(total, 0, "fine-tuning");
     let mut best: Option<(f64, usize)> = None;
     let mut history = Vec::new();
     let mut step = 0u64;
     let mut trace = if config.trace_updates > 0 {
-        Some(super::trace::Trace::start(&out.join("trace"), &model, train, dev, config, total, warmup_steps)?)
+        Some(super::trace::Trace::start(
+            &out.join("trace"),
+            &model,
+            train,
+            dev,
+            config,
+            total,
+            warmup_steps,
+        )?)
     } else {
         None
     };
@@ -297,18 +366,37 @@ pub fn finetune(
             let started = std::time::Instant::now();
             let examples: Vec<&EncodedExample> = update.iter().map(|&i| &train[i]).collect();
             let g = update_gradients(&model, &examples, config, step, device)?;
-            let (updated, grad_norm, factor) = apply_update(model, &mut optimizer, g.grads, config, step, total, warmup_steps);
+            let (updated, grad_norm, factor) = apply_update(
+                model,
+                &mut optimizer,
+                g.grads,
+                config,
+                step,
+                total,
+                warmup_steps,
+            );
             model = updated;
             step += 1;
-            let tokens: usize = examples.iter().map(|e| e.sequences.iter().map(Vec::len).sum::<usize>()).sum();
+            let tokens: usize = examples
+                .iter()
+                .map(|e| e.sequences.iter().map(Vec::len).sum::<usize>())
+                .sum();
             let tokens_per_s = tokens as f64 / started.elapsed().as_secs_f64();
             let record = serde_json::json!({
                 "step": step, "epoch": epoch + 1, "clf_loss": g.clf_loss, "lm_loss": g.lm_loss,
                 "lr": config.lr * factor, "grad_norm": grad_norm, "tokens_per_s": tokens_per_s,
             });
             log.write(&record)?;
-            if let Some(trace) = trace.as_mut().filter(|_| step as usize <= config.trace_updates) {
-                trace.update(&record, update, &model, step as usize == config.trace_updates)?;
+            if let Some(trace) = trace
+                .as_mut()
+                .filter(|_| step as usize <= config.trace_updates)
+            {
+                trace.update(
+                    &record,
+                    update,
+                    &model,
+                    step as usize == config.trace_updates,
+                )?;
             }
             progress.update(step, g.clf_loss, tokens_per_s, None);
         }
@@ -332,7 +420,12 @@ pub fn finetune(
             (f64::NAN, config.epochs)
         }
     };
-    Ok(FinetuneOutcome { best_score, best_epoch, best_dir: out.join("best"), history })
+    Ok(FinetuneOutcome {
+        best_score,
+        best_epoch,
+        best_dir: out.join("best"),
+        history,
+    })
 }
 
 pub const HEAD_FILE: &str = "head.safetensors";
@@ -350,11 +443,24 @@ pub fn save(model: &Classifier, dir: &Path) -> anyhow::Result<()> {
     hf::save(&model.gpt, dir)?;
     let head = &model.head;
     let mut tensors = weights::NamedTensors::new();
-    tensors.insert("weight".into(), weights::HostTensor::from_tensor(&head.weight.val()));
-    tensors.insert("bias".into(), weights::HostTensor::from_tensor(&head.bias.val()));
+    tensors.insert(
+        "weight".into(),
+        weights::HostTensor::from_tensor(&head.weight.val()),
+    );
+    tensors.insert(
+        "bias".into(),
+        weights::HostTensor::from_tensor(&head.bias.val()),
+    );
     hf::save_safetensors(&tensors, &dir.join(HEAD_FILE), str::to_string)?;
-    let config = HeadConfig { pooling: head.pooling, n_outputs: head.weight.dims()[1], dropout: head.dropout };
-    weights::write_atomic(&dir.join(HEAD_CONFIG), serde_json::to_string_pretty(&config)?.as_bytes())?;
+    let config = HeadConfig {
+        pooling: head.pooling,
+        n_outputs: head.weight.dims()[1],
+        dropout: head.dropout,
+    };
+    weights::write_atomic(
+        &dir.join(HEAD_CONFIG),
+        serde_json::to_string_pretty(&config)?.as_bytes(),
+    )?;
     Ok(())
 }
 
@@ -364,13 +470,21 @@ pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Classifier> {
     let gpt = hf::load(dir, device)?;
     let path = dir.join(HEAD_CONFIG);
     let config: HeadConfig = serde_json::from_str(
-        &std::fs::read_to_string(&path).with_context(|| format!("{}: not a fine-tuned model", path.display()))?,
+        &std::fs::read_to_string(&path)
+            .with_context(|| format!("{}: not a fine-tuned model", path.display()))?,
     )
     .with_context(|| format!("{}: not a valid head description", path.display()))?;
     let mut tensors = hf::read_safetensors(&dir.join(HEAD_FILE))?;
     let mut take = |name: &str, shape: Vec<usize>| -> anyhow::Result<TensorData> {
-        let t = tensors.remove(name).with_context(|| format!("{}: no {name}", dir.join(HEAD_FILE).display()))?;
-        anyhow::ensure!(t.shape == shape, "{}: {name} has shape {:?}, expected {shape:?}", dir.join(HEAD_FILE).display(), t.shape);
+        let t = tensors
+            .remove(name)
+            .with_context(|| format!("{}: no {name}", dir.join(HEAD_FILE).display()))?;
+        anyhow::ensure!(
+            t.shape == shape,
+            "{}: {name} has shape {:?}, expected {shape:?}",
+            dir.join(HEAD_FILE).display(),
+            t.shape
+        );
         Ok(TensorData::new(t.values, t.shape))
     };
     let d = gpt.config().n_embd;
@@ -390,8 +504,20 @@ mod tests {
     fn defaults_follow_the_model_size() {
         // The paper's values for GPT-1 itself (section 4.1).
         let paper = FinetuneConfig::for_model(&crate::GptConfig::gpt1());
-        assert_eq!((paper.lr, paper.batch_size, paper.epochs, paper.warmup, paper.lm_coef), (6.25e-5, 32, 3, 0.002, 0.5));
+        assert_eq!(
+            (
+                paper.lr,
+                paper.batch_size,
+                paper.epochs,
+                paper.warmup,
+                paper.lm_coef
+            ),
+            (6.25e-5, 32, 3, 0.002, 0.5)
+        );
         let small = FinetuneConfig::for_model(&crate::GptConfig::preset("tiny").unwrap());
-        assert_eq!((small.lr, small.batch_size, small.warmup, small.lm_coef), (5e-4, 16, 0.05, 0.5));
+        assert_eq!(
+            (small.lr, small.batch_size, small.warmup, small.lm_coef),
+            (5e-4, 16, 0.05, 0.5)
+        );
     }
 }

@@ -13,7 +13,11 @@ pub const SPECIAL_NAMES: [&str; 3] = ["_start_", "_delimiter_", "_classify_"];
 
 /// The special ids from the ids `Tokenizer::add_special_tokens(&SPECIAL_NAMES)` returned.
 pub fn special_ids(ids: &[u32]) -> SpecialIds {
-    SpecialIds { start: ids[0], delimiter: ids[1], classify: ids[2] }
+    SpecialIds {
+        start: ids[0],
+        delimiter: ids[1],
+        classify: ids[2],
+    }
 }
 
 /// How a task kind maps onto the head: the pooling of the classify-token states and the number
@@ -37,7 +41,11 @@ pub fn encode_example(
 ) -> Result<EncodedExample, TaskError> {
     let encoded = genpt_tasks::encode(&example.input, kind, tokenize, specials, n_ctx)
         .map_err(|e| TaskError::Transform(format!("example {}: {e}", example.id)))?;
-    Ok(EncodedExample { sequences: encoded.sequences, classify_at: encoded.classify_at, target: example.label })
+    Ok(EncodedExample {
+        sequences: encoded.sequences,
+        classify_at: encoded.classify_at,
+        target: example.label,
+    })
 }
 
 /// A prediction as a label: the predicted class (or answer), or the predicted score.
@@ -51,10 +59,18 @@ pub fn predicted_label(prediction: &Prediction) -> Label {
 /// Scores predictions against the examples' gold labels with the task's metrics. Returns the
 /// model-selection score (the task's headline metric: MCC for CoLA, F1 for MRPC, Pearson for
 /// STS-B, accuracy otherwise) and every metric as JSON, with `task_score` the GLUE-style mean.
-pub fn score(spec: &TaskSpec, predictions: &[Prediction], gold: &[EncodedExample]) -> Result<(f64, serde_json::Value), TaskError> {
+pub fn score(
+    spec: &TaskSpec,
+    predictions: &[Prediction],
+    gold: &[EncodedExample],
+) -> Result<(f64, serde_json::Value), TaskError> {
     let gold: Vec<Label> = gold
         .iter()
-        .map(|e| e.target.ok_or_else(|| TaskError::Metrics(format!("{}: scoring needs labeled examples", spec.name))))
+        .map(|e| {
+            e.target.ok_or_else(|| {
+                TaskError::Metrics(format!("{}: scoring needs labeled examples", spec.name))
+            })
+        })
         .collect::<Result<_, _>>()?;
     let predicted: Vec<Label> = predictions.iter().map(predicted_label).collect();
     let task_score = genpt_tasks::score_task(spec, &predicted, &gold)?;
@@ -82,7 +98,11 @@ pub fn prediction_text(spec: &TaskSpec, prediction: &Prediction) -> String {
             char::from(b'A' + c as u8).to_string()
         }
         (Label::Class(c), TaskKind::MultipleChoice { .. }) => (c + 1).to_string(),
-        (Label::Class(c), _) => spec.label_names.get(c).cloned().unwrap_or_else(|| c.to_string()),
+        (Label::Class(c), _) => spec
+            .label_names
+            .get(c)
+            .cloned()
+            .unwrap_or_else(|| c.to_string()),
     }
 }
 
@@ -107,9 +127,16 @@ mod tests {
     fn scores_use_the_headline_metric() {
         let gold: Vec<EncodedExample> = [1, 0, 1, 1]
             .iter()
-            .map(|&c| EncodedExample { sequences: vec![], classify_at: vec![], target: Some(Label::Class(c)) })
+            .map(|&c| EncodedExample {
+                sequences: vec![],
+                classify_at: vec![],
+                target: Some(Label::Class(c)),
+            })
             .collect();
-        let p = |i| Prediction::Class { index: i, probabilities: vec![] };
+        let p = |i| Prediction::Class {
+            index: i,
+            probabilities: vec![],
+        };
         let (headline, all) = score(&spec("mrpc"), &[p(1), p(1), p(0), p(1)], &gold).unwrap();
         // F1 of the positive class: tp 2, fp 1, fn 1 → 2/3; accuracy 2/4.
         assert!((headline - 2.0 / 3.0).abs() < 1e-12, "{headline}");
@@ -119,10 +146,16 @@ mod tests {
 
     #[test]
     fn prediction_files_use_each_task_s_own_labels() {
-        let p = |i| Prediction::Class { index: i, probabilities: vec![] };
+        let p = |i| Prediction::Class {
+            index: i,
+            probabilities: vec![],
+        };
         assert_eq!(prediction_text(&spec("rte"), &p(1)), "not_entailment");
         assert_eq!(prediction_text(&spec("storycloze"), &p(0)), "1");
         assert_eq!(prediction_text(&spec("race"), &p(2)), "C");
-        assert_eq!(prediction_text(&spec("stsb"), &Prediction::Score(5.7)), "5.000");
+        assert_eq!(
+            prediction_text(&spec("stsb"), &Prediction::Score(5.7)),
+            "5.000"
+        );
     }
 }

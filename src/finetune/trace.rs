@@ -46,19 +46,32 @@ fn write_jsonl(path: &Path, examples: &[EncodedExample]) -> anyhow::Result<()> {
 /// `head.bias`, and the appended special-token rows on their own as `tokens_embed.special`
 /// (a few rows of a large matrix, whose movement the whole matrix's norm would hide).
 pub fn parameter_norms(model: &Classifier) -> BTreeMap<String, f64> {
-    let norm = |values: &[f32]| values.iter().map(|&v| (v as f64) * (v as f64)).sum::<f64>().sqrt();
+    let norm = |values: &[f32]| {
+        values
+            .iter()
+            .map(|&v| (v as f64) * (v as f64))
+            .sum::<f64>()
+            .sqrt()
+    };
     let mut out = BTreeMap::new();
     for (name, tensor) in crate::weights::export(&model.gpt) {
         if name == "tokens_embed" {
             let start = model.gpt.config().vocab_size * model.gpt.config().n_embd;
-            out.insert("tokens_embed.special".to_string(), norm(&tensor.values[start..]));
+            out.insert(
+                "tokens_embed.special".to_string(),
+                norm(&tensor.values[start..]),
+            );
         }
         out.insert(name, norm(&tensor.values));
     }
-    for (name, tensor) in
-        [("head.weight", model.head.weight.val()), ("head.bias", model.head.bias.val().unsqueeze::<2>())]
-    {
-        out.insert(name.to_string(), norm(&crate::weights::HostTensor::from_tensor(&tensor).values));
+    for (name, tensor) in [
+        ("head.weight", model.head.weight.val()),
+        ("head.bias", model.head.bias.val().unsqueeze::<2>()),
+    ] {
+        out.insert(
+            name.to_string(),
+            norm(&crate::weights::HostTensor::from_tensor(&tensor).values),
+        );
     }
     out
 }
@@ -84,9 +97,15 @@ impl Trace {
             "schedule": "warmup_linear",
             "adam": crate::train::AdamConfig { lr: config.lr, l2: config.l2, ..Default::default() },
         });
-        crate::weights::write_atomic(&dir.join("config.json"), serde_json::to_string_pretty(&settings)?.as_bytes())?;
+        crate::weights::write_atomic(
+            &dir.join("config.json"),
+            serde_json::to_string_pretty(&settings)?.as_bytes(),
+        )?;
         let updates = std::fs::File::create(dir.join("updates.jsonl"))?;
-        Ok(Self { dir: dir.to_path_buf(), updates })
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            updates,
+        })
     }
 
     /// Records one update (`record` as logged, `examples` the training indices it used); after

@@ -28,13 +28,15 @@ pub fn mask(n: usize, p: f64) -> Vec<f32> {
     let threshold = ((1.0 - p) * 4_294_967_296.0) as u64;
     let scale = (1.0 / (1.0 - p)) as f32;
     let mut out = vec![0f32; n];
-    out.par_chunks_mut(1 << 14).enumerate().for_each(|(chunk, values)| {
-        let start = (chunk << 14) as u64;
-        for (i, v) in values.iter_mut().enumerate() {
-            let bits = splitmix64(base.wrapping_add(start + i as u64)) >> 32;
-            *v = if bits < threshold { scale } else { 0.0 };
-        }
-    });
+    out.par_chunks_mut(1 << 14)
+        .enumerate()
+        .for_each(|(chunk, values)| {
+            let start = (chunk << 14) as u64;
+            for (i, v) in values.iter_mut().enumerate() {
+                let bits = splitmix64(base.wrapping_add(start + i as u64)) >> 32;
+                *v = if bits < threshold { scale } else { 0.0 };
+            }
+        });
     out
 }
 

@@ -50,7 +50,8 @@ impl Attention {
         let [batch, time, width] = x.dims();
         let head_dim = width / self.n_head;
         let heads = |t: Tensor<3>| {
-            t.reshape([batch, time, self.n_head, head_dim]).swap_dims(1, 2)
+            t.reshape([batch, time, self.n_head, head_dim])
+                .swap_dims(1, 2)
         };
         let mut qkv = self.c_attn.forward(x).chunk(3, 2).into_iter();
         let (q, k, v) = (
@@ -67,7 +68,10 @@ impl Attention {
         // exact zero after the softmax.
         let weights = softmax(scores.mask_fill(mask, -1e9), 3);
         let weights = dropout(weights, self.attn_pdrop, train);
-        let context = weights.matmul(v).swap_dims(1, 2).reshape([batch, time, width]);
+        let context = weights
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([batch, time, width]);
         dropout(self.c_proj.forward(context), self.resid_pdrop, train)
     }
 }
@@ -92,7 +96,11 @@ impl Mlp {
     }
 
     fn forward(&self, x: Tensor<3>, train: bool) -> Tensor<3> {
-        dropout(self.c_proj.forward(gelu(self.c_fc.forward(x))), self.resid_pdrop, train)
+        dropout(
+            self.c_proj.forward(gelu(self.c_fc.forward(x))),
+            self.resid_pdrop,
+            train,
+        )
     }
 }
 
@@ -124,7 +132,9 @@ impl Block {
         cache: Option<&mut LayerCache>,
         train: bool,
     ) -> Tensor<3> {
-        let n = self.ln_1.forward(x.clone() + self.attn.forward(x, mask, cache, train));
+        let n = self
+            .ln_1
+            .forward(x.clone() + self.attn.forward(x, mask, cache, train));
         self.ln_2.forward(n.clone() + self.mlp.forward(n, train))
     }
 }
@@ -186,9 +196,19 @@ impl Gpt {
     pub fn new_lazy(config: &GptConfig, device: &Device) -> Self {
         let std = config.initializer_range;
         Self {
-            tokens_embed: param([config.embedding_rows(), config.n_embd], Init::Normal(std), device),
-            positions_embed: param([config.n_positions, config.n_embd], Init::Normal(std), device),
-            h: (0..config.n_layer).map(|_| Block::new(config, device)).collect(),
+            tokens_embed: param(
+                [config.embedding_rows(), config.n_embd],
+                Init::Normal(std),
+                device,
+            ),
+            positions_embed: param(
+                [config.n_positions, config.n_embd],
+                Init::Normal(std),
+                device,
+            ),
+            h: (0..config.n_layer)
+                .map(|_| Block::new(config, device))
+                .collect(),
             config: config.clone(),
         }
     }
@@ -213,7 +233,12 @@ impl Gpt {
         self.forward_impl(ids, Some(cache), false)
     }
 
-    fn forward_impl(&self, ids: Tensor<2, Int>, mut cache: Option<&mut KvCache>, train: bool) -> GptOutput {
+    fn forward_impl(
+        &self,
+        ids: Tensor<2, Int>,
+        mut cache: Option<&mut KvCache>,
+        train: bool,
+    ) -> GptOutput {
         let [batch, time] = ids.dims();
         let past = cache.as_ref().map_or(0, |c| c.len);
         assert!(
@@ -224,7 +249,11 @@ impl Gpt {
         );
         let device = ids.device();
         let tokens = burn::tensor::module::embedding(self.tokens_embed.val(), ids);
-        let positions = self.positions_embed.val().narrow(0, past, time).unsqueeze::<3>();
+        let positions = self
+            .positions_embed
+            .val()
+            .narrow(0, past, time)
+            .unsqueeze::<3>();
         let mut x = dropout(tokens + positions, self.config.embd_pdrop, train);
         // Query i (absolute position past + i) may look at keys 0..=past + i.
         let mask = Tensor::<2, Bool>::tril_mask([time, past + time], past as i64, &device)
@@ -247,6 +276,9 @@ impl Gpt {
         let [batch, time, width] = hidden.dims();
         let vocab = self.config.vocab_size;
         let output = self.tokens_embed.val().narrow(0, 0, vocab).transpose();
-        hidden.reshape([batch * time, width]).matmul(output).reshape([batch, time, vocab])
+        hidden
+            .reshape([batch * time, width])
+            .matmul(output)
+            .reshape([batch, time, vocab])
     }
 }

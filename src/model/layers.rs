@@ -101,7 +101,8 @@ impl LayerNorm {
 /// power: this runs on every FFN activation, forward and backward.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     const TWO_SQRT_2_OVER_PI: f64 = 2.0 * 0.797_884_560_802_865_4;
-    let inner = (x.clone().square().mul_scalar(0.044715 * TWO_SQRT_2_OVER_PI) + TWO_SQRT_2_OVER_PI) * x.clone();
+    let inner = (x.clone().square().mul_scalar(0.044715 * TWO_SQRT_2_OVER_PI) + TWO_SQRT_2_OVER_PI)
+        * x.clone();
     x * burn::tensor::activation::sigmoid(inner)
 }
 

@@ -50,11 +50,18 @@ pub enum CheckpointError {
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |e| CheckpointError::Weights(WeightsError::Io { path: path.to_path_buf(), source: e })
+    move |e| {
+        CheckpointError::Weights(WeightsError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })
+    }
 }
 
 fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
-    std::fs::File::open(dir).and_then(|f| f.sync_all()).map_err(io(dir))
+    std::fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(io(dir))
 }
 
 /// Writes a checkpoint named `name` under `root`, replacing one of that name.
@@ -66,8 +73,13 @@ pub fn save(
     state: &TrainState,
 ) -> Result<PathBuf, CheckpointError> {
     let tensors = weights::export(model);
-    if let Some((param, _)) = tensors.iter().find(|(_, t)| t.values.iter().any(|v| !v.is_finite())) {
-        return Err(CheckpointError::NonFinite(format!("parameter {param} holds NaN or infinity")));
+    if let Some((param, _)) = tensors
+        .iter()
+        .find(|(_, t)| t.values.iter().any(|v| !v.is_finite()))
+    {
+        return Err(CheckpointError::NonFinite(format!(
+            "parameter {param} holds NaN or infinity"
+        )));
     }
     std::fs::create_dir_all(root).map_err(io(root))?;
     let partial = root.join(format!(".partial-{name}"));
@@ -78,7 +90,11 @@ pub fn save(
 
     hf::save(model, &partial)?;
     failpoint("checkpoint-after-weights");
-    hf::save_safetensors(&optimizer.export_moments(), &partial.join(OPTIMIZER_FILE), str::to_string)?;
+    hf::save_safetensors(
+        &optimizer.export_moments(),
+        &partial.join(OPTIMIZER_FILE),
+        str::to_string,
+    )?;
     let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
     weights::write_atomic(&partial.join(STATE_FILE), &state_json)?;
     sync_dir(&partial)?;
@@ -102,7 +118,9 @@ pub fn save(
 /// environment lookup per checkpoint.
 fn failpoint(name: &str) {
     static PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let Ok(spec) = std::env::var("GENPT_FAILPOINT") else { return };
+    let Ok(spec) = std::env::var("GENPT_FAILPOINT") else {
+        return;
+    };
     let (target, nth) = spec.split_once('@').unwrap_or((&spec, "1"));
     if target == name {
         let passage = PASSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
@@ -129,7 +147,11 @@ pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint, CheckpointError> 
     })?;
     let model = hf::load(dir, device)?;
     let moments = hf::read_safetensors(&dir.join(OPTIMIZER_FILE))?;
-    Ok(Checkpoint { model, moments, state })
+    Ok(Checkpoint {
+        model,
+        moments,
+        state,
+    })
 }
 
 /// Checkpoint directories `step-*` under `root`, oldest first.

@@ -105,7 +105,10 @@ pub struct CheckpointSection {
 
 impl Default for CheckpointSection {
     fn default() -> Self {
-        Self { every: d_ckpt_every(), keep_last: d_keep() }
+        Self {
+            every: d_ckpt_every(),
+            keep_last: d_keep(),
+        }
     }
 }
 
@@ -127,16 +130,36 @@ pub struct ZeroShotSection {
     pub tasks: BTreeMap<String, PathBuf>,
 }
 
-fn d_batch() -> usize { 8 }
-fn d_one() -> usize { 1 }
-fn d_warmup() -> u64 { 2000 }
-fn d_schedule() -> Schedule { Schedule::WarmupCosine }
-fn d_clip() -> f64 { 1.0 }
-fn d_eval_every() -> u64 { 100 }
-fn d_eval_windows() -> usize { 32 }
-fn d_backend() -> String { "flex".into() }
-fn d_ckpt_every() -> u64 { 500 }
-fn d_keep() -> usize { 2 }
+fn d_batch() -> usize {
+    8
+}
+fn d_one() -> usize {
+    1
+}
+fn d_warmup() -> u64 {
+    2000
+}
+fn d_schedule() -> Schedule {
+    Schedule::WarmupCosine
+}
+fn d_clip() -> f64 {
+    1.0
+}
+fn d_eval_every() -> u64 {
+    100
+}
+fn d_eval_windows() -> usize {
+    32
+}
+fn d_backend() -> String {
+    "flex".into()
+}
+fn d_ckpt_every() -> u64 {
+    500
+}
+fn d_keep() -> usize {
+    2
+}
 
 impl RunConfig {
     /// Reads `path` and applies `overrides` (`section.key=value`, value in TOML syntax, or a bare
@@ -151,7 +174,9 @@ impl RunConfig {
         for item in overrides {
             apply_override(&mut value, item)?;
         }
-        let config: Self = toml::Value::Table(value).try_into().map_err(|e: toml::de::Error| e.to_string())?;
+        let config: Self = toml::Value::Table(value)
+            .try_into()
+            .map_err(|e: toml::de::Error| e.to_string())?;
         config.validate()?;
         Ok(config)
     }
@@ -159,16 +184,25 @@ impl RunConfig {
     fn validate(&self) -> Result<(), String> {
         let t = &self.train;
         if t.batch_size == 0 || t.grad_accum == 0 || t.steps == 0 {
-            return Err("train.batch_size, train.grad_accum and train.steps must be positive".into());
+            return Err(
+                "train.batch_size, train.grad_accum and train.steps must be positive".into(),
+            );
         }
         if !(self.optimizer.lr > 0.0 && self.optimizer.lr.is_finite()) {
-            return Err(format!("optimizer.lr must be positive, got {}", self.optimizer.lr));
+            return Err(format!(
+                "optimizer.lr must be positive, got {}",
+                self.optimizer.lr
+            ));
         }
         let z = &self.zeroshot;
         if z.every > 0 && (z.tokenizer.is_none() || z.tasks.is_empty()) {
             return Err("zeroshot.every > 0 needs zeroshot.tokenizer and at least one entry in [zeroshot.tasks]".into());
         }
-        if let Some(task) = z.tasks.keys().find(|t| !crate::zeroshot::ZERO_SHOT_TASKS.contains(&t.as_str())) {
+        if let Some(task) = z
+            .tasks
+            .keys()
+            .find(|t| !crate::zeroshot::ZERO_SHOT_TASKS.contains(&t.as_str()))
+        {
             return Err(format!(
                 "zeroshot.tasks.{task}: no zero-shot heuristic for it; expected one of {}",
                 crate::zeroshot::ZERO_SHOT_TASKS.join(", ")
@@ -222,14 +256,32 @@ mod tests {
     #[test]
     fn defaults_follow_the_paper() {
         let c = RunConfig::parse(BASE, &[]).unwrap();
-        assert_eq!(c.optimizer, AdamConfig { lr: 2.5e-4, b1: 0.9, b2: 0.999, eps: 1e-8, l2: 0.01, vector_l2: false });
+        assert_eq!(
+            c.optimizer,
+            AdamConfig {
+                lr: 2.5e-4,
+                b1: 0.9,
+                b2: 0.999,
+                eps: 1e-8,
+                l2: 0.01,
+                vector_l2: false
+            }
+        );
         assert_eq!((c.train.warmup_steps, c.train.max_grad_norm), (2000, 1.0));
         assert_eq!(c.train.schedule, Schedule::WarmupCosine);
     }
 
     #[test]
     fn overrides_and_unknown_keys() {
-        let c = RunConfig::parse(BASE, &["optimizer.lr=1e-3".into(), "train.steps=5".into(), "out_dir=elsewhere".into()]).unwrap();
+        let c = RunConfig::parse(
+            BASE,
+            &[
+                "optimizer.lr=1e-3".into(),
+                "train.steps=5".into(),
+                "out_dir=elsewhere".into(),
+            ],
+        )
+        .unwrap();
         assert_eq!((c.optimizer.lr, c.train.steps), (1e-3, 5));
         assert_eq!(c.out_dir, PathBuf::from("elsewhere"));
         let err = RunConfig::parse(BASE, &["train.stpes=5".into()]).unwrap_err();
@@ -244,10 +296,22 @@ mod tests {
         assert_eq!(c.zeroshot.every, 0);
         let err = RunConfig::parse(BASE, &["zeroshot.every=10".into()]).unwrap_err();
         assert!(err.contains("zeroshot.tokenizer"), "{err}");
-        let tracked = ["zeroshot.every=10".into(), "zeroshot.tokenizer=\"tok\"".into(), "zeroshot.tasks.sst2=\"glue/SST-2\"".into()];
+        let tracked = [
+            "zeroshot.every=10".into(),
+            "zeroshot.tokenizer=\"tok\"".into(),
+            "zeroshot.tasks.sst2=\"glue/SST-2\"".into(),
+        ];
         let c = RunConfig::parse(BASE, &tracked).unwrap();
         assert_eq!(c.zeroshot.tasks["sst2"], PathBuf::from("glue/SST-2"));
-        let err = RunConfig::parse(BASE, &["zeroshot.every=10".into(), "zeroshot.tokenizer=t".into(), "zeroshot.tasks.mnli=x".into()]).unwrap_err();
+        let err = RunConfig::parse(
+            BASE,
+            &[
+                "zeroshot.every=10".into(),
+                "zeroshot.tokenizer=t".into(),
+                "zeroshot.tasks.mnli=x".into(),
+            ],
+        )
+        .unwrap_err();
         assert!(err.contains("zeroshot.tasks.mnli"), "{err}");
         // The resolved configuration round-trips through the file the run directory keeps.
         assert_eq!(RunConfig::parse(&c.to_toml(), &[]).unwrap(), c);

@@ -37,7 +37,11 @@ pub struct RunOutcome {
 pub fn model_config(config: &RunConfig, vocab_size: usize) -> anyhow::Result<GptConfig> {
     let m = &config.model;
     let mut c = GptConfig::preset(&m.preset).with_context(|| {
-        format!("model.preset {:?} is not one of {}", m.preset, GptConfig::PRESETS.join(", "))
+        format!(
+            "model.preset {:?} is not one of {}",
+            m.preset,
+            GptConfig::PRESETS.join(", ")
+        )
     })?;
     c.vocab_size = vocab_size;
     c.n_layer = m.n_layer.unwrap_or(c.n_layer);
@@ -56,7 +60,13 @@ fn to_ids(rows: Vec<i64>, batch: usize, time: usize, device: &Device) -> Tensor<
 }
 
 /// Mean next-token loss of `windows` [batch, n_ctx + 1] flattened.
-fn window_loss(model: &Gpt, windows: Vec<i64>, batch: usize, train: bool, device: &Device) -> Tensor<1> {
+fn window_loss(
+    model: &Gpt,
+    windows: Vec<i64>,
+    batch: usize,
+    train: bool,
+    device: &Device,
+) -> Tensor<1> {
     let window = windows.len() / batch;
     let all = to_ids(windows, batch, window, device);
     let inputs = all.clone().narrow(1, 0, window - 1);
@@ -96,13 +106,17 @@ fn tracked_tasks(config: &RunConfig, meta: &CorpusMeta) -> anyhow::Result<Vec<Ze
     z.tasks
         .iter()
         .map(|(task, data)| {
-            ZeroShotTask::load(task, data, &tokenizer, z.limit).with_context(|| format!("zeroshot.tasks.{task}"))
+            ZeroShotTask::load(task, data, &tokenizer, z.limit)
+                .with_context(|| format!("zeroshot.tasks.{task}"))
         })
         .collect()
 }
 
 /// The tracked heuristics' results on `model`, raw and normalised (0 = chance, 1 = reference).
-fn evaluate_zero_shot(model: &Gpt, tasks: &[ZeroShotTask]) -> (serde_json::Value, serde_json::Value) {
+fn evaluate_zero_shot(
+    model: &Gpt,
+    tasks: &[ZeroShotTask],
+) -> (serde_json::Value, serde_json::Value) {
     let model = model.valid();
     let scorer = LmScorer { model: &model };
     let (mut raw, mut normalized) = (serde_json::Map::new(), serde_json::Map::new());
@@ -116,8 +130,14 @@ fn evaluate_zero_shot(model: &Gpt, tasks: &[ZeroShotTask]) -> (serde_json::Value
 
 /// Runs (or, with `resume`, continues) the pre-training described by `config`. With `until`,
 /// stops after that update (checkpointing it) as if interrupted; `--resume` continues later.
-pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow::Result<RunOutcome> {
-    let device = crate::device::device(&config.train.backend).map_err(anyhow::Error::msg)?.autodiff();
+pub fn pretrain(
+    config: &RunConfig,
+    resume: bool,
+    until: Option<u64>,
+) -> anyhow::Result<RunOutcome> {
+    let device = crate::device::device(&config.train.backend)
+        .map_err(anyhow::Error::msg)?
+        .autodiff();
     let meta = CorpusMeta::read(&config.data.dir)?;
     let model_config = model_config(config, meta.vocab_size)?;
     let window = model_config.n_positions + 1;
@@ -143,10 +163,16 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
             eprintln!("warning: skipping unreadable checkpoint {reason}");
         }
         let Some((dir, ckpt)) = found else {
-            bail!("--resume: no loadable checkpoint under {}", checkpoints.display());
+            bail!(
+                "--resume: no loadable checkpoint under {}",
+                checkpoints.display()
+            );
         };
         if ckpt.model.config() != &model_config {
-            bail!("{}: the checkpoint's model differs from the configuration's", dir.display());
+            bail!(
+                "{}: the checkpoint's model differs from the configuration's",
+                dir.display()
+            );
         }
         if ckpt.state.data_fingerprint != meta.fingerprint {
             bail!(
@@ -160,7 +186,11 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
         optimizer
             .import_moments(ckpt.moments, &device.clone().inner())
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        eprintln!("resuming from {} (update {})", dir.display(), ckpt.state.step);
+        eprintln!(
+            "resuming from {} (update {})",
+            dir.display(),
+            ckpt.state.step
+        );
         (ckpt.model, optimizer, ckpt.state)
     } else {
         device.seed(splitmix64(config.train.seed ^ 0x1417));
@@ -172,7 +202,11 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
             data_fingerprint: meta.fingerprint,
             best_val_loss: None,
         };
-        (Gpt::new(&model_config, &device), OpenAiAdam::new(config.optimizer.clone()), state)
+        (
+            Gpt::new(&model_config, &device),
+            OpenAiAdam::new(config.optimizer.clone()),
+            state,
+        )
     };
     std::fs::write(out.join("config.toml"), config.to_toml())?;
     let mut log = MetricsLog::open(&out.join("metrics.jsonl"), Some(state.step))?;
@@ -180,7 +214,9 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
     if !zero_shot_tasks.is_empty() && state.step == 0 {
         // Before any update: where the curves of Figure 2 (right) start.
         let (raw, normalized) = evaluate_zero_shot(&model, &zero_shot_tasks);
-        log.write(&serde_json::json!({ "step": 0, "zeroshot": raw, "zeroshot_normalized": normalized }))?;
+        log.write(
+            &serde_json::json!({ "step": 0, "zeroshot": raw, "zeroshot_normalized": normalized }),
+        )?;
     }
 
     let t = &config.train;
@@ -266,7 +302,13 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
 
         let every = config.checkpoint.every;
         if (every > 0 && state.step % every == 0) || state.step == total || state.step == stop {
-            let dir = checkpoint::save(&checkpoints, &checkpoint::step_name(state.step), &model, &optimizer, &state)?;
+            let dir = checkpoint::save(
+                &checkpoints,
+                &checkpoint::step_name(state.step),
+                &model,
+                &optimizer,
+                &state,
+            )?;
             checkpoint::prune(&checkpoints, config.checkpoint.keep_last)?;
             last_checkpoint = Some(dir);
         }
@@ -276,10 +318,16 @@ pub fn pretrain(config: &RunConfig, resume: bool, until: Option<u64>) -> anyhow:
         eprintln!("warning: could not draw the curves: {e}");
     }
     if !zero_shot_tasks.is_empty() {
-        if let Err(e) = crate::plot::plot_zero_shot(&out.join("metrics.jsonl"), &out.join("zeroshot.png")) {
+        if let Err(e) =
+            crate::plot::plot_zero_shot(&out.join("metrics.jsonl"), &out.join("zeroshot.png"))
+        {
             eprintln!("warning: could not draw the zero-shot curves: {e}");
         }
     }
-    Ok(RunOutcome { steps: state.step, final_loss: last_loss, val_loss: last_val, last_checkpoint })
+    Ok(RunOutcome {
+        steps: state.step,
+        final_loss: last_loss,
+        val_loss: last_val,
+        last_checkpoint,
+    })
 }
-

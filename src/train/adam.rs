@@ -32,7 +32,14 @@ pub struct AdamConfig {
 
 impl Default for AdamConfig {
     fn default() -> Self {
-        Self { lr: 2.5e-4, b1: 0.9, b2: 0.999, eps: 1e-8, l2: 0.01, vector_l2: false }
+        Self {
+            lr: 2.5e-4,
+            b1: 0.9,
+            b2: 0.999,
+            eps: 1e-8,
+            l2: 0.01,
+            vector_l2: false,
+        }
     }
 }
 
@@ -46,7 +53,11 @@ pub struct OpenAiAdam {
 
 impl OpenAiAdam {
     pub fn new(config: AdamConfig) -> Self {
-        Self { config, step: 0, moments: BTreeMap::new() }
+        Self {
+            config,
+            step: 0,
+            moments: BTreeMap::new(),
+        }
     }
 
     /// Applies one update with `grads` (already averaged and clipped) and the schedule's
@@ -84,8 +95,10 @@ impl OpenAiAdam {
         device: &burn::tensor::Device,
     ) -> Result<(), String> {
         self.moments.clear();
-        let names: Vec<String> =
-            tensors.keys().filter_map(|k| k.strip_prefix("m.").map(str::to_string)).collect();
+        let names: Vec<String> = tensors
+            .keys()
+            .filter_map(|k| k.strip_prefix("m.").map(str::to_string))
+            .collect();
         for name in names {
             let m = tensors.remove(&format!("m.{name}")).expect("listed");
             let v = tensors
@@ -121,7 +134,9 @@ impl ModuleMapper for Update<'_> {
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let name = self.path.name();
-        let Some(grad) = self.grads.get(&name) else { return param };
+        let Some(grad) = self.grads.get(&name) else {
+            return param;
+        };
         let c = self.config;
         let (id, value, mapper) = param.consume();
         let autodiff = value.is_autodiff();
@@ -143,7 +158,11 @@ impl ModuleMapper for Update<'_> {
         self.moments.insert(name, (m, v));
 
         let p = p.reshape(dims);
-        let p = if autodiff { p.autodiff().require_grad() } else { p };
+        let p = if autodiff {
+            p.autodiff().require_grad()
+        } else {
+            p
+        };
         Param::from_mapped_value(id, p, mapper)
     }
 }

@@ -32,7 +32,9 @@ impl NamedGrads {
                 self.path.exit();
             }
             fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-                let Some(grad) = param.val().grad_remove(&mut self.grads) else { return };
+                let Some(grad) = param.val().grad_remove(&mut self.grads) else {
+                    return;
+                };
                 let n = grad.shape().num_elements();
                 let grad = grad.reshape([n]);
                 let name = self.path.name();
@@ -43,7 +45,11 @@ impl NamedGrads {
                 self.into.insert(name, sum);
             }
         }
-        model.visit(&mut Collect { path: PathStack::default(), grads, into: &mut self.grads });
+        model.visit(&mut Collect {
+            path: PathStack::default(),
+            grads,
+            into: &mut self.grads,
+        });
         self.count += 1;
     }
 

@@ -25,11 +25,19 @@ impl Schedule {
         let ramp = if warmup > 0.0 { x / warmup } else { 1.0 };
         match self {
             Schedule::WarmupCosine => {
-                if in_warmup { ramp } else { 0.5 * (1.0 + (std::f64::consts::PI * x).cos()) }
+                if in_warmup {
+                    ramp
+                } else {
+                    0.5 * (1.0 + (std::f64::consts::PI * x).cos())
+                }
             }
             Schedule::WarmupLinear => (if in_warmup { ramp } else { 1.0 }) * (1.0 - x),
             Schedule::WarmupConstant => {
-                if in_warmup { ramp } else { 1.0 }
+                if in_warmup {
+                    ramp
+                } else {
+                    1.0
+                }
             }
         }
     }
@@ -55,11 +63,20 @@ mod tests {
         assert_eq!(Schedule::WarmupCosine.factor(0.0, 0.002), 0.0);
         assert!(close(Schedule::WarmupCosine.factor(0.001, 0.002), 0.5));
         assert!(close(Schedule::WarmupCosine.factor(0.5, 0.002), 0.5));
-        assert!(close(Schedule::WarmupCosine.factor(0.25, 0.002), 0.853_553_390_593_273_8));
-        assert!(close(Schedule::WarmupLinear.factor(0.001, 0.002), 0.5 * 0.999));
+        assert!(close(
+            Schedule::WarmupCosine.factor(0.25, 0.002),
+            0.853_553_390_593_273_8
+        ));
+        assert!(close(
+            Schedule::WarmupLinear.factor(0.001, 0.002),
+            0.5 * 0.999
+        ));
         assert!(close(Schedule::WarmupLinear.factor(0.5, 0.002), 0.5));
         assert!(close(Schedule::WarmupConstant.factor(0.7, 0.002), 1.0));
         // 2,000 warmup updates of 100,000: update 1,000 is half way up.
-        assert!(close(Schedule::WarmupCosine.at_step(1000, 100_000, 2000), 0.5));
+        assert!(close(
+            Schedule::WarmupCosine.at_step(1000, 100_000, 2000),
+            0.5
+        ));
     }
 }

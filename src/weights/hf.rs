@@ -53,7 +53,10 @@ pub fn read_safetensors(path: &Path) -> Result<NamedTensors, WeightsError> {
     for (name, view) in tensors.tensors() {
         let bytes = view.data();
         let values: Vec<f32> = match view.dtype() {
-            Dtype::F32 => bytes.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
+            Dtype::F32 => bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+                .collect(),
             Dtype::F64 => bytes
                 .chunks_exact(8)
                 .map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32)
@@ -150,7 +153,10 @@ pub fn save_safetensors(
         })
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| WeightsError::format(path, e.to_string()))?;
-    let metadata = Some(std::collections::HashMap::from([("format".to_string(), "pt".to_string())]));
+    let metadata = Some(std::collections::HashMap::from([(
+        "format".to_string(),
+        "pt".to_string(),
+    )]));
     let serialized = safetensors::serialize(views, &metadata)
         .map_err(|e| WeightsError::format(path, e.to_string()))?;
     super::write_atomic(path, &serialized)
@@ -171,9 +177,15 @@ mod tests {
 
     #[test]
     fn names_with_and_without_prefix() {
-        assert_eq!(from_hf_name("transformer.h.0.ln_1.weight").unwrap(), "h.0.ln_1.weight");
+        assert_eq!(
+            from_hf_name("transformer.h.0.ln_1.weight").unwrap(),
+            "h.0.ln_1.weight"
+        );
         assert_eq!(from_hf_name("h.0.ln_1.weight").unwrap(), "h.0.ln_1.weight");
-        assert_eq!(from_hf_name("transformer.tokens_embed.weight").unwrap(), "tokens_embed");
+        assert_eq!(
+            from_hf_name("transformer.tokens_embed.weight").unwrap(),
+            "tokens_embed"
+        );
         assert_eq!(from_hf_name("lm_head.weight"), None);
         assert_eq!(to_hf_name("positions_embed"), "positions_embed.weight");
     }

@@ -14,13 +14,20 @@ pub use named::{export, import, HostTensor, NamedTensors};
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
     #[error("tensor {name}: missing from the checkpoint")]
     Missing { name: String },
     #[error("tensor {name}: expected shape {expected:?}, found {found:?}")]
-    Shape { name: String, expected: Vec<usize>, found: Vec<usize> },
+    Shape {
+        name: String,
+        expected: Vec<usize>,
+        found: Vec<usize>,
+    },
     #[error("tensor {name}: not part of this model (is the checkpoint another architecture?)")]
     Unexpected { name: String },
     #[error("tensor {name}: value {index} is not finite")]
@@ -29,10 +36,16 @@ pub enum WeightsError {
 
 impl WeightsError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Self::Io { path: path.into(), source }
+        Self::Io {
+            path: path.into(),
+            source,
+        }
     }
     pub(crate) fn format(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
-        Self::Format { path: path.into(), message: message.into() }
+        Self::Format {
+            path: path.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -75,7 +88,10 @@ impl Default for LoadOptions {
 /// of the directory, so that a crash leaves either the old file or the new one, never half.
 pub fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), WeightsError> {
     use std::io::Write;
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("out");
     let tmp = dir.join(format!(".{file_name}.tmp-{}", std::process::id()));
     let result = (|| {

@@ -28,7 +28,10 @@ impl HostTensor {
 
     pub fn from_tensor<const D: usize>(tensor: &Tensor<D>) -> Self {
         let data = tensor.to_data().convert::<f32>();
-        Self::new(data.shape().to_vec(), data.try_to_vec::<f32>().expect("f32 tensor data"))
+        Self::new(
+            data.shape().to_vec(),
+            data.try_to_vec::<f32>().expect("f32 tensor data"),
+        )
     }
 }
 
@@ -65,10 +68,14 @@ pub fn export(model: &Gpt) -> NamedTensors {
             self.path.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out.insert(self.path.name(), HostTensor::from_tensor(&param.val()));
+            self.out
+                .insert(self.path.name(), HostTensor::from_tensor(&param.val()));
         }
     }
-    let mut exporter = Exporter { path: PathStack::default(), out: NamedTensors::new() };
+    let mut exporter = Exporter {
+        path: PathStack::default(),
+        out: NamedTensors::new(),
+    };
     model.visit(&mut exporter);
     exporter.out
 }
@@ -88,11 +95,15 @@ pub fn expected_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
             self.path.exit();
         }
         fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-            self.out.push((self.path.name(), param.lazy_shape().to_vec()));
+            self.out
+                .push((self.path.name(), param.lazy_shape().to_vec()));
         }
     }
     let model = Gpt::new_lazy(config, &Device::default());
-    let mut shapes = Shapes { path: PathStack::default(), out: Vec::new() };
+    let mut shapes = Shapes {
+        path: PathStack::default(),
+        out: Vec::new(),
+    };
     model.visit(&mut shapes);
     shapes.out
 }
@@ -109,7 +120,11 @@ pub fn import(
         match tensors.get(&name) {
             None => return Err(WeightsError::Missing { name }),
             Some(t) if t.shape != shape => {
-                return Err(WeightsError::Shape { name, expected: shape, found: t.shape.clone() })
+                return Err(WeightsError::Shape {
+                    name,
+                    expected: shape,
+                    found: t.shape.clone(),
+                })
             }
             Some(t) => {
                 if let Some(i) = t.values.iter().position(|v| !v.is_finite()) {
@@ -131,13 +146,20 @@ pub fn import(
             self.path.exit();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let host = self.tensors.remove(&self.path.name()).expect("checked above");
+            let host = self
+                .tensors
+                .remove(&self.path.name())
+                .expect("checked above");
             let tensor = Tensor::from_data(TensorData::new(host.values, host.shape), &self.device);
             Param::initialized(param.id, tensor.require_grad_if_autodiff())
         }
     }
     let model = Gpt::new_lazy(config, device);
-    let mut importer = Importer { path: PathStack::default(), tensors: &mut tensors, device: device.clone() };
+    let mut importer = Importer {
+        path: PathStack::default(),
+        tensors: &mut tensors,
+        device: device.clone(),
+    };
     let model = model.map(&mut importer);
     if let Some(name) = tensors.keys().next() {
         return Err(WeightsError::Unexpected { name: name.clone() });
@@ -161,7 +183,10 @@ impl<const D: usize> RequireGradIfAutodiff for Tensor<D> {
 
 /// The L2 norm of each parameter's gradient, by checkpoint name. Parameters without a gradient
 /// (not reached by the loss) are absent, which is how a detached graph shows itself.
-pub fn grad_norms(model: &Gpt, grads: &burn::tensor::Gradients) -> std::collections::BTreeMap<String, f64> {
+pub fn grad_norms(
+    model: &Gpt,
+    grads: &burn::tensor::Gradients,
+) -> std::collections::BTreeMap<String, f64> {
     struct Norms<'a> {
         path: PathStack,
         grads: &'a burn::tensor::Gradients,
@@ -188,7 +213,11 @@ pub fn grad_norms(model: &Gpt, grads: &burn::tensor::Gradients) -> std::collecti
             }
         }
     }
-    let mut norms = Norms { path: PathStack::default(), grads, out: Default::default() };
+    let mut norms = Norms {
+        path: PathStack::default(),
+        grads,
+        out: Default::default(),
+    };
     model.visit(&mut norms);
     norms.out
 }

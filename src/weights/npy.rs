@@ -19,9 +19,10 @@ fn parse(bytes: &[u8]) -> Result<HostTensor, String> {
     let major = bytes[6];
     let (header_len, header_start) = match major {
         1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        2 | 3 if bytes.len() >= 12 => {
-            (u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize, 12)
-        }
+        2 | 3 if bytes.len() >= 12 => (
+            u32::from_le_bytes(bytes[8..12].try_into().unwrap()) as usize,
+            12,
+        ),
         _ => return Err(format!("unsupported .npy version {major}")),
     };
     let data_start = header_start + header_len;
@@ -30,7 +31,8 @@ fn parse(bytes: &[u8]) -> Result<HostTensor, String> {
         .ok_or("truncated .npy header")?;
     let header = std::str::from_utf8(header).map_err(|_| "the .npy header is not text")?;
     let descr = dict_value(header, "descr").ok_or("the .npy header has no descr")?;
-    let fortran = dict_value(header, "fortran_order").ok_or("the .npy header has no fortran_order")?;
+    let fortran =
+        dict_value(header, "fortran_order").ok_or("the .npy header has no fortran_order")?;
     let shape_text = dict_value(header, "shape").ok_or("the .npy header has no shape")?;
     if fortran.starts_with("True") {
         return Err("Fortran-ordered arrays are not supported".into());
@@ -53,10 +55,22 @@ fn parse(bytes: &[u8]) -> Result<HostTensor, String> {
     }
     let big = descr.starts_with('>');
     let values = match (width, big) {
-        (4, false) => data.chunks_exact(4).map(|b| f32::from_le_bytes(b.try_into().unwrap())).collect(),
-        (4, true) => data.chunks_exact(4).map(|b| f32::from_be_bytes(b.try_into().unwrap())).collect(),
-        (_, false) => data.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32).collect(),
-        (_, true) => data.chunks_exact(8).map(|b| f64::from_be_bytes(b.try_into().unwrap()) as f32).collect(),
+        (4, false) => data
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+            .collect(),
+        (4, true) => data
+            .chunks_exact(4)
+            .map(|b| f32::from_be_bytes(b.try_into().unwrap()))
+            .collect(),
+        (_, false) => data
+            .chunks_exact(8)
+            .map(|b| f64::from_le_bytes(b.try_into().unwrap()) as f32)
+            .collect(),
+        (_, true) => data
+            .chunks_exact(8)
+            .map(|b| f64::from_be_bytes(b.try_into().unwrap()) as f32)
+            .collect(),
     };
     Ok(HostTensor::new(shape, values))
 }
@@ -64,7 +78,9 @@ fn parse(bytes: &[u8]) -> Result<HostTensor, String> {
 /// The text of `key`'s value in the header's Python dict literal.
 fn dict_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     let quoted = [format!("'{key}'"), format!("\"{key}\"")];
-    let at = quoted.iter().find_map(|q| header.find(q.as_str()).map(|i| i + q.len()))?;
+    let at = quoted
+        .iter()
+        .find_map(|q| header.find(q.as_str()).map(|i| i + q.len()))?;
     let rest = header[at..].trim_start().strip_prefix(':')?.trim_start();
     if rest.starts_with('(') {
         rest.find(')').map(|end| &rest[..=end])
@@ -88,7 +104,12 @@ pub fn encode(tensor: &HostTensor) -> Vec<u8> {
         1 => format!("({},)", tensor.shape[0]),
         _ => format!(
             "({})",
-            tensor.shape.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(", ")
+            tensor
+                .shape
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     };
     let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");

@@ -53,7 +53,11 @@ fn read_shapes(dir: &Path) -> Result<Vec<Vec<usize>>, WeightsError> {
 }
 
 /// The model shape that the release's tensor shapes imply.
-fn config_from_shapes(shapes: &[Vec<usize>], n_head: usize, path: &Path) -> Result<GptConfig, WeightsError> {
+fn config_from_shapes(
+    shapes: &[Vec<usize>],
+    n_head: usize,
+    path: &Path,
+) -> Result<GptConfig, WeightsError> {
     let bad = |m: String| WeightsError::format(path, m);
     if shapes.len() < 2 || (shapes.len() - 2) % PER_LAYER.len() != 0 {
         return Err(bad(format!(
@@ -68,7 +72,10 @@ fn config_from_shapes(shapes: &[Vec<usize>], n_head: usize, path: &Path) -> Resu
         )));
     }
     let n_layer = (shapes.len() - 2) / PER_LAYER.len();
-    let ffn = shapes.get(8).and_then(|s| s.last().copied()).unwrap_or(4 * tokens[1]);
+    let ffn = shapes
+        .get(8)
+        .and_then(|s| s.last().copied())
+        .unwrap_or(4 * tokens[1]);
     let config = GptConfig {
         vocab_size: tokens[0],
         n_special: 0,
@@ -98,7 +105,10 @@ pub fn load(dir: &Path, n_head: usize, device: &Device) -> Result<Gpt, WeightsEr
         i += 1;
     }
     if i == 0 {
-        return Err(WeightsError::format(&param_file(dir, 0), "missing (no params_*.npy files)"));
+        return Err(WeightsError::format(
+            &param_file(dir, 0),
+            "missing (no params_*.npy files)",
+        ));
     }
     let needed: usize = shapes.iter().map(|s| s.iter().product::<usize>()).sum();
     if flat.len() != needed {
@@ -177,8 +187,18 @@ mod tests {
         let mut shapes = vec![vec![512, 768], vec![40478, 768]];
         for _ in 0..12 {
             shapes.extend([
-                vec![1, 768, 2304], vec![2304], vec![1, 768, 768], vec![768], vec![768], vec![768],
-                vec![1, 768, 3072], vec![3072], vec![1, 3072, 768], vec![768], vec![768], vec![768],
+                vec![1, 768, 2304],
+                vec![2304],
+                vec![1, 768, 768],
+                vec![768],
+                vec![768],
+                vec![768],
+                vec![1, 768, 3072],
+                vec![3072],
+                vec![1, 3072, 768],
+                vec![768],
+                vec![768],
+                vec![768],
             ]);
         }
         let config = config_from_shapes(&shapes, 12, Path::new("x")).unwrap();

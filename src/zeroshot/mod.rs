@@ -57,8 +57,14 @@ impl Scorer for LmScorer<'_> {
             TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, n]),
             &device,
         );
-        let logits = self.model.lm_logits(self.model.forward(tensor.clone(), false).hidden);
-        let lp = next_token_logprobs(logits, tensor).into_data().convert::<f32>().try_to_vec::<f32>().expect("f32");
+        let logits = self
+            .model
+            .lm_logits(self.model.forward(tensor.clone(), false).hidden);
+        let lp = next_token_logprobs(logits, tensor)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32");
         lp[lp.len() - scored..].to_vec()
     }
 }
@@ -85,13 +91,27 @@ pub fn best_threshold(scores: &[f64], labels: &[bool]) -> f64 {
         let tp = positives - fn_;
         let fp = negatives - tn;
         let denominator = ((tp + fp) * (tp + fn_) * (tn + fp) * (tn + fn_)).sqrt();
-        let mcc = if denominator > 0.0 { (tp * tn - fp * fn_) / denominator } else { 0.0 };
-        let threshold = if i == 0 { f64::NEG_INFINITY } else if i == sorted.len() { f64::INFINITY } else { (sorted[i - 1].0 + sorted[i].0) / 2.0 };
+        let mcc = if denominator > 0.0 {
+            (tp * tn - fp * fn_) / denominator
+        } else {
+            0.0
+        };
+        let threshold = if i == 0 {
+            f64::NEG_INFINITY
+        } else if i == sorted.len() {
+            f64::INFINITY
+        } else {
+            (sorted[i - 1].0 + sorted[i].0) / 2.0
+        };
         if mcc > best_mcc {
             (best, best_mcc) = (threshold, mcc);
         }
         if i < sorted.len() {
-            if sorted[i].1 { fn_ += 1.0 } else { tn += 1.0 }
+            if sorted[i].1 {
+                fn_ += 1.0
+            } else {
+                tn += 1.0
+            }
         }
     }
     best
@@ -99,7 +119,12 @@ pub fn best_threshold(scores: &[f64], labels: &[bool]) -> f64 {
 
 /// SST-2: append "very" to the sentence and compare the probability of " positive" with that of
 /// " negative" as the next token. Returns 1 for positive.
-pub fn sst2_predict(scorer: &dyn Scorer, sentence_then_very: &[u32], positive: &[u32], negative: &[u32]) -> usize {
+pub fn sst2_predict(
+    scorer: &dyn Scorer,
+    sentence_then_very: &[u32],
+    positive: &[u32],
+    negative: &[u32],
+) -> usize {
     let p = scorer.mean_logprob(sentence_then_very, positive);
     let n = scorer.mean_logprob(sentence_then_very, negative);
     usize::from(p > n)
@@ -108,7 +133,10 @@ pub fn sst2_predict(scorer: &dyn Scorer, sentence_then_very: &[u32], positive: &
 /// RACE, Story Cloze: the answer with the highest average token log-probability given the
 /// document (and question).
 pub fn choose_answer(scorer: &dyn Scorer, context: &[u32], answers: &[Vec<u32>]) -> usize {
-    let scores: Vec<f64> = answers.iter().map(|a| scorer.mean_logprob(context, a)).collect();
+    let scores: Vec<f64> = answers
+        .iter()
+        .map(|a| scorer.mean_logprob(context, a))
+        .collect();
     argmax(&scores)
 }
 
@@ -116,7 +144,10 @@ pub fn choose_answer(scorer: &dyn Scorer, context: &[u32], answers: &[Vec<u32>])
 /// split into `prefix` (up to and including the candidate) and `rest`; the candidate whose rest
 /// has the higher average log-probability wins (Trinh & Le's "partial" scoring).
 pub fn winograd_choose(scorer: &dyn Scorer, substituted: &[(Vec<u32>, Vec<u32>)]) -> usize {
-    let scores: Vec<f64> = substituted.iter().map(|(prefix, rest)| scorer.mean_logprob(prefix, rest)).collect();
+    let scores: Vec<f64> = substituted
+        .iter()
+        .map(|(prefix, rest)| scorer.mean_logprob(prefix, rest))
+        .collect();
     argmax(&scores)
 }
 
@@ -124,7 +155,13 @@ fn argmax(scores: &[f64]) -> usize {
     scores
         .iter()
         .enumerate()
-        .fold((0, f64::NEG_INFINITY), |best, (i, &s)| if s > best.1 { (i, s) } else { best })
+        .fold((0, f64::NEG_INFINITY), |best, (i, &s)| {
+            if s > best.1 {
+                (i, s)
+            } else {
+                best
+            }
+        })
         .0
 }
 
@@ -142,10 +179,16 @@ mod tests {
 
     #[test]
     fn heuristics_compare_average_logprobs() {
-        assert_eq!(choose_answer(&Table, &[1], &[vec![5, 5], vec![1, 9], vec![2, 3]]), 2);
+        assert_eq!(
+            choose_answer(&Table, &[1], &[vec![5, 5], vec![1, 9], vec![2, 3]]),
+            2
+        );
         assert_eq!(sst2_predict(&Table, &[1], &[4], &[6]), 1);
         assert_eq!(sst2_predict(&Table, &[1], &[7], &[6]), 0);
-        assert_eq!(winograd_choose(&Table, &[(vec![1], vec![8, 8]), (vec![2], vec![1, 2])]), 1);
+        assert_eq!(
+            winograd_choose(&Table, &[(vec![1], vec![8, 8]), (vec![2], vec![1, 2])]),
+            1
+        );
         assert!((cola_score(&Table, &[9, 2, 4]) + 0.3).abs() < 1e-6);
     }
 

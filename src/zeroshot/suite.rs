@@ -14,24 +14,44 @@ use anyhow::Context;
 use genpt_tasks::{Input, Label, Split};
 use genpt_tokenizer::Tokenizer;
 
-use super::{best_threshold, choose_answer, cola_score, sst2_predict, winograd_choose, Scorer};
 use super::winograd::{parse_dpr, parse_wsc_xml};
+use super::{best_threshold, choose_answer, cola_score, sst2_predict, winograd_choose, Scorer};
 
 /// The tasks a zero-shot heuristic exists for.
-pub const ZERO_SHOT_TASKS: &[&str] = &["cola", "sst2", "race", "race-middle", "race-high", "storycloze", "dpr", "wsc"];
+pub const ZERO_SHOT_TASKS: &[&str] = &[
+    "cola",
+    "sst2",
+    "race",
+    "race-middle",
+    "race-high",
+    "storycloze",
+    "dpr",
+    "wsc",
+];
 
 /// One task's examples, tokenized for its heuristic.
 enum Examples {
     /// CoLA: (tokens, acceptable) for the training examples that set the threshold and for the
     /// examples evaluated.
-    Acceptability { train: Vec<(Vec<u32>, bool)>, eval: Vec<(Vec<u32>, bool)> },
+    Acceptability {
+        train: Vec<(Vec<u32>, bool)>,
+        eval: Vec<(Vec<u32>, bool)>,
+    },
     /// SST-2: the sentence followed by "very", the tokens of "positive" and "negative", the class.
-    Sentiment { eval: Vec<(Vec<u32>, usize)>, positive: Vec<u32>, negative: Vec<u32> },
+    Sentiment {
+        eval: Vec<(Vec<u32>, usize)>,
+        positive: Vec<u32>,
+        negative: Vec<u32>,
+    },
     /// RACE, Story Cloze: (document and question, answers, right answer).
-    Choice { eval: Vec<(Vec<u32>, Vec<Vec<u32>>, usize)> },
+    Choice {
+        eval: Vec<(Vec<u32>, Vec<Vec<u32>>, usize)>,
+    },
     /// Winograd (DPR, WSC): per candidate, the substituted sentence split after the candidate; the
     /// right candidate.
-    Winograd { eval: Vec<(Vec<(Vec<u32>, Vec<u32>)>, usize)> },
+    Winograd {
+        eval: Vec<(Vec<(Vec<u32>, Vec<u32>)>, usize)>,
+    },
 }
 
 /// A zero-shot evaluation of one task.
@@ -77,18 +97,29 @@ impl ZeroShotResult {
 }
 
 fn class(label: Option<Label>, id: &str) -> anyhow::Result<usize> {
-    label.and_then(|l| l.class()).with_context(|| format!("example {id} has no class label"))
+    label
+        .and_then(|l| l.class())
+        .with_context(|| format!("example {id} has no class label"))
 }
 
 impl ZeroShotTask {
     /// Loads `task` from `data` (as `genpt finetune` reads it; DPR: `dpr_test.c.txt` or its
     /// directory; WSC: `WSCollection.xml` or its directory), at most `limit` examples per split, tokenized with `tokenizer`.
-    pub fn load(task: &str, data: &Path, tokenizer: &Tokenizer, limit: Option<usize>) -> anyhow::Result<Self> {
+    pub fn load(
+        task: &str,
+        data: &Path,
+        tokenizer: &Tokenizer,
+        limit: Option<usize>,
+    ) -> anyhow::Result<Self> {
         let enc = |t: &str| tokenizer.encode(t);
         let take = |split: Split| -> anyhow::Result<Vec<genpt_tasks::Example>> {
             let mut examples = genpt_tasks::load_task(task, data, split)?.examples;
             examples.truncate(limit.unwrap_or(usize::MAX));
-            anyhow::ensure!(!examples.is_empty(), "{task} {split}: no examples under {}", data.display());
+            anyhow::ensure!(
+                !examples.is_empty(),
+                "{task} {split}: no examples under {}",
+                data.display()
+            );
             Ok(examples)
         };
         let text = |e: &genpt_tasks::Example| match &e.input {
@@ -119,29 +150,56 @@ impl ZeroShotTask {
                         Ok((enc(&format!("{} very", text(e)?)), class(e.label, &e.id)?))
                     })
                     .collect::<anyhow::Result<_>>()?;
-                Examples::Sentiment { eval, positive: enc("positive"), negative: enc("negative") }
+                Examples::Sentiment {
+                    eval,
+                    positive: enc("positive"),
+                    negative: enc("negative"),
+                }
             }
             "storycloze" | "race" | "race-middle" | "race-high" => {
                 let eval = take(Split::Dev)?
                     .iter()
                     .map(|e| {
-                        let Input::Choices { context, question, choices } = &e.input else {
+                        let Input::Choices {
+                            context,
+                            question,
+                            choices,
+                        } = &e.input
+                        else {
                             anyhow::bail!("{task} example {}: expected answer choices", e.id);
                         };
                         ids.push(e.id.clone());
                         let mut document = enc(context);
                         document.extend(enc(question));
-                        Ok((document, choices.iter().map(|c| enc(c)).collect(), class(e.label, &e.id)?))
+                        Ok((
+                            document,
+                            choices.iter().map(|c| enc(c)).collect(),
+                            class(e.label, &e.id)?,
+                        ))
                     })
                     .collect::<anyhow::Result<_>>()?;
                 Examples::Choice { eval }
             }
             "dpr" | "wsc" => {
-                let file = if task == "dpr" { "dpr_test.c.txt" } else { "WSCollection.xml" };
-                let path = if data.is_file() { data.to_path_buf() } else { data.join(file) };
-                let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-                let parse = if task == "dpr" { parse_dpr } else { parse_wsc_xml };
-                let mut parsed = parse(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
+                let file = if task == "dpr" {
+                    "dpr_test.c.txt"
+                } else {
+                    "WSCollection.xml"
+                };
+                let path = if data.is_file() {
+                    data.to_path_buf()
+                } else {
+                    data.join(file)
+                };
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                let parse = if task == "dpr" {
+                    parse_dpr
+                } else {
+                    parse_wsc_xml
+                };
+                let mut parsed =
+                    parse(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?;
                 parsed.truncate(limit.unwrap_or(usize::MAX));
                 anyhow::ensure!(!parsed.is_empty(), "{}: no examples", path.display());
                 let eval = parsed
@@ -158,9 +216,16 @@ impl ZeroShotTask {
                     .collect();
                 Examples::Winograd { eval }
             }
-            other => anyhow::bail!("no zero-shot heuristic for {other:?}; expected one of {}", ZERO_SHOT_TASKS.join(", ")),
+            other => anyhow::bail!(
+                "no zero-shot heuristic for {other:?}; expected one of {}",
+                ZERO_SHOT_TASKS.join(", ")
+            ),
         };
-        Ok(Self { task: task.to_string(), ids, examples })
+        Ok(Self {
+            task: task.to_string(),
+            ids,
+            examples,
+        })
     }
 
     /// Runs the task's heuristic with `scorer`.
@@ -178,18 +243,37 @@ impl ZeroShotTask {
                 per_example.push(serde_json::json!({ "id": id, "mean_logprob": score, "label": usize::from(*acceptable) }));
             }
             let value = genpt_tasks::matthews(&predicted, &gold);
-            return ZeroShotResult { task: self.task.clone(), metric: "mcc", value, chance, reference, threshold: Some(threshold), per_example };
+            return ZeroShotResult {
+                task: self.task.clone(),
+                metric: "mcc",
+                value,
+                chance,
+                reference,
+                threshold: Some(threshold),
+                per_example,
+            };
         }
         // The other heuristics pick one of several options: (predicted, label) per example.
         let picks: Vec<(usize, usize)> = match &self.examples {
             Examples::Acceptability { .. } => unreachable!("handled above"),
-            Examples::Sentiment { eval, positive, negative } => {
-                eval.iter().map(|(tokens, label)| (sst2_predict(scorer, tokens, positive, negative), *label)).collect()
-            }
-            Examples::Choice { eval } => {
-                eval.iter().map(|(document, answers, label)| (choose_answer(scorer, document, answers), *label)).collect()
-            }
-            Examples::Winograd { eval } => eval.iter().map(|(candidates, answer)| (winograd_choose(scorer, candidates), *answer)).collect(),
+            Examples::Sentiment {
+                eval,
+                positive,
+                negative,
+            } => eval
+                .iter()
+                .map(|(tokens, label)| (sst2_predict(scorer, tokens, positive, negative), *label))
+                .collect(),
+            Examples::Choice { eval } => eval
+                .iter()
+                .map(|(document, answers, label)| {
+                    (choose_answer(scorer, document, answers), *label)
+                })
+                .collect(),
+            Examples::Winograd { eval } => eval
+                .iter()
+                .map(|(candidates, answer)| (winograd_choose(scorer, candidates), *answer))
+                .collect(),
         };
         let (predicted, gold): (Vec<usize>, Vec<usize>) = picks.iter().copied().unzip();
         let per_example = self
@@ -199,7 +283,15 @@ impl ZeroShotTask {
             .map(|(id, (p, l))| serde_json::json!({ "id": id, "predicted": p, "label": l }))
             .collect();
         let value = genpt_tasks::accuracy(&predicted, &gold);
-        ZeroShotResult { task: self.task.clone(), metric: "accuracy", value, chance, reference, threshold: None, per_example }
+        ZeroShotResult {
+            task: self.task.clone(),
+            metric: "accuracy",
+            value,
+            chance,
+            reference,
+            threshold: None,
+            per_example,
+        }
     }
 }
 

@@ -19,8 +19,15 @@ impl WinogradExample {
     /// (prefix, rest). A possessive pronoun (his, its, their) becomes the candidate's possessive.
     pub fn substitute(&self, candidate: usize) -> Option<(String, String)> {
         let name = self.candidates.get(candidate)?;
-        let possessive = matches!(self.pronoun.to_lowercase().as_str(), "his" | "its" | "their");
-        let name = if possessive { format!("{name}'s") } else { name.clone() };
+        let possessive = matches!(
+            self.pronoun.to_lowercase().as_str(),
+            "his" | "its" | "their"
+        );
+        let name = if possessive {
+            format!("{name}'s")
+        } else {
+            name.clone()
+        };
         Some((format!("{}{name}", self.before), self.after.clone()))
     }
 }
@@ -30,7 +37,10 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
     let is_word = |c: char| c.is_alphanumeric() || c == '\'';
     text.match_indices(word).map(|(i, _)| i).find(|&i| {
         let before = text[..i].chars().next_back().is_none_or(|c| !is_word(c));
-        let after = text[i + word.len()..].chars().next().is_none_or(|c| !is_word(c));
+        let after = text[i + word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !is_word(c));
         before && after
     })
 }
@@ -39,7 +49,11 @@ fn find_word(text: &str, word: &str) -> Option<usize> {
 /// answer), blank lines between. The pronoun is its first whole-word occurrence in the sentence.
 /// Errors name the file and line.
 pub fn parse_dpr(text: &str, path: &str) -> Result<Vec<WinogradExample>, String> {
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())).collect();
+    let lines: Vec<(usize, &str)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| (i + 1, l.trim()))
+        .collect();
     let mut out = Vec::new();
     for block in lines.split(|(_, l)| l.is_empty()).filter(|b| !b.is_empty()) {
         let first_line = block[0].0;
@@ -50,17 +64,33 @@ pub fn parse_dpr(text: &str, path: &str) -> Result<Vec<WinogradExample>, String>
             ));
         }
         let (sentence, pronoun) = (block[0].1, block[1].1);
-        let candidates: Vec<String> = block[2].1.split(',').map(|c| c.trim().to_string()).collect();
+        let candidates: Vec<String> = block[2]
+            .1
+            .split(',')
+            .map(|c| c.trim().to_string())
+            .collect();
         if candidates.len() != 2 {
-            return Err(format!("{path}:{}: expected two comma-separated candidates", block[2].0));
+            return Err(format!(
+                "{path}:{}: expected two comma-separated candidates",
+                block[2].0
+            ));
         }
         let answer = block[3].1;
         let answer = candidates
             .iter()
             .position(|c| c.eq_ignore_ascii_case(answer))
-            .ok_or_else(|| format!("{path}:{}: answer {answer:?} is not one of the candidates", block[3].0))?;
-        let at = find_word(sentence, pronoun)
-            .ok_or_else(|| format!("{path}:{}: pronoun {pronoun:?} does not occur in the sentence", block[1].0))?;
+            .ok_or_else(|| {
+                format!(
+                    "{path}:{}: answer {answer:?} is not one of the candidates",
+                    block[3].0
+                )
+            })?;
+        let at = find_word(sentence, pronoun).ok_or_else(|| {
+            format!(
+                "{path}:{}: pronoun {pronoun:?} does not occur in the sentence",
+                block[1].0
+            )
+        })?;
         out.push(WinogradExample {
             before: sentence[..at].to_string(),
             pronoun: pronoun.to_string(),
@@ -79,7 +109,9 @@ fn elements<'a>(xml: &'a str, tag: &str) -> Vec<(usize, &'a str)> {
     let mut out = Vec::new();
     let mut from = 0;
     while let Some(start) = xml[from..].find(&open).map(|i| from + i + open.len()) {
-        let Some(end) = xml[start..].find(&close).map(|i| start + i) else { break };
+        let Some(end) = xml[start..].find(&close).map(|i| start + i) else {
+            break;
+        };
         out.push((xml[..start].matches('\n').count() + 1, &xml[start..end]));
         from = end + close.len();
     }
@@ -107,13 +139,26 @@ pub fn parse_wsc_xml(xml: &str, path: &str) -> Result<Vec<WinogradExample>, Stri
         let one = |scope: &str, tag: &str| -> Result<String, String> {
             match elements(scope, tag).as_slice() {
                 [(_, text)] => Ok(clean(text)),
-                found => Err(format!("{}: expected one <{tag}> in this schema, found {}", at(0), found.len())),
+                found => Err(format!(
+                    "{}: expected one <{tag}> in this schema, found {}",
+                    at(0),
+                    found.len()
+                )),
             }
         };
-        let text = elements(schema, "text").first().map(|&(_, t)| t).ok_or_else(|| format!("{}: schema without <text>", at(0)))?;
+        let text = elements(schema, "text")
+            .first()
+            .map(|&(_, t)| t)
+            .ok_or_else(|| format!("{}: schema without <text>", at(0)))?;
         let (txt1, pronoun, txt2) = (one(text, "txt1")?, one(text, "pron")?, one(text, "txt2")?);
-        let answers = elements(schema, "answers").first().map(|&(_, t)| t).ok_or_else(|| format!("{}: schema without <answers>", at(0)))?;
-        let candidates: Vec<String> = elements(answers, "answer").iter().map(|(_, a)| clean(a)).collect();
+        let answers = elements(schema, "answers")
+            .first()
+            .map(|&(_, t)| t)
+            .ok_or_else(|| format!("{}: schema without <answers>", at(0)))?;
+        let candidates: Vec<String> = elements(answers, "answer")
+            .iter()
+            .map(|(_, a)| clean(a))
+            .collect();
         let (correct_line, correct) = elements(schema, "correctAnswer")
             .first()
             .map(|&(l, t)| (l, clean(t)))
@@ -132,9 +177,25 @@ pub fn parse_wsc_xml(xml: &str, path: &str) -> Result<Vec<WinogradExample>, Stri
         }
         // The pronoun sits between the two parts; a part that starts with a letter or digit is
         // a new word.
-        let join = |t: &str| if t.starts_with(|c: char| c.is_alphanumeric()) { format!(" {t}") } else { t.to_string() };
-        let before = if txt1.is_empty() { String::new() } else { format!("{txt1} ") };
-        out.push(WinogradExample { before, pronoun, after: join(&txt2), candidates, answer });
+        let join = |t: &str| {
+            if t.starts_with(|c: char| c.is_alphanumeric()) {
+                format!(" {t}")
+            } else {
+                t.to_string()
+            }
+        };
+        let before = if txt1.is_empty() {
+            String::new()
+        } else {
+            format!("{txt1} ")
+        };
+        out.push(WinogradExample {
+            before,
+            pronoun,
+            after: join(&txt2),
+            candidates,
+            answer,
+        });
     }
     if out.is_empty() {
         return Err(format!("{path}: no <schema> elements"));
@@ -156,7 +217,10 @@ mod tests {
         assert_eq!(prefix, "The bee landed on the flower because the flower");
         assert_eq!(rest, " wanted pollen.");
         let bad = parse_dpr("A sentence.\nit\nx,y\nz\n", "bad.txt").unwrap_err();
-        assert!(bad.starts_with("bad.txt:2:") || bad.starts_with("bad.txt:4:"), "{bad}");
+        assert!(
+            bad.starts_with("bad.txt:2:") || bad.starts_with("bad.txt:4:"),
+            "{bad}"
+        );
     }
 
     /// Two schemas written for this test in the collection's layout (whitespace and line breaks
@@ -195,7 +259,10 @@ mod tests {
         assert_eq!(e.candidates, ["The dog", "The cat & kitten"]);
         assert_eq!(
             e.substitute(0).unwrap(),
-            ("The dog chased the cat up the tree because The dog".to_string(), " was frightened.".to_string())
+            (
+                "The dog chased the cat up the tree because The dog".to_string(),
+                " was frightened.".to_string()
+            )
         );
         // A part that starts with punctuation attaches to the pronoun's slot.
         assert_eq!(examples[1].substitute(1).unwrap().1, "'s own way home? No:");
@@ -204,7 +271,10 @@ mod tests {
 
     #[test]
     fn wsc_errors_name_the_file_and_line() {
-        let bad = WSC.replace("<correctAnswer>A</correctAnswer>", "<correctAnswer>C</correctAnswer>");
+        let bad = WSC.replace(
+            "<correctAnswer>A</correctAnswer>",
+            "<correctAnswer>C</correctAnswer>",
+        );
         let err = parse_wsc_xml(&bad, "wsc.xml").unwrap_err();
         assert!(err.starts_with("wsc.xml:21:"), "{err}");
         let err = parse_wsc_xml("<collection></collection>", "empty.xml").unwrap_err();
@@ -239,7 +309,9 @@ mod shared_data {
             let text = std::fs::read_to_string(&path).unwrap();
             let examples = super::parse_dpr(&text, &path.display().to_string()).unwrap();
             assert_eq!(examples.len(), count, "{file}");
-            assert!(examples.iter().all(|e| e.substitute(0).is_some() && e.substitute(1).is_some()));
+            assert!(examples
+                .iter()
+                .all(|e| e.substitute(0).is_some() && e.substitute(1).is_some()));
         }
     }
 }

@@ -9,14 +9,20 @@ pub struct Bpe {
 
 impl Bpe {
     pub fn new(merges: &[(String, String)]) -> Self {
-        let ranks = merges.iter().enumerate().map(|(i, (a, b))| ((a.clone(), b.clone()), i as u32)).collect();
+        let ranks = merges
+            .iter()
+            .enumerate()
+            .map(|(i, (a, b))| ((a.clone(), b.clone()), i as u32))
+            .collect();
         Self { ranks }
     }
 
     /// The pieces of `word` (already lowercased), the last one ending in `</w>`.
     pub fn encode(&self, word: &str) -> Vec<String> {
         let chars: Vec<char> = word.chars().collect();
-        let Some((last, init)) = chars.split_last() else { return Vec::new() };
+        let Some((last, init)) = chars.split_last() else {
+            return Vec::new();
+        };
         let mut parts: Vec<String> = init.iter().map(|c| c.to_string()).collect();
         parts.push(format!("{last}</w>"));
         // Lookup without allocating a key per probe: ranks are keyed by owned strings, so probe

@@ -44,7 +44,8 @@ const CACHE_LIMIT: usize = 200_000;
 
 impl EnglishSplitter {
     pub fn new() -> Self {
-        let rules: Rules = serde_json::from_str(include_str!("../data/spacy_en.json")).expect("bundled rules parse");
+        let rules: Rules = serde_json::from_str(include_str!("../data/spacy_en.json"))
+            .expect("bundled rules parse");
         let compile = |p: &str| Regex::new(p).expect("bundled pattern compiles");
         let mut splitter = Self {
             prefix: compile(&rules.prefix),
@@ -59,7 +60,9 @@ impl EnglishSplitter {
         let mut rejoin = HashMap::new();
         for (text, pieces) in &splitter.specials {
             let infix = matches!(splitter.infix.find(text), Ok(Some(_)));
-            if text.contains(' ') || !(splitter.find_prefix(text) > 0 || splitter.find_suffix(text) > 0 || infix) {
+            if text.contains(' ')
+                || !(splitter.find_prefix(text) > 0 || splitter.find_suffix(text) > 0 || infix)
+            {
                 continue;
             }
             let mut cut = Vec::new();
@@ -166,7 +169,11 @@ impl EnglishSplitter {
         if specials {
             if let Some(word) = chunk.strip_suffix('.') {
                 let w = word.as_bytes();
-                if !w.is_empty() && w.iter().all(u8::is_ascii_alphabetic) && w[w.len() - 1].is_ascii_lowercase() && !self.specials.contains_key(word) {
+                if !w.is_empty()
+                    && w.iter().all(u8::is_ascii_alphabetic)
+                    && w[w.len() - 1].is_ascii_lowercase()
+                    && !self.specials.contains_key(word)
+                {
                     out.push(word.to_string());
                     out.push(".".to_string());
                     return;
@@ -271,8 +278,14 @@ mod tests {
     #[test]
     fn matches_spacy_on_contractions_and_abbreviations() {
         let s = EnglishSplitter::new();
-        assert_eq!(s.split("Don't you think it's 5 o'clock?"), ["Do", "n't", "you", "think", "it", "'s", "5", "o'clock", "?"]);
-        assert_eq!(s.split("Mr. Smith vs. U.S.A."), ["Mr.", "Smith", "vs.", "U.S.A."]);
+        assert_eq!(
+            s.split("Don't you think it's 5 o'clock?"),
+            ["Do", "n't", "you", "think", "it", "'s", "5", "o'clock", "?"]
+        );
+        assert_eq!(
+            s.split("Mr. Smith vs. U.S.A."),
+            ["Mr.", "Smith", "vs.", "U.S.A."]
+        );
         assert_eq!(s.split("a \n b"), ["a", "\n ", "b"]);
     }
 }

@@ -12,10 +12,33 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Windows-1252 bytes 0x80–0x9F that differ from Latin-1, as Unicode.
 const CP1252_HIGH: [(u8, char); 27] = [
-    (0x80, '€'), (0x82, '‚'), (0x83, 'ƒ'), (0x84, '„'), (0x85, '…'), (0x86, '†'), (0x87, '‡'),
-    (0x88, 'ˆ'), (0x89, '‰'), (0x8A, 'Š'), (0x8B, '‹'), (0x8C, 'Œ'), (0x8E, 'Ž'), (0x91, '‘'),
-    (0x92, '’'), (0x93, '“'), (0x94, '”'), (0x95, '•'), (0x96, '–'), (0x97, '—'), (0x98, '˜'),
-    (0x99, '™'), (0x9A, 'š'), (0x9B, '›'), (0x9C, 'œ'), (0x9E, 'ž'), (0x9F, 'Ÿ'),
+    (0x80, '€'),
+    (0x82, '‚'),
+    (0x83, 'ƒ'),
+    (0x84, '„'),
+    (0x85, '…'),
+    (0x86, '†'),
+    (0x87, '‡'),
+    (0x88, 'ˆ'),
+    (0x89, '‰'),
+    (0x8A, 'Š'),
+    (0x8B, '‹'),
+    (0x8C, 'Œ'),
+    (0x8E, 'Ž'),
+    (0x91, '‘'),
+    (0x92, '’'),
+    (0x93, '“'),
+    (0x94, '”'),
+    (0x95, '•'),
+    (0x96, '–'),
+    (0x97, '—'),
+    (0x98, '˜'),
+    (0x99, '™'),
+    (0x9A, 'š'),
+    (0x9B, '›'),
+    (0x9C, 'œ'),
+    (0x9E, 'ž'),
+    (0x9F, 'Ÿ'),
 ];
 
 fn to_single_byte(c: char) -> Option<u8> {
@@ -63,32 +86,62 @@ fn unescape_html(text: &str) -> String {
         return text.to_string();
     }
     const NAMED: &[(&str, &str)] = &[
-        ("amp", "&"), ("lt", "<"), ("gt", ">"), ("quot", "\""), ("apos", "'"), ("nbsp", "\u{a0}"),
-        ("mdash", "—"), ("ndash", "–"), ("hellip", "…"), ("lsquo", "‘"), ("rsquo", "’"),
-        ("ldquo", "“"), ("rdquo", "”"), ("eacute", "é"), ("egrave", "è"), ("aacute", "á"),
-        ("agrave", "à"), ("ccedil", "ç"), ("ouml", "ö"), ("uuml", "ü"), ("auml", "ä"),
-        ("szlig", "ß"), ("copy", "©"), ("reg", "®"), ("deg", "°"), ("pound", "£"), ("euro", "€"),
-        ("times", "×"), ("middot", "·"),
+        ("amp", "&"),
+        ("lt", "<"),
+        ("gt", ">"),
+        ("quot", "\""),
+        ("apos", "'"),
+        ("nbsp", "\u{a0}"),
+        ("mdash", "—"),
+        ("ndash", "–"),
+        ("hellip", "…"),
+        ("lsquo", "‘"),
+        ("rsquo", "’"),
+        ("ldquo", "“"),
+        ("rdquo", "”"),
+        ("eacute", "é"),
+        ("egrave", "è"),
+        ("aacute", "á"),
+        ("agrave", "à"),
+        ("ccedil", "ç"),
+        ("ouml", "ö"),
+        ("uuml", "ü"),
+        ("auml", "ä"),
+        ("szlig", "ß"),
+        ("copy", "©"),
+        ("reg", "®"),
+        ("deg", "°"),
+        ("pound", "£"),
+        ("euro", "€"),
+        ("times", "×"),
+        ("middot", "·"),
     ];
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         rest = &rest[at..];
-        let end = rest[1..].find(|c: char| !(c.is_ascii_alphanumeric() || c == '#')).map(|i| i + 1);
-        let replaced = end.filter(|&e| rest.as_bytes().get(e) == Some(&b';')).and_then(|e| {
-            let name = &rest[1..e];
-            let value = if let Some(num) = name.strip_prefix('#') {
-                let code = match num.strip_prefix(['x', 'X']) {
-                    Some(hex) => u32::from_str_radix(hex, 16).ok(),
-                    None => num.parse().ok(),
+        let end = rest[1..]
+            .find(|c: char| !(c.is_ascii_alphanumeric() || c == '#'))
+            .map(|i| i + 1);
+        let replaced = end
+            .filter(|&e| rest.as_bytes().get(e) == Some(&b';'))
+            .and_then(|e| {
+                let name = &rest[1..e];
+                let value = if let Some(num) = name.strip_prefix('#') {
+                    let code = match num.strip_prefix(['x', 'X']) {
+                        Some(hex) => u32::from_str_radix(hex, 16).ok(),
+                        None => num.parse().ok(),
+                    };
+                    code.and_then(char::from_u32).map(String::from)
+                } else {
+                    NAMED
+                        .iter()
+                        .find(|(n, _)| *n == name)
+                        .map(|(_, v)| v.to_string())
                 };
-                code.and_then(char::from_u32).map(String::from)
-            } else {
-                NAMED.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string())
-            };
-            value.map(|v| (v, e + 1))
-        });
+                value.map(|v| (v, e + 1))
+            });
         match replaced {
             Some((value, len)) => {
                 out.push_str(&value);
@@ -133,12 +186,17 @@ fn fix_char(c: char, out: &mut String) {
 
 /// Line breaks of every kind become `\n`.
 fn fix_line_breaks(text: &str) -> String {
-    text.replace("\r\n", "\n").replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
+    text.replace("\r\n", "\n")
+        .replace(['\r', '\u{2028}', '\u{2029}', '\u{85}'], "\n")
 }
 
 /// `ftfy.fix_text` for the purposes of the GPT-1 pipeline.
 pub fn fix_text(text: &str) -> String {
-    let text = if text.contains('<') { text.to_string() } else { unescape_html(text) };
+    let text = if text.contains('<') {
+        text.to_string()
+    } else {
+        unescape_html(text)
+    };
     let text = fix_encoding(&text);
     let text = fix_line_breaks(&text);
     let mut out = String::with_capacity(text.len());
@@ -159,9 +217,15 @@ mod tests {
     // Expected values from ftfy 6.3.1's fix_text.
     #[test]
     fn matches_ftfy() {
-        assert_eq!(fix_text("mojibake: cafÃ© doesnâ€™t"), "mojibake: café doesn't");
+        assert_eq!(
+            fix_text("mojibake: cafÃ© doesnâ€™t"),
+            "mojibake: café doesn't"
+        );
         assert_eq!(fix_text("&amp; &lt;tag&gt; entities"), "& <tag> entities");
-        assert_eq!(fix_text("ﬁne ＡＢＣ１ x\u{a0}y \u{200b} z"), "fine ABC1 x\u{a0}y \u{200b} z");
+        assert_eq!(
+            fix_text("ﬁne ＡＢＣ１ x\u{a0}y \u{200b} z"),
+            "fine ABC1 x\u{a0}y \u{200b} z"
+        );
         assert_eq!(fix_text("naïve café résumé"), "naïve café résumé");
         assert_eq!(fix_text("a\r\nb\u{0}c"), "a\nbc");
     }

@@ -16,9 +16,19 @@ pub struct JsonlStats {
 
 const CHUNK: usize = 4096;
 
-pub fn encode_jsonl(tokenizer: &Tokenizer, input: &Path, output: &Path) -> Result<JsonlStats, TokenizerError> {
-    let io_in = |e| TokenizerError::Io { path: input.to_path_buf(), source: e };
-    let io_out = |e| TokenizerError::Io { path: output.to_path_buf(), source: e };
+pub fn encode_jsonl(
+    tokenizer: &Tokenizer,
+    input: &Path,
+    output: &Path,
+) -> Result<JsonlStats, TokenizerError> {
+    let io_in = |e| TokenizerError::Io {
+        path: input.to_path_buf(),
+        source: e,
+    };
+    let io_out = |e| TokenizerError::Io {
+        path: output.to_path_buf(),
+        source: e,
+    };
     let reader = std::io::BufReader::new(std::fs::File::open(input).map_err(io_in)?);
     let mut writer = BufWriter::new(std::fs::File::create(output).map_err(io_out)?);
     let mut stats = JsonlStats::default();
@@ -37,8 +47,13 @@ pub fn encode_jsonl(tokenizer: &Tokenizer, input: &Path, output: &Path) -> Resul
                 if line.trim().is_empty() {
                     return Ok(None);
                 }
-                let bad = |message: String| TokenizerError::Format { path: input.to_path_buf(), line: Some(*number), message };
-                let mut value: serde_json::Value = serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
+                let bad = |message: String| TokenizerError::Format {
+                    path: input.to_path_buf(),
+                    line: Some(*number),
+                    message,
+                };
+                let mut value: serde_json::Value =
+                    serde_json::from_str(line).map_err(|e| bad(format!("not JSON: {e}")))?;
                 let text = value
                     .get("text")
                     .and_then(|t| t.as_str())

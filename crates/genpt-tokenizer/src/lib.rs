@@ -24,9 +24,16 @@ pub use train::train_bpe;
 #[derive(Debug, thiserror::Error)]
 pub enum TokenizerError {
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}{}: {message}", path.display(), line.map(|l| format!(":{l}")).unwrap_or_default())]
-    Format { path: PathBuf, line: Option<usize>, message: String },
+    Format {
+        path: PathBuf,
+        line: Option<usize>,
+        message: String,
+    },
 }
 
 /// Word → ids, cached: book text repeats its words constantly.
@@ -43,7 +50,9 @@ pub struct Tokenizer {
 }
 
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
-    bytes.iter().fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
+    bytes
+        .iter()
+        .fold(hash, |h, &b| (h ^ b as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 impl Tokenizer {
@@ -124,8 +133,12 @@ impl Tokenizer {
                 ids.extend_from_slice(cached);
                 continue;
             }
-            let word_ids: Vec<u32> =
-                self.bpe.encode(&word).iter().map(|p| self.encoder.get(p).copied().unwrap_or(0)).collect();
+            let word_ids: Vec<u32> = self
+                .bpe
+                .encode(&word)
+                .iter()
+                .map(|p| self.encoder.get(p).copied().unwrap_or(0))
+                .collect();
             ids.extend_from_slice(&word_ids);
             let mut cache = self.cache.write().expect("cache lock");
             if cache.len() >= WORD_CACHE_LIMIT {
@@ -145,7 +158,10 @@ impl Tokenizer {
     pub fn piece(&self, id: u32) -> Option<&str> {
         match self.decoder.get(id as usize) {
             Some(p) => Some(p.as_str()),
-            None => self.specials.get(id as usize - self.decoder.len()).map(String::as_str),
+            None => self
+                .specials
+                .get(id as usize - self.decoder.len())
+                .map(String::as_str),
         }
     }
 
@@ -155,7 +171,10 @@ impl Tokenizer {
         for &id in ids {
             let piece = match self.decoder.get(id as usize) {
                 Some(p) => p.as_str(),
-                None => self.specials.get(id as usize - self.decoder.len()).map_or("<unk>", String::as_str),
+                None => self
+                    .specials
+                    .get(id as usize - self.decoder.len())
+                    .map_or("<unk>", String::as_str),
             };
             match piece.strip_suffix("</w>") {
                 Some(word) => {

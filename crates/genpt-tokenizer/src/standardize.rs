@@ -12,7 +12,26 @@
 
 /// Characters whose runs get a space on each side.
 fn is_split_char(c: char) -> bool {
-    matches!(c, '-' | '~' | '!' | '"' | ';' | '?' | '+' | ',' | ')' | '(' | '/' | '*' | '[' | ']' | '}' | '{' | '|' | '_')
+    matches!(
+        c,
+        '-' | '~'
+            | '!'
+            | '"'
+            | ';'
+            | '?'
+            | '+'
+            | ','
+            | ')'
+            | '('
+            | '/'
+            | '*'
+            | '['
+            | ']'
+            | '}'
+            | '{'
+            | '|'
+            | '_'
+    )
 }
 
 /// Python's `str.isspace` (what `\s` matches in a `str` pattern).

@@ -46,7 +46,10 @@ pub fn train_bpe(
         .filter(|(w, _)| !w.is_empty())
         .map(|(w, &c)| {
             let chars: Vec<char> = w.chars().collect();
-            let mut symbols: Vec<String> = chars[..chars.len() - 1].iter().map(|c| c.to_string()).collect();
+            let mut symbols: Vec<String> = chars[..chars.len() - 1]
+                .iter()
+                .map(|c| c.to_string())
+                .collect();
             symbols.push(format!("{}</w>", chars[chars.len() - 1]));
             (symbols, c)
         })
@@ -84,7 +87,10 @@ pub fn train_bpe(
             break;
         };
         let merged = format!("{}{}", best.0, best.1);
-        let affected: Vec<usize> = where_.remove(&best).map(|s| s.into_iter().collect()).unwrap_or_default();
+        let affected: Vec<usize> = where_
+            .remove(&best)
+            .map(|s| s.into_iter().collect())
+            .unwrap_or_default();
         for i in affected {
             let (symbols, count) = &mut words[i];
             let count = *count as i64;
@@ -151,7 +157,10 @@ mod tests {
         // ("lo","w</w>") 5 and ("w","e") 5: ties go to the smallest pair in byte order,
         // ("lo","w") < ("lo","w</w>") < ("w","e"). Next ("lo","w</w>") 5 ties with ("low","e")
         // 5, and "lo" < "low".
-        let counts: HashMap<String, u64> = [("low", 5), ("lower", 2), ("lowest", 3)].iter().map(|(w, c)| (w.to_string(), *c)).collect();
+        let counts: HashMap<String, u64> = [("low", 5), ("lower", 2), ("lowest", 3)]
+            .iter()
+            .map(|(w, c)| (w.to_string(), *c))
+            .collect();
         let (encoder, merges) = train_bpe(&counts, 3, &|_| {});
         assert_eq!(merges[0], ("l".into(), "o".into()));
         assert_eq!(merges[1], ("lo".into(), "w".into()));

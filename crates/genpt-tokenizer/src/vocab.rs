@@ -32,15 +32,19 @@ pub fn find_files(dir: &Path) -> Result<(PathBuf, PathBuf), TokenizerError> {
 }
 
 fn read(path: &Path) -> Result<String, TokenizerError> {
-    std::fs::read_to_string(path).map_err(|e| TokenizerError::Io { path: path.to_path_buf(), source: e })
+    std::fs::read_to_string(path).map_err(|e| TokenizerError::Io {
+        path: path.to_path_buf(),
+        source: e,
+    })
 }
 
 pub fn parse_encoder(text: &str, path: &Path) -> Result<HashMap<String, u32>, TokenizerError> {
-    let map: HashMap<String, u64> = serde_json::from_str(text).map_err(|e| TokenizerError::Format {
-        path: path.to_path_buf(),
-        line: Some(e.line()),
-        message: format!("expected a JSON object of piece → id: {e}"),
-    })?;
+    let map: HashMap<String, u64> =
+        serde_json::from_str(text).map_err(|e| TokenizerError::Format {
+            path: path.to_path_buf(),
+            line: Some(e.line()),
+            message: format!("expected a JSON object of piece → id: {e}"),
+        })?;
     let mut encoder = HashMap::with_capacity(map.len());
     for (piece, id) in map {
         let id = u32::try_from(id).map_err(|_| TokenizerError::Format {
@@ -59,14 +63,21 @@ pub fn parse_encoder(text: &str, path: &Path) -> Result<HashMap<String, u32>, To
         let (id, piece) = *pair;
         if id as usize != expected {
             let message = if expected > 0 && by_id[expected - 1].0 == id {
-                format!("id {id} is given to both {:?} and {piece:?}", by_id[expected - 1].1)
+                format!(
+                    "id {id} is given to both {:?} and {piece:?}",
+                    by_id[expected - 1].1
+                )
             } else {
                 format!(
                     "id {expected} is missing (next is {id}, for {piece:?}): ids must be 0..{}, each once",
                     encoder.len()
                 )
             };
-            return Err(TokenizerError::Format { path: path.to_path_buf(), line: None, message });
+            return Err(TokenizerError::Format {
+                path: path.to_path_buf(),
+                line: None,
+                message,
+            });
         }
     }
     Ok(encoder)
@@ -81,7 +92,9 @@ pub fn parse_merges(text: &str, path: &Path) -> Result<Vec<(String, String)>, To
         }
         let mut parts = line.split(' ');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty() => merges.push((a.to_string(), b.to_string())),
+            (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty() => {
+                merges.push((a.to_string(), b.to_string()))
+            }
             _ => {
                 return Err(TokenizerError::Format {
                     path: path.to_path_buf(),
@@ -103,7 +116,11 @@ pub fn load(dir: &Path) -> Result<Vocab, TokenizerError> {
 }
 
 /// Writes both layouts into `dir`.
-pub fn save(dir: &Path, encoder: &HashMap<String, u32>, merges: &[(String, String)]) -> Result<(), TokenizerError> {
+pub fn save(
+    dir: &Path,
+    encoder: &HashMap<String, u32>,
+    merges: &[(String, String)],
+) -> Result<(), TokenizerError> {
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |e| TokenizerError::Io { path, source: e }
@@ -111,8 +128,10 @@ pub fn save(dir: &Path, encoder: &HashMap<String, u32>, merges: &[(String, Strin
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut pairs: Vec<(&String, &u32)> = encoder.iter().collect();
     pairs.sort_by_key(|(_, &id)| id);
-    let ordered: serde_json::Map<String, serde_json::Value> =
-        pairs.into_iter().map(|(p, &id)| (p.clone(), serde_json::Value::from(id))).collect();
+    let ordered: serde_json::Map<String, serde_json::Value> = pairs
+        .into_iter()
+        .map(|(p, &id)| (p.clone(), serde_json::Value::from(id)))
+        .collect();
     let encoder_json = serde_json::to_string(&ordered).expect("json");
     let mut merges_text = String::from("#version: 0.2\n");
     for (a, b) in merges {
@@ -131,9 +150,13 @@ mod tests {
 
     #[test]
     fn bad_files_name_the_line() {
-        let err = parse_merges("#version: 0.2\na b\nlonely\n", Path::new("m.txt")).unwrap_err().to_string();
+        let err = parse_merges("#version: 0.2\na b\nlonely\n", Path::new("m.txt"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("m.txt:3"), "{err}");
-        let err = parse_encoder("{\"a\": 1,\n \"b\": }", Path::new("v.json")).unwrap_err().to_string();
+        let err = parse_encoder("{\"a\": 1,\n \"b\": }", Path::new("v.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("v.json:2"), "{err}");
     }
 
@@ -143,12 +166,21 @@ mod tests {
     fn ids_must_be_zero_to_n_each_once() {
         let ok = parse_encoder(r#"{"<unk>": 0, "a": 1, "a</w>": 2}"#, Path::new("v.json")).unwrap();
         assert_eq!(ok.len(), 3);
-        let err = parse_encoder(r#"{"<unk>": 0, "a": 1, "b": 1}"#, Path::new("v.json")).unwrap_err().to_string();
-        assert!(err.contains("id 1 is given to both \"a\" and \"b\""), "{err}");
-        let err = parse_encoder(r#"{"<unk>": 0, "a": 2}"#, Path::new("v.json")).unwrap_err().to_string();
+        let err = parse_encoder(r#"{"<unk>": 0, "a": 1, "b": 1}"#, Path::new("v.json"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("id 1 is given to both \"a\" and \"b\""),
+            "{err}"
+        );
+        let err = parse_encoder(r#"{"<unk>": 0, "a": 2}"#, Path::new("v.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("id 1 is missing"), "{err}");
         // A huge id (seen in review, not by the fuzzer) made `Tokenizer::new` allocate 4e9 entries.
-        let err = parse_encoder(r#"{"a": 4000000000}"#, Path::new("v.json")).unwrap_err().to_string();
+        let err = parse_encoder(r#"{"a": 4000000000}"#, Path::new("v.json"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("id 0 is missing"), "{err}");
         assert!(parse_encoder("{}", Path::new("v.json")).unwrap().is_empty());
     }

@@ -19,7 +19,9 @@ fn reference_tokenizations_match() {
         return;
     };
     let tokenizer = Tokenizer::from_dir(&shared.join("data/gpt1-bpe")).unwrap();
-    let text = std::fs::read_to_string(shared.join("data/tokenizer-reference/gpt1_reference.jsonl")).unwrap();
+    let text =
+        std::fs::read_to_string(shared.join("data/tokenizer-reference/gpt1_reference.jsonl"))
+            .unwrap();
     let (mut total, mut exact) = (0, 0);
     let mut shown = 0;
     for line in text.lines().skip(1) {
@@ -32,17 +34,31 @@ fn reference_tokenizations_match() {
             exact += 1;
         } else if shown < 8 {
             shown += 1;
-            let first = got.iter().zip(&want).position(|(a, b)| a != b).unwrap_or(got.len().min(want.len()));
+            let first = got
+                .iter()
+                .zip(&want)
+                .position(|(a, b)| a != b)
+                .unwrap_or(got.len().min(want.len()));
             let from = first.saturating_sub(3);
             println!(
                 "MISMATCH at token {first}: {:?}\n  ours:      {:?}\n  reference: {:?}",
                 &input.chars().take(100).collect::<String>(),
-                tokenizer.decode(&got[from..(first + 5).min(got.len())]).split(' ').collect::<Vec<_>>(),
-                tokenizer.decode(&want[from..(first + 5).min(want.len())]).split(' ').collect::<Vec<_>>(),
+                tokenizer
+                    .decode(&got[from..(first + 5).min(got.len())])
+                    .split(' ')
+                    .collect::<Vec<_>>(),
+                tokenizer
+                    .decode(&want[from..(first + 5).min(want.len())])
+                    .split(' ')
+                    .collect::<Vec<_>>(),
             );
         }
     }
     let share = exact as f64 / total as f64;
     println!("{exact} of {total} lines exact ({:.2}%)", 100.0 * share);
-    assert!(share >= 0.995, "only {:.2}% of lines match exactly", 100.0 * share);
+    assert!(
+        share >= 0.995,
+        "only {:.2}% of lines match exactly",
+        100.0 * share
+    );
 }

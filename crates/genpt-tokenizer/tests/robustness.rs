@@ -4,7 +4,9 @@ use genpt_tokenizer::train::{count_words, train_bpe};
 use genpt_tokenizer::{decode_utf8_lossy_counted, Tokenizer};
 
 fn tokenizer() -> Tokenizer {
-    let counts = count_words(vec!["the quick brown fox jumps over the lazy dog. don't stop!"]);
+    let counts = count_words(vec![
+        "the quick brown fox jumps over the lazy dog. don't stop!",
+    ]);
     let (encoder, merges) = train_bpe(&counts, 50, &|_| {});
     Tokenizer::new(encoder, merges)
 }
@@ -14,7 +16,11 @@ fn empty_and_whitespace_input() {
     let t = tokenizer();
     assert!(t.encode("").is_empty());
     assert!(t.encode("   \t ").is_empty());
-    assert_eq!(t.encode("\n\n").len(), 0, "standardize strips surrounding newlines");
+    assert_eq!(
+        t.encode("\n\n").len(),
+        0,
+        "standardize strips surrounding newlines"
+    );
 }
 
 #[test]
@@ -31,14 +37,27 @@ fn invalid_utf8_is_replaced_and_counted() {
     let (text, replaced) = decode_utf8_lossy_counted(b"ok \xff\xfe bad \xc3( end \xe2\x82");
     // As String::from_utf8_lossy counts: \xff, \xfe, the lone \xc3, the truncated \xe2\x82.
     assert_eq!(replaced, 4);
-    assert_eq!(text, String::from_utf8_lossy(b"ok \xff\xfe bad \xc3( end \xe2\x82"));
+    assert_eq!(
+        text,
+        String::from_utf8_lossy(b"ok \xff\xfe bad \xc3( end \xe2\x82")
+    );
     assert!(!tokenizer().encode(&text).is_empty());
 }
 
 #[test]
 fn a_ten_megabyte_line() {
     let t = tokenizer();
-    let words = ["the", "quick,", "brown", "fox!", "don't", "x1y2", "http://a.b/c", "naïve", "U.S."];
+    let words = [
+        "the",
+        "quick,",
+        "brown",
+        "fox!",
+        "don't",
+        "x1y2",
+        "http://a.b/c",
+        "naïve",
+        "U.S.",
+    ];
     let mut line = String::with_capacity(10_500_000);
     let mut i = 0usize;
     while line.len() < 10_000_000 {
