@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 
 use genpt::data::sampler::Draws;
-use genpt::finetune::model::{add_special_rows, new_classifier, with_dropout};
+use genpt::finetune::model::{add_special_rows, new_classifier, normal_values, with_dropout};
 use genpt::finetune::run::{self as ft, FinetuneConfig};
 use genpt::finetune::tasks::{encode_example, head_shape};
 use genpt::weights;
@@ -82,11 +82,6 @@ fn example(i: usize, kind: &TaskKind, d: &mut Draws) -> Example {
 
 /// Gains N(1, 0.2), biases N(0, 0.1), weights N(0, 0.15): a mistake in any tensor shows.
 fn perturbed(gpt: Gpt, d: &mut Draws, device: &burn::tensor::Device) -> Gpt {
-    let mut normal = |std: f64| {
-        let u = |d: &mut Draws| ((d.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
-        let (u1, u2) = (u(d), u(d));
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos() * std) as f32
-    };
     let mut tensors = weights::export(&gpt);
     for (name, t) in tensors.iter_mut() {
         let (mean, std) = if name.contains(".ln_") && name.ends_with("weight") {
@@ -96,8 +91,9 @@ fn perturbed(gpt: Gpt, d: &mut Draws, device: &burn::tensor::Device) -> Gpt {
         } else {
             (0.0, 0.15)
         };
-        for v in t.values.iter_mut() {
-            *v = mean + normal(std);
+        let draws = normal_values(t.values.len(), std, d);
+        for (v, z) in t.values.iter_mut().zip(draws) {
+            *v = mean + z;
         }
     }
     weights::import(gpt.config(), tensors, device).expect("same shapes")

@@ -14,10 +14,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use genpt::finetune::run::{
-    self, apply_update, update_gradients, EncodedExample, FinetuneConfig, Target,
-};
-use genpt::finetune::trace::parameter_norms;
+use genpt::finetune::run::{self, apply_update, update_gradients, EncodedExample, FinetuneConfig};
+use genpt::finetune::trace::{parameter_norms, read_examples};
 use genpt::train::{AdamConfig, OpenAiAdam};
 
 const CASES: &[&str] = &[
@@ -57,26 +55,6 @@ fn fixture(case: &str) -> PathBuf {
         .join(case)
 }
 
-fn read_examples(path: &Path) -> Vec<EncodedExample> {
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .map(|line| {
-            let v: serde_json::Value = serde_json::from_str(line).unwrap();
-            let target = match (v.get("label"), v.get("score")) {
-                (Some(l), _) => Target::Class(l.as_u64().unwrap() as usize),
-                (_, Some(s)) => Target::Score(s.as_f64().unwrap() as f32),
-                _ => panic!("{}: an example without a label", path.display()),
-            };
-            EncodedExample {
-                sequences: serde_json::from_value(v["sequences"].clone()).unwrap(),
-                classify_at: serde_json::from_value(v["classify_at"].clone()).unwrap(),
-                target: Some(target),
-            }
-        })
-        .collect()
-}
-
 /// The largest relative difference to PyTorch over every update's two losses and over the
 /// final parameter norms, and where it is.
 struct Report {
@@ -94,7 +72,7 @@ fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
     let warmup_steps = settings["warmup_steps"].as_u64().unwrap();
     let want: TorchRecord =
         serde_json::from_str(&std::fs::read_to_string(dir.join("torch.json")).unwrap()).unwrap();
-    let train = read_examples(&dir.join("train.jsonl"));
+    let train = read_examples(&dir.join("train.jsonl")).unwrap();
     let mut model = run::load(&dir.join("initial"), &device).unwrap();
     let (vocab, width, rows) = {
         let c = model.gpt.config();

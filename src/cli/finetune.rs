@@ -191,14 +191,14 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     } else {
         add_special_rows(gpt, SPECIAL_NAMES.len(), args.seed, &device)
     };
-    if let Some(p) = args.dropout {
-        anyhow::ensure!(
-            (0.0..1.0).contains(&p),
-            "--dropout must be in [0, 1), got {p}"
-        );
-    }
     let gpt = match args.dropout {
-        Some(p) => with_dropout(gpt, p, &device),
+        Some(p) => {
+            anyhow::ensure!(
+                (0.0..1.0).contains(&p),
+                "--dropout must be in [0, 1), got {p}"
+            );
+            with_dropout(gpt, p, &device)
+        }
         None => gpt,
     };
     let n_ctx = gpt.config().n_positions;

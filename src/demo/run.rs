@@ -111,12 +111,10 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         None => pretrain_on_stories(o, &world)?,
     };
 
+    // The pre-trained LM, without autodiff, for fact recall, zero-shot and the sample.
     let inner = crate::device::device(&o.backend).map_err(anyhow::Error::msg)?;
-    let recall = fact_recall(
-        &crate::weights::hf::load(&pretrained_dir, &inner)?,
-        &tokenizer,
-        &world,
-    );
+    let pretrained_lm = crate::weights::hf::load(&pretrained_dir, &inner)?;
+    let recall = fact_recall(&pretrained_lm, &tokenizer, &world);
     eprintln!(
         "the pre-trained model recalls {:.1}% of the world's facts (chance 16.7%)",
         100.0 * recall
@@ -133,6 +131,7 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
     let mut rows = Vec::new();
     let mut probes = Vec::new();
     let mut overlaps = Vec::new();
+    let mut max_overlap = 0.0f64;
     for task in &o.tasks {
         let task = task.as_str();
         let seed_offset =
@@ -167,6 +166,7 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
             world.cast(Cast::Dev).len()
         );
         overlaps.push(serde_json::json!({ "task": task, "dev_facts_in_training": overlap }));
+        max_overlap = max_overlap.max(overlap);
         let (pooling, outputs) = head_shape(&kind);
         let mut scores = Vec::new();
         for init in ["pre-trained", "random"] {
@@ -222,18 +222,9 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         .collect();
     device.seed(o.seed ^ 0x2e50);
     let mut zero_shot = Vec::new();
-    let inner = device.clone().inner();
-    for (name, model) in [
-        (
-            "pre-trained",
-            crate::weights::hf::load(&pretrained_dir, &inner)?,
-        ),
-        (
-            "random",
-            Gpt::new(&crate::weights::hf::read_config(&pretrained_dir)?, &inner),
-        ),
-    ] {
-        let scorer = LmScorer { model: &model };
+    let random_lm = Gpt::new(pretrained_lm.config(), &device.clone().inner());
+    for (name, model) in [("pre-trained", &pretrained_lm), ("random", &random_lm)] {
+        let scorer = LmScorer { model };
         let correct = choice
             .iter()
             .filter(|e| match e {
@@ -253,7 +244,6 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
     }
 
     stage("6/6 a sample from the pre-trained model");
-    let model = crate::weights::hf::load(&pretrained_dir, &inner)?;
     let prompt = tokenizer.encode("one day mira went to");
     let sampling = crate::generate::SamplingConfig {
         temperature: 0.8,
@@ -262,7 +252,7 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         max_new_tokens: 30,
         ..Default::default()
     };
-    let sample_ids = crate::generate::generate(&model, &prompt, &sampling, true, |_| {});
+    let sample_ids = crate::generate::generate(&pretrained_lm, &prompt, &sampling, true, |_| {});
     let sample = format!(
         "{} {}",
         tokenizer.decode(&prompt),
@@ -270,10 +260,6 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
     );
     eprintln!("{sample}");
 
-    let max_overlap = overlaps
-        .iter()
-        .filter_map(|o| o["dev_facts_in_training"].as_f64())
-        .fold(0.0, f64::max);
     let table = report(&rows, &zero_shot, recall, max_overlap);
     println!("\n{table}");
     let results = serde_json::json!({

@@ -49,7 +49,7 @@ impl Classifier {
 
 /// Standard normal draws from a counter-based stream (Box–Muller), so that new rows do not
 /// depend on the order anything else used the device RNG in.
-fn normal_values(n: usize, std: f64, draws: &mut Draws) -> Vec<f32> {
+pub fn normal_values(n: usize, std: f64, draws: &mut Draws) -> Vec<f32> {
     let uniform = |d: &mut Draws| ((d.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
     (0..n)
         .map(|_| {

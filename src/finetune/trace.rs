@@ -22,24 +22,61 @@ pub struct Trace {
     updates: std::fs::File,
 }
 
-fn example_json(e: &EncodedExample) -> serde_json::Value {
-    let mut v = serde_json::json!({ "sequences": e.sequences, "classify_at": e.classify_at });
-    match e.target {
-        Some(Target::Class(c)) => v["label"] = c.into(),
-        Some(Target::Score(s)) => v["score"] = (s as f64).into(),
-        None => {}
-    }
-    v
+/// One line of `train.jsonl` / `dev.jsonl`: an encoded example with its class or score.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct TraceExample {
+    sequences: Vec<Vec<u32>>,
+    classify_at: Vec<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    label: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
 }
 
 fn write_jsonl(path: &Path, examples: &[EncodedExample]) -> anyhow::Result<()> {
     let mut text = String::new();
     for e in examples {
-        text.push_str(&example_json(e).to_string());
+        let (label, score) = match e.target {
+            Some(Target::Class(c)) => (Some(c), None),
+            Some(Target::Score(s)) => (None, Some(s as f64)),
+            None => (None, None),
+        };
+        let line = TraceExample {
+            sequences: e.sequences.clone(),
+            classify_at: e.classify_at.clone(),
+            label,
+            score,
+        };
+        text.push_str(&serde_json::to_string(&line)?);
         text.push('\n');
     }
     crate::weights::write_atomic(path, text.as_bytes())?;
     Ok(())
+}
+
+/// Reads the examples of a trace's `train.jsonl` or `dev.jsonl`; errors name the file and line.
+pub fn read_examples(path: &Path) -> anyhow::Result<Vec<EncodedExample>> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, line)| !line.trim().is_empty())
+        .map(|(i, line)| {
+            let e: TraceExample = serde_json::from_str(line)
+                .with_context(|| format!("{}:{}: not a traced example", path.display(), i + 1))?;
+            let target = match (e.label, e.score) {
+                (Some(c), _) => Some(Target::Class(c)),
+                (None, Some(s)) => Some(Target::Score(s as f32)),
+                (None, None) => None,
+            };
+            Ok(EncodedExample {
+                sequences: e.sequences,
+                classify_at: e.classify_at,
+                target,
+            })
+        })
+        .collect()
 }
 
 /// The L2 norm of every parameter by checkpoint name, the head's as `head.weight` and
