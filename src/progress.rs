@@ -46,7 +46,7 @@ impl Progress {
                 bar.set_message(message);
             }
             None => {
-                if step % self.every == 0 || step == self.total {
+                if step.is_multiple_of(self.every) || step == self.total {
                     let elapsed = self.started.elapsed().as_secs_f64();
                     let rate = (step - self.first) as f64 / elapsed.max(1e-9);
                     let eta = (self.total - step) as f64 / rate.max(1e-9);

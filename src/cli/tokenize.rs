@@ -65,8 +65,7 @@ pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
                 })
                 .collect::<anyhow::Result<_>>()?;
             let paragraphs: Vec<&str> = texts.iter().flat_map(|t| t.split("\n\n")).collect();
-            let counts =
-                genpt_tokenizer::train::count_words(paragraphs.iter().copied().collect::<Vec<_>>());
+            let counts = genpt_tokenizer::train::count_words(paragraphs.to_vec());
             let (encoder, merges) = train_vocabulary(&counts, args.merges);
             genpt_tokenizer::vocab::save(&args.out, &encoder, &merges)?;
             eprintln!(

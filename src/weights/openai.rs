@@ -59,7 +59,7 @@ fn config_from_shapes(
     path: &Path,
 ) -> Result<GptConfig, WeightsError> {
     let bad = |m: String| WeightsError::format(path, m);
-    if shapes.len() < 2 || (shapes.len() - 2) % PER_LAYER.len() != 0 {
+    if shapes.len() < 2 || !(shapes.len() - 2).is_multiple_of(PER_LAYER.len()) {
         return Err(bad(format!(
             "{} shapes: expected 2 embeddings plus 12 per layer",
             shapes.len()
@@ -106,7 +106,7 @@ pub fn load(dir: &Path, n_head: usize, device: &Device) -> Result<Gpt, WeightsEr
     }
     if i == 0 {
         return Err(WeightsError::format(
-            &param_file(dir, 0),
+            param_file(dir, 0),
             "missing (no params_*.npy files)",
         ));
     }

@@ -50,9 +50,13 @@ enum Examples {
     /// Winograd (DPR, WSC): per candidate, the substituted sentence split after the candidate; the
     /// right candidate.
     Winograd {
-        eval: Vec<(Vec<(Vec<u32>, Vec<u32>)>, usize)>,
+        eval: Vec<(Vec<SplitSentence>, usize)>,
     },
 }
+
+/// A Winograd sentence with a candidate substituted: the tokens up to and including the
+/// candidate, and the rest.
+pub type SplitSentence = (Vec<u32>, Vec<u32>);
 
 /// A zero-shot evaluation of one task.
 pub struct ZeroShotTask {
