@@ -1,10 +1,17 @@
 //! Forward and training throughput (tokens/s) of a model preset on a CPU backend.
 //!
 //!     cargo bench --bench throughput -- [--preset gpt1] [--batch 4] [--time 512] [--steps 3] [--backend flex]
+//!     cargo bench --bench throughput -- --finetune 0.5 [--preset mini] [--batch 8]
 //!
 //! A training step is what `genpt pretrain` does per update: forward with dropout, mean
 //! next-token loss, backward, gradient collection, global-norm clipping and the Adam update.
-//! Forward is eval mode without autodiff. The first iteration of each is a warm-up, not timed.
+//! Forward is eval mode without autodiff, up to every next token's log-probability (what scoring
+//! and zero-shot do). The first iteration of each is a warm-up, not timed. `GENPT_FUSED=0`
+//! runs the composed reference path instead of the fused kernels.
+//!
+//! `--finetune λ` times a fine-tuning update instead: a classification batch of `batch`
+//! sequences (the classify token last), head loss plus λ times the auxiliary LM loss, backward,
+//! clipping and the Adam step, as `genpt finetune` does it.
 
 use std::time::Instant;
 
@@ -42,10 +49,19 @@ fn main() {
         .collect();
     let tokens = (batch * time) as f64;
     println!(
-        "preset {preset} ({:.1}M parameters), backend {backend}, batch {batch} × {time} tokens, threads {}",
+        "preset {preset} ({:.1}M parameters), backend {backend}, batch {batch} × {time} tokens, threads {}, fused kernels {}",
         config.parameter_count() as f64 / 1e6,
-        rayon::current_num_threads()
+        rayon::current_num_threads(),
+        if genpt::kernels::fused_on(&device) { "on" } else { "off" },
     );
+
+    if let Some(lm_coef) = std::env::args()
+        .position(|a| a == "--finetune")
+        .map(|_| arg("--finetune", "0.5").parse::<f64>().unwrap())
+    {
+        finetune_step(&config, &device, batch, time, steps, lm_coef);
+        return;
+    }
 
     // Forward, eval mode.
     {
@@ -56,8 +72,9 @@ fn main() {
         let mut times = Vec::new();
         for i in 0..=steps {
             let start = Instant::now();
-            let logits = model.lm_logits(model.forward(input.clone(), false).hidden);
-            let _ = logits.sum().into_scalar::<f32>();
+            let hidden = model.forward(input.clone(), false).hidden;
+            let logprobs = model.next_token_logprobs(hidden, input.clone());
+            let _ = logprobs.sum().into_scalar::<f32>();
             if i > 0 {
                 times.push(start.elapsed().as_secs_f64());
             }
@@ -82,8 +99,7 @@ fn main() {
             let start = Instant::now();
             let inputs = all.clone().narrow(1, 0, time - 1);
             let targets = all.clone().narrow(1, 1, time - 1);
-            let logits = model.lm_logits(model.forward(inputs, true).hidden);
-            let loss = genpt::loss::target_logprobs(logits, targets).mean().neg();
+            let loss = model.lm_loss_mean(model.forward(inputs, true).hidden, targets);
             let _ = loss.clone().into_scalar::<f32>();
             let mut grads = NamedGrads::default();
             grads.accumulate(&model, loss.backward());
@@ -100,4 +116,63 @@ fn main() {
             tokens / mean
         );
     }
+}
+
+/// Times one fine-tuning update (see the module comment).
+fn finetune_step(
+    config: &GptConfig,
+    device: &burn::tensor::Device,
+    batch: usize,
+    time: usize,
+    steps: usize,
+    lm_coef: f64,
+) {
+    use genpt::finetune::head::Pooling;
+    use genpt::finetune::model::{add_special_rows, new_classifier};
+    use genpt::finetune::run::{
+        apply_update, update_gradients, EncodedExample, FinetuneConfig, Target,
+    };
+
+    let device = device.clone().autodiff();
+    device.seed(1);
+    let gpt = add_special_rows(Gpt::new(config, &device), 3, 1, &device);
+    let classify = (config.vocab_size + 2) as u32;
+    let mut model = new_classifier(gpt, Pooling::Single, 2, 0.1, &device);
+    let examples: Vec<EncodedExample> = (0..batch)
+        .map(|b| {
+            let mut seq: Vec<u32> = (0..time - 1)
+                .map(|t| ((t * 7919 + b * 104_729) % config.vocab_size) as u32)
+                .collect();
+            seq.push(classify);
+            EncodedExample {
+                sequences: vec![seq],
+                classify_at: vec![time - 1],
+                target: Some(Target::Class(b % 2)),
+            }
+        })
+        .collect();
+    let refs: Vec<&EncodedExample> = examples.iter().collect();
+    let ft = FinetuneConfig {
+        batch_size: batch,
+        micro_batch: batch,
+        lm_coef,
+        ..FinetuneConfig::default()
+    };
+    let mut adam = OpenAiAdam::new(AdamConfig::default());
+    let mut times = Vec::new();
+    for i in 0..=steps {
+        let start = Instant::now();
+        let g = update_gradients(&model, &refs, &ft, i as u64, &device).unwrap();
+        let (m, _, _) = apply_update(model, &mut adam, g.grads, &ft, i as u64, 100, 1);
+        model = m;
+        let _ = model.head.bias.val().sum().into_scalar::<f32>();
+        if i > 0 {
+            times.push(start.elapsed().as_secs_f64());
+        }
+    }
+    let mean = times.iter().sum::<f64>() / times.len() as f64;
+    println!(
+        "finetune (lm_coef {lm_coef}): {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/update)",
+        (batch * time) as f64 / mean
+    );
 }

@@ -4,6 +4,12 @@
 torch.optim.AdamW (an elementwise update like genpt's; the update is a small part of a step).
 
     python3 scripts/torch_throughput.py --preset small --batch 4 --threads 2
+    python3 scripts/torch_throughput.py --preset mini --batch 8 --finetune 0.5
+
+`--finetune λ` times a fine-tuning update as `cargo bench --bench throughput -- --finetune λ`
+does: three special rows appended to the embedding, a linear head on the last (classify) token's
+state with dropout 0.1, cross-entropy plus λ times the mean next-token loss over the real tokens
+through the tied head (skipped when λ = 0), backward, clipping, AdamW.
 """
 import argparse
 import time
@@ -25,7 +31,10 @@ def main():
     p.add_argument("--batch", type=int, default=4)
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--finetune", type=float, default=None)
     a = p.parse_args()
+    if a.finetune is not None:
+        return finetune(a)
     torch.set_num_threads(a.threads)
     cfg = PRESETS[a.preset]
     model = OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=40478, afn="gelu", **cfg))
@@ -38,7 +47,9 @@ def main():
         times = []
         for i in range(a.steps + 1):
             t = time.perf_counter()
-            model(ids)
+            logits = model(ids).logits
+            # Every next token's log-probability, as genpt's forward benchmark computes.
+            torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None]).sum().item()
             if i:
                 times.append(time.perf_counter() - t)
     print(f"torch {torch.__version__}, preset {a.preset}, batch {a.batch} x {time_}, threads {a.threads}")
@@ -57,6 +68,45 @@ def main():
         if i:
             times.append(time.perf_counter() - t)
     print(f"training: {tokens / (sum(times) / len(times)):8.0f} tokens/s")
+
+
+def finetune(a):
+    from transformers import OpenAIGPTModel
+
+    torch.set_num_threads(a.threads)
+    cfg = PRESETS[a.preset]
+    vocab = 40478
+    model = OpenAIGPTModel(OpenAIGPTConfig(vocab_size=vocab + 3, afn="gelu", **cfg))
+    head = torch.nn.Linear(cfg["n_embd"], 2)
+    torch.nn.init.normal_(head.weight, std=0.02)
+    drop = torch.nn.Dropout(0.1)
+    time_ = cfg["n_positions"]
+    ids = (torch.arange(a.batch * time_).reshape(a.batch, time_) * 7919 % vocab)
+    ids[:, -1] = vocab + 2
+    labels = torch.arange(a.batch) % 2
+    params = list(model.parameters()) + list(head.parameters())
+    opt = torch.optim.AdamW(params, lr=6.25e-5, weight_decay=0.01)
+    model.train()
+    times = []
+    for i in range(a.steps + 1):
+        t = time.perf_counter()
+        hidden = model(ids).last_hidden_state
+        loss = torch.nn.functional.cross_entropy(head(drop(hidden[:, -1])), labels)
+        if a.finetune != 0:
+            w = model.tokens_embed.weight[:vocab]
+            logits = hidden[:, :-1] @ w.t()
+            targets = ids[:, 1:]
+            keep = targets < vocab
+            lm = torch.nn.functional.cross_entropy(logits[keep], targets[keep])
+            loss = loss + a.finetune * lm
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if i:
+            times.append(time.perf_counter() - t)
+    print(f"torch {torch.__version__}, preset {a.preset}, batch {a.batch} x {time_}, threads {a.threads}")
+    print(f"finetune (lm_coef {a.finetune}): {a.batch * time_ / (sum(times) / len(times)):8.0f} tokens/s")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ pub mod demo;
 pub mod device;
 pub mod finetune;
 pub mod generate;
+pub mod kernels;
 pub mod loss;
 pub mod metrics_log;
 pub mod model;

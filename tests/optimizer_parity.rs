@@ -48,10 +48,8 @@ fn six_updates_match_the_release_optimizer() {
             ..AdamConfig::default()
         });
         for step in 0..want.steps {
-            let loss = genpt::loss::lm_loss(
-                model.lm_logits(model.forward(ids.clone(), false).hidden),
-                ids.clone(),
-            );
+            // The model's own loss path: the fused LM head on flex, composed on ndarray.
+            let loss = model.next_token_loss(model.forward(ids.clone(), false).hidden, ids.clone());
             let value = loss.clone().into_scalar::<f32>() as f64;
             let rel = ((value - want.losses[step]) / want.losses[step]).abs();
             assert!(

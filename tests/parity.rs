@@ -83,40 +83,48 @@ fn check(dir: &Path, expected: &Expected, backend: &str, device: &Device) {
     let Some(expected_loss) = expected.loss else {
         return;
     };
-    let loss = lm_loss(logits, ids);
-    let got_loss = loss.clone().into_scalar::<f32>() as f64;
-    let rel = ((got_loss - expected_loss) / expected_loss).abs();
-    println!("{backend}: loss {got_loss:.7} vs {expected_loss:.7} (rel {rel:.1e})");
-    assert!(
-        rel <= 1e-5,
-        "{backend}: loss {got_loss} vs reference {expected_loss}"
-    );
+    // The loss and its gradients two ways: composed from the logits above, and through the
+    // model's own loss path (the fused LM head on flex, which never forms the logits).
+    for path in ["composed", "model"] {
+        let loss = if path == "composed" {
+            lm_loss(logits.clone(), ids.clone())
+        } else {
+            model.next_token_loss(model.forward(ids.clone(), false).hidden, ids.clone())
+        };
+        let got_loss = loss.clone().into_scalar::<f32>() as f64;
+        let rel = ((got_loss - expected_loss) / expected_loss).abs();
+        println!("{backend} {path}: loss {got_loss:.7} vs {expected_loss:.7} (rel {rel:.1e})");
+        assert!(
+            rel <= 1e-5,
+            "{backend} {path}: loss {got_loss} vs reference {expected_loss}"
+        );
 
-    let grads = loss.backward();
-    let norms = grad_norms(&model, &grads);
-    let expected_norms = expected.grad_norms.as_ref().unwrap();
-    assert_eq!(
-        norms.keys().collect::<Vec<_>>(),
-        expected_norms.keys().collect::<Vec<_>>(),
-        "{backend}: parameters with gradients"
-    );
-    let mut worst = (0.0, String::new());
-    for (name, want) in expected_norms {
-        let rel = ((norms[name] - want) / want).abs();
-        if rel > worst.0 {
-            worst = (rel, name.clone());
+        let grads = loss.backward();
+        let norms = grad_norms(&model, &grads);
+        let expected_norms = expected.grad_norms.as_ref().unwrap();
+        assert_eq!(
+            norms.keys().collect::<Vec<_>>(),
+            expected_norms.keys().collect::<Vec<_>>(),
+            "{backend} {path}: parameters with gradients"
+        );
+        let mut worst = (0.0, String::new());
+        for (name, want) in expected_norms {
+            let rel = ((norms[name] - want) / want).abs();
+            if rel > worst.0 {
+                worst = (rel, name.clone());
+            }
         }
+        println!(
+            "{backend} {path}: worst gradient-norm relative error {:.2e} ({})",
+            worst.0, worst.1
+        );
+        assert!(
+            worst.0 <= 1e-4,
+            "{backend} {path}: gradient norm of {} off by {:e} relative",
+            worst.1,
+            worst.0
+        );
     }
-    println!(
-        "{backend}: worst gradient-norm relative error {:.2e} ({})",
-        worst.0, worst.1
-    );
-    assert!(
-        worst.0 <= 1e-4,
-        "{backend}: gradient norm of {} off by {:e} relative",
-        worst.1,
-        worst.0
-    );
 }
 
 fn n_head_of(dir: &Path) -> usize {
@@ -177,10 +185,7 @@ fn every_parameter_receives_a_nonzero_gradient() {
             &[vec![1, 5, 9, 2, 4, 4, 7, 3], vec![0, 1, 2, 3, 4, 5, 6, 7]],
             &device,
         );
-        let loss = lm_loss(
-            model.lm_logits(model.forward(ids.clone(), true).hidden),
-            ids,
-        );
+        let loss = model.next_token_loss(model.forward(ids.clone(), true).hidden, ids);
         let norms = grad_norms(&model, &loss.backward());
         let expected: Vec<String> = weights::named::expected_shapes(&config)
             .into_iter()
@@ -239,10 +244,8 @@ fn flex_matches_ndarray_on_a_wider_model() {
         .collect();
     let run = |model: &Gpt, device: &Device| {
         let ids = ids_tensor(&ids, device);
-        let loss = lm_loss(
-            model.lm_logits(model.forward(ids.clone(), false).hidden),
-            ids,
-        );
+        // flex takes the fused LM head, ndarray the composed one.
+        let loss = model.next_token_loss(model.forward(ids.clone(), false).hidden, ids);
         let value = loss.clone().into_scalar::<f32>() as f64;
         (value, grad_norms(model, &loss.backward()))
     };

@@ -3,7 +3,6 @@
 use clap::Args;
 
 use super::{BackendArgs, ModelArgs};
-use crate::loss::next_token_logprobs;
 use burn::tensor::{Int, Tensor, TensorData};
 
 #[derive(Args, Debug)]
@@ -71,8 +70,13 @@ pub fn score_ids(model: &crate::Gpt, ids: &[i64]) -> anyhow::Result<Vec<f32>> {
     let device = model.tokens_embed.val().device();
     let tensor =
         Tensor::<2, Int>::from_data(TensorData::new(ids.to_vec(), [1, ids.len()]), &device);
-    let logits = model.lm_logits(model.forward(tensor.clone(), false).hidden);
-    let logprobs = next_token_logprobs(logits, tensor);
+    let vocab = config.vocab_size as i64;
+    if let Some(special) = ids[1..].iter().find(|&&id| id >= vocab) {
+        anyhow::bail!(
+            "token id {special} is a special token: the LM head predicts only the vocabulary (0..{vocab})"
+        );
+    }
+    let logprobs = model.next_token_logprobs(model.forward(tensor.clone(), false).hidden, tensor);
     Ok(logprobs
         .into_data()
         .convert::<f32>()

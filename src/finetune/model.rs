@@ -15,18 +15,19 @@ pub struct Classifier {
     pub head: ClassifierHead,
 }
 
-/// What a forward pass gives: the head's outputs and the LM logits for the auxiliary loss.
+/// What a forward pass gives: the head's outputs and the hidden states for the auxiliary loss.
 pub struct ClassifierOutput {
     /// [batch, classes] (or [batch, choices] for multiple choice).
     pub logits: Tensor<2>,
-    /// [batch·choices, time, vocab], when asked for.
-    pub lm_logits: Option<Tensor<3>>,
+    /// The transformer's final hidden states [batch·choices, time, width], for the auxiliary LM
+    /// loss, when asked for.
+    pub lm_hidden: Option<Tensor<3>>,
 }
 
 impl Classifier {
-    /// `ids`: [batch, choices, time]; `classify_at`: [batch, choices]. The LM logits are computed
-    /// only `with_lm`: the vocabulary-wide output layer is most of a small model's work, and
-    /// without the auxiliary loss nothing reads it.
+    /// `ids`: [batch, choices, time]; `classify_at`: [batch, choices]. The hidden states are
+    /// returned for the auxiliary loss only `with_lm`: its vocabulary-wide output layer is most
+    /// of a small model's work, and without the auxiliary loss nothing computes it.
     pub fn forward(
         &self,
         ids: Tensor<3, Int>,
@@ -42,7 +43,7 @@ impl Classifier {
         let logits = self.head.forward(hidden.clone(), classify_at, train);
         ClassifierOutput {
             logits,
-            lm_logits: with_lm.then(|| self.gpt.lm_logits(hidden)),
+            lm_hidden: with_lm.then_some(hidden),
         }
     }
 }

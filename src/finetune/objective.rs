@@ -6,6 +6,7 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Int, Tensor};
 
 use crate::loss::target_logprobs;
+use crate::Gpt;
 
 /// Mean cross-entropy of `logits` [batch, classes] against `labels` [batch].
 pub fn classification_loss(logits: Tensor<2>, labels: Tensor<1, Int>) -> Tensor<1> {
@@ -27,7 +28,13 @@ pub fn regression_loss(predictions: Tensor<2>, targets: Tensor<1>) -> Tensor<1> 
 /// counts when token t+1 is a real text token: the delimiter and classify tokens have no row in
 /// the LM head (which covers the vocabulary only), so they are not targets. (The release's head
 /// spans every embedding row and does count them; they are a few easy tokens per sequence.)
-pub fn lm_aux_loss(logits: Tensor<3>, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<1> {
+///
+/// This is the composed reference, from full logits; training uses [`lm_aux_loss`].
+pub fn lm_aux_loss_from_logits(
+    logits: Tensor<3>,
+    ids: Tensor<2, Int>,
+    mask: Tensor<2>,
+) -> Tensor<1> {
     let [sequences, time] = ids.dims();
     let vocab = logits.dims()[2];
     let targets = ids.narrow(1, 1, time - 1);
@@ -38,6 +45,29 @@ pub fn lm_aux_loss(logits: Tensor<3>, ids: Tensor<2, Int>, mask: Tensor<2>) -> T
         * target_mask.clone();
     let per_sequence = nll.sum_dim(1) / target_mask.sum_dim(1).clamp_min(1.0);
     per_sequence.reshape([sequences]).mean()
+}
+
+/// L1 as above from the final hidden states [sequences, time, width] of `gpt`, through the
+/// fused LM head: each counted position weighs 1/(its sequence's count)/(sequences), the rest 0,
+/// and the [sequences·time, vocab] logits are never formed.
+pub fn lm_aux_loss(
+    gpt: &Gpt,
+    hidden: Tensor<3>,
+    ids: Tensor<2, Int>,
+    mask: Tensor<2>,
+) -> Tensor<1> {
+    let [sequences, time] = ids.dims();
+    let vocab = gpt.config().vocab_size as i64;
+    let targets = ids.narrow(1, 1, time - 1);
+    let in_vocab = targets.clone().lower_elem(vocab).float();
+    let target_mask = mask.narrow(1, 1, time - 1) * in_vocab;
+    let counts = target_mask.clone().sum_dim(1).clamp_min(1.0);
+    let weights = (target_mask / counts).div_scalar(sequences as f64);
+    gpt.lm_loss_weighted(
+        hidden.narrow(1, 0, time - 1),
+        targets.clamp_max(vocab - 1),
+        weights,
+    )
 }
 
 #[cfg(test)]
@@ -79,7 +109,7 @@ mod tests {
             TensorData::new(vec![1.0f32, 1.0, 0.0, 1.0, 1.0, 1.0], [2, 3]),
             &d,
         );
-        let loss = lm_aux_loss(logits, ids, mask).into_scalar::<f32>() as f64;
+        let loss = lm_aux_loss_from_logits(logits, ids, mask).into_scalar::<f32>() as f64;
         let want = (-(0.8f64).ln() + 2f64.ln()) / 2.0;
         assert!((loss - want).abs() < 1e-6, "{loss} vs {want}");
     }

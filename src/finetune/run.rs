@@ -154,7 +154,7 @@ fn loss(
     device: &Device,
 ) -> (Tensor<1>, f64, f64) {
     let batch = make_batch(examples, device);
-    let ClassifierOutput { logits, lm_logits } =
+    let ClassifierOutput { logits, lm_hidden } =
         model.forward(batch.ids, batch.classify_at, true, lm_coef != 0.0);
     let clf = match examples[0].target {
         Some(Target::Score(_)) => {
@@ -187,10 +187,10 @@ fn loss(
         }
     };
     let clf_value = clf.clone().into_scalar::<f32>() as f64;
-    let Some(lm_logits) = lm_logits else {
+    let Some(lm_hidden) = lm_hidden else {
         return (clf, clf_value, 0.0);
     };
-    let lm = lm_aux_loss(lm_logits, batch.ids_flat, batch.mask);
+    let lm = lm_aux_loss(&model.gpt, lm_hidden, batch.ids_flat, batch.mask);
     let lm_value = lm.clone().into_scalar::<f32>() as f64;
     (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
 }

@@ -275,10 +275,69 @@ impl Gpt {
     pub fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [batch, time, width] = hidden.dims();
         let vocab = self.config.vocab_size;
-        let output = self.tokens_embed.val().narrow(0, 0, vocab).transpose();
         hidden
             .reshape([batch * time, width])
-            .matmul(output)
+            .matmul(self.output_weight().transpose())
             .reshape([batch, time, vocab])
+    }
+
+    /// The tied output matrix: the token embedding's real-token rows, [vocab_size, n_embd].
+    pub fn output_weight(&self) -> Tensor<2> {
+        self.tokens_embed.val().narrow(0, 0, self.config.vocab_size)
+    }
+
+    /// The LM loss `Σ w·(−log p(target))` of `hidden` [batch, time, width] predicting `targets`
+    /// [batch, time] (in 0..vocab_size), with constant `weights` [batch, time]: 1/(batch·time)
+    /// everywhere for the mean loss L1, 0 where a position does not count. One fused pass on
+    /// flex, which never holds the [batch·time, vocab] logits ([`crate::kernels`]).
+    pub fn lm_loss_weighted(
+        &self,
+        hidden: Tensor<3>,
+        targets: Tensor<2, Int>,
+        weights: Tensor<2>,
+    ) -> Tensor<1> {
+        let [batch, time, width] = hidden.dims();
+        crate::kernels::linear_cross_entropy(
+            hidden.reshape([batch * time, width]),
+            self.output_weight(),
+            targets.reshape([batch * time]),
+            weights.reshape([batch * time]),
+        )
+    }
+
+    /// The mean next-token loss L1 of `hidden` [batch, time, width] predicting `targets`.
+    pub fn lm_loss_mean(&self, hidden: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<1> {
+        let [batch, time] = targets.dims();
+        let weights = Tensor::full(
+            [batch, time],
+            1.0 / (batch * time) as f64,
+            &targets.device(),
+        );
+        self.lm_loss_weighted(hidden, targets, weights)
+    }
+
+    /// The mean next-token loss of `ids` [batch, time] from their hidden states: position t
+    /// predicts `ids[t+1]` (eq. 1 of the paper, averaged).
+    pub fn next_token_loss(&self, hidden: Tensor<3>, ids: Tensor<2, Int>) -> Tensor<1> {
+        let time = hidden.dims()[1];
+        self.lm_loss_mean(hidden.narrow(1, 0, time - 1), ids.narrow(1, 1, time - 1))
+    }
+
+    /// `log p(targets)` at each position, [batch, time], without gradient (scoring).
+    pub fn lm_target_logprobs(&self, hidden: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
+        let [batch, time, width] = hidden.dims();
+        crate::kernels::linear_target_logprobs(
+            hidden.reshape([batch * time, width]),
+            self.output_weight(),
+            targets.reshape([batch * time]),
+        )
+        .reshape([batch, time])
+    }
+
+    /// Log-probability of each next token of `ids` [batch, time]: position t scores `ids[t+1]`
+    /// from the hidden state at t; result [batch, time − 1].
+    pub fn next_token_logprobs(&self, hidden: Tensor<3>, ids: Tensor<2, Int>) -> Tensor<2> {
+        let time = hidden.dims()[1];
+        self.lm_target_logprobs(hidden.narrow(1, 0, time - 1), ids.narrow(1, 1, time - 1))
     }
 }

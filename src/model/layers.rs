@@ -82,28 +82,17 @@ impl LayerNorm {
     }
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
-        // Spelled out rather than calling a fused backend op: this is the formula of the release
-        // (biased variance, epsilon inside the square root), and the autodiff graph of each step
-        // is explicit, which the parity tests check gradient by gradient.
-        let mean = x.clone().mean_dim(2);
-        let centered = x - mean;
-        let variance = centered.clone().square().mean_dim(2);
-        let normalized = centered / (variance + self.epsilon).sqrt();
-        normalized * self.weight.val().unsqueeze() + self.bias.val().unsqueeze()
+        // The release's formula (biased variance, epsilon inside the square root): one fused
+        // pass on flex, the composed operations elsewhere (`kernels::reference_layer_norm`).
+        crate::kernels::layer_norm(x, self.weight.val(), self.bias.val(), self.epsilon)
     }
 }
 
 /// The tanh approximation of GELU that the release uses:
-/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`.
-///
-/// Computed as `x·σ(2·√(2/π)·x·(1 + 0.044715·x²))`, the same function (0.5·(1 + tanh z) =
-/// σ(2z)) in fewer tensor operations than burn's `gelu_approximate`, which raises x to a float
-/// power: this runs on every FFN activation, forward and backward.
+/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))`: fused on flex (`kernels::gelu`), composed
+/// elsewhere (`kernels::reference_gelu`).
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    const TWO_SQRT_2_OVER_PI: f64 = 2.0 * 0.797_884_560_802_865_4;
-    let inner = (x.clone().square().mul_scalar(0.044715 * TWO_SQRT_2_OVER_PI) + TWO_SQRT_2_OVER_PI)
-        * x.clone();
-    x * burn::tensor::activation::sigmoid(inner)
+    crate::kernels::gelu(x)
 }
 
 /// Inverted dropout: zero each element with probability `p` and scale the survivors by

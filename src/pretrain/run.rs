@@ -17,7 +17,6 @@ use super::config::{OnNonFinite, RunConfig};
 use crate::config::GptConfig;
 use crate::data::corpus::{CorpusMeta, Split};
 use crate::data::sampler::{splitmix64, Draws, WindowSampler};
-use crate::loss::target_logprobs;
 use crate::metrics_log::MetricsLog;
 use crate::progress::Progress;
 use crate::train::{NamedGrads, OpenAiAdam};
@@ -71,8 +70,7 @@ fn window_loss(
     let all = to_ids(windows, batch, window, device);
     let inputs = all.clone().narrow(1, 0, window - 1);
     let targets = all.narrow(1, 1, window - 1);
-    let logits = model.lm_logits(model.forward(inputs, train).hidden);
-    target_logprobs(logits, targets).mean().neg()
+    model.lm_loss_mean(model.forward(inputs, train).hidden, targets)
 }
 
 /// Mean validation loss over the fixed evaluation windows, without dropout or autodiff.

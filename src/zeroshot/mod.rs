@@ -10,7 +10,6 @@ pub mod winograd;
 
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::loss::next_token_logprobs;
 use crate::Gpt;
 
 pub use suite::{ZeroShotResult, ZeroShotTask, ZERO_SHOT_TASKS};
@@ -57,10 +56,10 @@ impl Scorer for LmScorer<'_> {
             TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, n]),
             &device,
         );
-        let logits = self
+        let hidden = self.model.forward(tensor.clone(), false).hidden;
+        let lp = self
             .model
-            .lm_logits(self.model.forward(tensor.clone(), false).hidden);
-        let lp = next_token_logprobs(logits, tensor)
+            .next_token_logprobs(hidden, tensor)
             .into_data()
             .convert::<f32>()
             .try_to_vec::<f32>()

@@ -1,0 +1,302 @@
+//! `FusedOps` for the flex backend (kernels on its raw buffers) and for `Autodiff<Flex>`
+//! (the same kernels plus backward nodes).
+
+use burn::backend::autodiff::checkpoint::base::Checkpointer;
+use burn::backend::autodiff::checkpoint::strategy::CheckpointStrategy;
+use burn::backend::autodiff::grads::Gradients;
+use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
+use burn::backend::flex::FlexTensor;
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::{DType, TensorData};
+
+use super::linear_cross_entropy::{self as lce, Problem};
+use super::FusedOps;
+use super::{gelu, layer_norm};
+
+/// The elements of a float tensor in row-major order (copied only if it is a strided view).
+fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
+    assert_eq!(t.dtype(), DType::F32, "the fused kernels take f32 tensors");
+    match t.as_slice::<f32>() {
+        Some(values) => std::borrow::Cow::Borrowed(values),
+        None => std::borrow::Cow::Owned(t.to_contiguous().as_slice::<f32>().unwrap().to_vec()),
+    }
+}
+
+/// The elements of an integer tensor as i64, row-major.
+fn i64_values(t: &FlexTensor) -> Vec<i64> {
+    let t = t.to_contiguous();
+    match t.dtype() {
+        DType::I64 => t.as_slice::<i64>().unwrap().to_vec(),
+        DType::I32 => t
+            .as_slice::<i32>()
+            .unwrap()
+            .iter()
+            .map(|&v| v as i64)
+            .collect(),
+        other => panic!("targets must be an integer tensor, not {other:?}"),
+    }
+}
+
+fn tensor(values: Vec<f32>, shape: Vec<usize>) -> FlexTensor {
+    FlexTensor::from_data(TensorData::new(values, shape))
+}
+
+/// Runs the fused LM head: `[n, d]`, `[v, d]`, `[n]` → log-probabilities and, with row
+/// weights, the loss gradients.
+fn linear_cross_entropy(
+    hidden: &FlexTensor,
+    weight: &FlexTensor,
+    targets: &FlexTensor,
+    row_weights: Option<&FlexTensor>,
+) -> (lce::Output, [usize; 3]) {
+    let hs = hidden.layout().shape();
+    let ws = weight.layout().shape();
+    assert!(
+        hs.num_dims() == 2 && ws.num_dims() == 2,
+        "hidden and weight are matrices"
+    );
+    let (n, d, v) = (hs[0], hs[1], ws[0]);
+    assert_eq!(ws[1], d, "weight rows must have the hidden width");
+    let h = f32_values(hidden);
+    let w = f32_values(weight);
+    let t = i64_values(targets);
+    let rw = row_weights.map(f32_values);
+    let problem = Problem {
+        hidden: &h,
+        weight: &w,
+        targets: &t,
+        n,
+        d,
+        v,
+    };
+    (lce::run(&problem, rw.as_deref()), [n, d, v])
+}
+
+fn weighted_loss(logprobs: &[f32], row_weights: &FlexTensor) -> f32 {
+    let w = f32_values(row_weights);
+    -logprobs
+        .iter()
+        .zip(w.iter())
+        .map(|(&lp, &w)| lp as f64 * w as f64)
+        .sum::<f64>() as f32
+}
+
+impl FusedOps for Flex {
+    fn linear_cross_entropy(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        row_weights: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        // Without autodiff nobody asks for gradients: the forward pass alone.
+        let (out, _) = linear_cross_entropy(&hidden, &weight, &targets, None);
+        tensor(vec![weighted_loss(&out.logprobs, &row_weights)], vec![1])
+    }
+
+    fn linear_target_logprobs(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (out, [n, ..]) = linear_cross_entropy(&hidden, &weight, &targets, None);
+        tensor(out.logprobs, vec![n])
+    }
+
+    fn layer_norm(
+        x: FloatTensor<Self>,
+        gain: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        layer_norm_forward(&x, &gain, &bias, epsilon).0
+    }
+
+    fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let shape = x.layout().shape().to_vec();
+        tensor(gelu::forward(&f32_values(&x)), shape)
+    }
+}
+
+/// LayerNorm forward on flex tensors: `y` and each row's mean and 1/σ, as [rows] tensors.
+fn layer_norm_forward(
+    x: &FlexTensor,
+    gain: &FlexTensor,
+    bias: &FlexTensor,
+    epsilon: f64,
+) -> (FlexTensor, FlexTensor, FlexTensor) {
+    let shape = x.layout().shape().to_vec();
+    let width = *shape.last().expect("LayerNorm needs at least one axis");
+    let (y, mean, rstd) = layer_norm::forward(
+        &f32_values(x),
+        &f32_values(gain),
+        &f32_values(bias),
+        width,
+        epsilon,
+    );
+    let rows = mean.len();
+    (
+        tensor(y, shape),
+        tensor(mean, vec![rows]),
+        tensor(rstd, vec![rows]),
+    )
+}
+
+/// Backward of the fused LM loss: the gradients were made in the forward pass for an incoming
+/// gradient of 1; here they are scaled by the real one.
+#[derive(Debug)]
+struct LinearCrossEntropyBackward;
+
+impl Backward<Flex, 2> for LinearCrossEntropyBackward {
+    /// dH [n, d] and dW [v, d] of the loss.
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let incoming = grads.consume::<Flex>(&ops.node);
+        let g = f32_values(&incoming)[0];
+        let (dh, dw) = ops.state;
+        let [hidden, weight] = ops.parents;
+        let scaled = |t: FlexTensor| {
+            if g == 1.0 {
+                t
+            } else {
+                <Flex as burn::backend::ops::FloatTensorOps<Flex>>::float_mul_scalar(t, g.into())
+            }
+        };
+        if let Some(node) = hidden {
+            grads.register::<Flex>(node.id, scaled(dh));
+        }
+        if let Some(node) = weight {
+            grads.register::<Flex>(node.id, scaled(dw));
+        }
+    }
+}
+
+impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
+    fn linear_cross_entropy(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        row_weights: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let guards = [hidden.node(), weight.node()];
+        let (hidden, weight) = (hidden.into_primitive(), weight.into_primitive());
+        let row_weights = row_weights.into_primitive();
+        match LinearCrossEntropyBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => {
+                let (out, [n, d, v]) =
+                    linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights));
+                let loss = weighted_loss(&out.logprobs, &row_weights);
+                let (dh, dw) = out.grads.expect("gradients were asked for");
+                let state = (tensor(dh, vec![n, d]), tensor(dw, vec![v, d]));
+                prep.finish(state, tensor(vec![loss], vec![1]))
+            }
+            OpsKind::UnTracked(prep) => prep.finish(Flex::linear_cross_entropy(
+                hidden,
+                weight,
+                targets,
+                row_weights,
+            )),
+        }
+    }
+
+    fn linear_target_logprobs(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let out =
+            Flex::linear_target_logprobs(hidden.into_primitive(), weight.into_primitive(), targets);
+        FloatTensor::<Self>::new(out)
+    }
+
+    fn layer_norm(
+        x: FloatTensor<Self>,
+        gain: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), gain.node(), bias.node()];
+        let (x, gain, bias) = (
+            x.into_primitive(),
+            gain.into_primitive(),
+            bias.into_primitive(),
+        );
+        let (y, mean, rstd) = layer_norm_forward(&x, &gain, &bias, epsilon);
+        match LayerNormBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x, gain, mean, rstd), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
+        let guards = [x.node()];
+        let x = x.into_primitive();
+        let y = Flex::gelu(x.clone());
+        match GeluBackward.prepare::<C>(guards).compute_bound().stateful() {
+            OpsKind::Tracked(prep) => prep.finish(x, y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
+/// Backward of the fused LayerNorm: parents x, gain, bias.
+#[derive(Debug)]
+struct LayerNormBackward;
+
+impl Backward<Flex, 3> for LayerNormBackward {
+    /// x, gain, and each row's mean and 1/σ from the forward pass.
+    type State = (FlexTensor, FlexTensor, FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x, gain, mean, rstd) = ops.state;
+        let shape = x.layout().shape().to_vec();
+        let width = *shape.last().unwrap();
+        let (dx, dgain, dbias) = layer_norm::backward(
+            &f32_values(&x),
+            &f32_values(&gain),
+            &f32_values(&mean),
+            &f32_values(&rstd),
+            &f32_values(&dy),
+            width,
+        );
+        let [x_node, gain_node, bias_node] = ops.parents;
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, tensor(dx, shape));
+        }
+        if let Some(node) = gain_node {
+            grads.register::<Flex>(node.id, tensor(dgain, vec![width]));
+        }
+        if let Some(node) = bias_node {
+            grads.register::<Flex>(node.id, tensor(dbias, vec![width]));
+        }
+    }
+}
+
+/// Backward of the fused GELU: the parent's input is the state.
+#[derive(Debug)]
+struct GeluBackward;
+
+impl Backward<Flex, 1> for GeluBackward {
+    type State = FlexTensor;
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let x = ops.state;
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let shape = x.layout().shape().to_vec();
+            let dx = gelu::backward(&f32_values(&x), &f32_values(&dy));
+            grads.register::<Flex>(node.id, tensor(dx, shape));
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Fused CPU kernels: operations that the composed tensor path runs as several passes over
+//! memory, done in one, with their own backward pass.
+//!
+//! Each is a burn backend extension (`FusedOps`) implemented for the flex backend on raw f32
+//! buffers and for `Autodiff<Flex>` with a handwritten backward node. The functions below are
+//! the entry points the model calls: they take the fused kernel on flex and the composed
+//! reference everywhere else (ndarray, CUDA), and on flex too when `GENPT_FUSED=0`, which is
+//! how the tests and benchmarks compare the two.
+
+pub mod gelu;
+pub mod layer_norm;
+pub mod linear_cross_entropy;
+pub mod simd;
+
+use burn::backend::tensor::{FloatTensor, IntTensor};
+use burn::backend::{backend_extension, Backend};
+use burn::backend::{Dispatch, DispatchDevice};
+use burn::tensor::{Int, Tensor};
+
+#[cfg(feature = "flex")]
+mod flex;
+
+/// The operations that have a fused kernel.
+#[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
+pub trait FusedOps: Backend {
+    /// `Σ_r w_r · −log softmax(h_r · Wᵀ)[t_r]` as a one-element tensor, for `hidden` [N, d],
+    /// `weight` [V, d], `targets` [N] in 0..V and constant `row_weights` [N]. Differentiable in
+    /// `hidden` and `weight`.
+    fn linear_cross_entropy(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        row_weights: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// `log softmax(h_r · Wᵀ)[t_r]` for every row, [N]. Not differentiable (scoring only).
+    fn linear_target_logprobs(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+    ) -> FloatTensor<Self>;
+
+    /// LayerNorm of `x` over its last axis (biased variance, ε inside the root) with `gain` and
+    /// `bias` of that axis' width. Differentiable in all three.
+    fn layer_norm(
+        x: FloatTensor<Self>,
+        gain: FloatTensor<Self>,
+        bias: FloatTensor<Self>,
+        epsilon: f64,
+    ) -> FloatTensor<Self>;
+
+    /// The tanh GELU of every element. Differentiable.
+    fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+}
+
+/// Whether the fused kernels may be used at all: on unless `GENPT_FUSED=0`.
+pub fn enabled() -> bool {
+    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("GENPT_FUSED").map_or(true, |v| v != "0"))
+}
+
+/// Whether tensors on `device` go through the fused kernels.
+pub fn fused_on(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "flex")]
+    {
+        enabled()
+            && matches!(
+                device.as_dispatch().clone().inner(),
+                DispatchDevice::Flex(_)
+            )
+    }
+    #[cfg(not(feature = "flex"))]
+    {
+        let _ = device;
+        false
+    }
+}
+
+/// The LM loss `Σ_r w_r·nll_r` of `hidden` [N, d] under the output matrix `weight` [V, d]
+/// (logits `hidden·weightᵀ`), targets [N] in 0..V, constant row weights [N]. Mean loss: weights
+/// 1/N; padding: weight 0. Result [1].
+pub fn linear_cross_entropy(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    targets: Tensor<1, Int>,
+    row_weights: Tensor<1>,
+) -> Tensor<1> {
+    if fused_on(&hidden.device()) {
+        return Tensor::from_dispatch(<Dispatch as FusedOps>::linear_cross_entropy(
+            hidden.into_dispatch(),
+            weight.into_dispatch(),
+            targets.into_dispatch(),
+            row_weights.into_dispatch(),
+        ));
+    }
+    reference_linear_cross_entropy(hidden, weight, targets, row_weights)
+}
+
+/// `Σ_r w_r·nll_r` through the full logits: the reference for the fused head.
+pub fn reference_linear_cross_entropy(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    targets: Tensor<1, Int>,
+    row_weights: Tensor<1>,
+) -> Tensor<1> {
+    (reference_target_logprobs(hidden, weight, targets) * row_weights)
+        .sum()
+        .neg()
+}
+
+/// `log softmax(hidden·weightᵀ)[target]` per row, [N], without gradient.
+pub fn linear_target_logprobs(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    targets: Tensor<1, Int>,
+) -> Tensor<1> {
+    if fused_on(&hidden.device()) {
+        return Tensor::from_dispatch(<Dispatch as FusedOps>::linear_target_logprobs(
+            hidden.into_dispatch(),
+            weight.into_dispatch(),
+            targets.into_dispatch(),
+        ));
+    }
+    reference_target_logprobs(hidden, weight, targets)
+}
+
+/// The composed path: full logits, log-softmax, gather (the reference for the fused head).
+pub fn reference_target_logprobs(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    targets: Tensor<1, Int>,
+) -> Tensor<1> {
+    let n = targets.dims()[0];
+    let logits = hidden.matmul(weight.transpose());
+    burn::tensor::activation::log_softmax(logits, 1)
+        .gather(1, targets.reshape([n, 1]))
+        .reshape([n])
+}
+
+/// LayerNorm of `x` [batch, time, width] over the last axis: fused on flex, otherwise the
+/// composed formula of [`crate::model::layers::LayerNorm`].
+pub fn layer_norm(x: Tensor<3>, gain: Tensor<1>, bias: Tensor<1>, epsilon: f64) -> Tensor<3> {
+    if fused_on(&x.device()) {
+        return Tensor::from_dispatch(<Dispatch as FusedOps>::layer_norm(
+            x.into_dispatch(),
+            gain.into_dispatch(),
+            bias.into_dispatch(),
+            epsilon,
+        ));
+    }
+    reference_layer_norm(x, gain, bias, epsilon)
+}
+
+/// The release's LayerNorm spelled out in tensor operations: the reference for the fused one.
+pub fn reference_layer_norm(
+    x: Tensor<3>,
+    gain: Tensor<1>,
+    bias: Tensor<1>,
+    epsilon: f64,
+) -> Tensor<3> {
+    let mean = x.clone().mean_dim(2);
+    let centered = x - mean;
+    let variance = centered.clone().square().mean_dim(2);
+    let normalized = centered / (variance + epsilon).sqrt();
+    normalized * gain.unsqueeze() + bias.unsqueeze()
+}
+
+/// The tanh GELU: fused on flex, otherwise composed.
+pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if fused_on(&x.device()) {
+        return Tensor::from_dispatch(<Dispatch as FusedOps>::gelu(x.into_dispatch()));
+    }
+    reference_gelu(x)
+}
+
+/// `x·σ(2·√(2/π)·x·(1 + 0.044715·x²))`, which equals the release's
+/// `0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))` (0.5·(1 + tanh z) = σ(2z)), in tensor operations.
+pub fn reference_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    const TWO_SQRT_2_OVER_PI: f64 = 2.0 * 0.797_884_560_802_865_4;
+    let inner = (x.clone().square().mul_scalar(0.044715 * TWO_SQRT_2_OVER_PI) + TWO_SQRT_2_OVER_PI)
+        * x.clone();
+    x * burn::tensor::activation::sigmoid(inner)
+}

@@ -1,0 +1,209 @@
+//! Every fused kernel against the composed tensor operations it replaces: values and the
+//! gradients of every input, to 1e-5, on random inputs of odd sizes, on flex with autodiff.
+//! Each case also runs a negative control (a slightly wrong reference) to show that the
+//! comparison can fail.
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use genpt::kernels;
+
+fn device() -> Device {
+    genpt::device::device("flex").unwrap().autodiff()
+}
+
+/// Deterministic values in [-scale/2, scale/2).
+fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            ((state >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
+        })
+        .collect()
+}
+
+fn leaf<const D: usize>(v: &[f32], shape: [usize; D], d: &Device) -> Tensor<D> {
+    Tensor::<D>::from_data(TensorData::new(v.to_vec(), shape), d).require_grad()
+}
+
+fn vec_of<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+/// Largest |a − b| / (1 + |b|).
+fn worst(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (x as f64 - y as f64).abs() / (1.0 + (y as f64).abs()))
+        .fold(0.0, f64::max)
+}
+
+const TOLERANCE: f64 = 1e-5;
+
+/// Runs `op` on leaves made from `inputs` and returns its output and each input's gradient of
+/// Σ output·probe.
+fn output_and_grads<const D: usize, const O: usize>(
+    inputs: &[(Vec<f32>, [usize; D])],
+    probe: &[f32],
+    out_shape: [usize; O],
+    op: &dyn Fn(&[Tensor<D>]) -> Tensor<O>,
+) -> (Vec<f32>, Vec<Vec<f32>>) {
+    let d = device();
+    let leaves: Vec<Tensor<D>> = inputs.iter().map(|(v, s)| leaf(v, *s, &d)).collect();
+    let out = op(&leaves);
+    let probe = Tensor::<O>::from_data(TensorData::new(probe.to_vec(), out_shape), &d);
+    let grads = (out.clone() * probe).sum().backward();
+    let g = leaves
+        .iter()
+        .map(|l| vec_of(l.grad(&grads).expect("every input gets a gradient")))
+        .collect();
+    (vec_of(out), g)
+}
+
+fn compare(
+    name: &str,
+    fused: &(Vec<f32>, Vec<Vec<f32>>),
+    reference: &(Vec<f32>, Vec<Vec<f32>>),
+    wrong: &(Vec<f32>, Vec<Vec<f32>>),
+) {
+    let mut w = worst(&fused.0, &reference.0);
+    for (a, b) in fused.1.iter().zip(&reference.1) {
+        w = w.max(worst(a, b));
+    }
+    let mut control = worst(&wrong.0, &reference.0);
+    for (a, b) in wrong.1.iter().zip(&reference.1) {
+        control = control.max(worst(a, b));
+    }
+    println!("{name}: fused vs composed worst {w:.2e}; negative control {control:.2e}");
+    assert!(
+        w < TOLERANCE,
+        "{name}: fused differs from composed by {w:e}"
+    );
+    assert!(
+        control > 10.0 * TOLERANCE,
+        "{name}: the negative control was not caught ({control:e})"
+    );
+}
+
+#[test]
+fn layer_norm_matches_the_composed_formula() {
+    for (rows, width) in [(3usize, 7usize), (37, 129)] {
+        let x = values(rows * width, 1, 6.0);
+        let g = values(width, 2, 2.0);
+        let b = values(width, 3, 1.0);
+        let probe = values(rows * width, 4, 2.0);
+        let shape3 = [1, rows, width];
+        let run = |f: &dyn Fn(Tensor<3>, Tensor<1>, Tensor<1>) -> Tensor<3>| {
+            let d = device();
+            let (xl, gl, bl) = (
+                leaf(&x, shape3, &d),
+                leaf(&g, [width], &d),
+                leaf(&b, [width], &d),
+            );
+            let out = f(xl.clone(), gl.clone(), bl.clone());
+            let p = Tensor::<3>::from_data(TensorData::new(probe.clone(), shape3), &d);
+            let grads = (out.clone() * p).sum().backward();
+            (
+                vec_of(out),
+                vec![
+                    vec_of(xl.grad(&grads).unwrap()),
+                    vec_of(gl.grad(&grads).unwrap()),
+                    vec_of(bl.grad(&grads).unwrap()),
+                ],
+            )
+        };
+        let fused = run(&|x, g, b| kernels::layer_norm(x, g, b, 1e-5));
+        let reference = run(&|x, g, b| kernels::reference_layer_norm(x, g, b, 1e-5));
+        // Negative control: the unbiased variance (÷ (width − 1)), a classic port bug.
+        let wrong = run(&|x, g, b| {
+            let n = width as f64;
+            let mean = x.clone().mean_dim(2);
+            let c = x - mean;
+            let var = c.clone().square().sum_dim(2).div_scalar(n - 1.0);
+            c / (var + 1e-5).sqrt() * g.unsqueeze() + b.unsqueeze()
+        });
+        compare(
+            &format!("layer_norm {rows}×{width}"),
+            &fused,
+            &reference,
+            &wrong,
+        );
+    }
+}
+
+#[test]
+fn gelu_matches_the_composed_formula() {
+    let n = 4099;
+    let x = values(n, 5, 16.0);
+    let probe = values(n, 6, 2.0);
+    let inputs = [(x, [n])];
+    let fused = output_and_grads(&inputs, &probe, [n], &|t| kernels::gelu(t[0].clone()));
+    let reference = output_and_grads(&inputs, &probe, [n], &|t| {
+        kernels::reference_gelu(t[0].clone())
+    });
+    // Negative control: the exact (erf) GELU, which the release does not use.
+    let wrong = output_and_grads(&inputs, &probe, [n], &|t| {
+        burn::tensor::activation::gelu(t[0].clone())
+    });
+    compare("gelu", &fused, &reference, &wrong);
+}
+
+#[test]
+fn linear_cross_entropy_matches_logits_log_softmax_gather() {
+    // Odd sizes; more rows than one chunk at this vocabulary, some rows weighted 0.
+    for (n, d, v) in [(5usize, 3usize, 11usize), (301, 37, 1013)] {
+        let hidden = values(n * d, 7, 4.0);
+        let weight = values(v * d, 8, 4.0);
+        let targets: Vec<i64> = (0..n).map(|r| ((r * 7919) % v) as i64).collect();
+        let row_w: Vec<f32> = (0..n)
+            .map(|r| if r % 5 == 2 { 0.0 } else { 1.0 / n as f32 })
+            .collect();
+        let dev = device();
+        let t = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [n]), &dev);
+        let w = Tensor::<1>::from_data(TensorData::new(row_w.clone(), [n]), &dev);
+        let inputs = [(hidden.clone(), [n, d]), (weight.clone(), [v, d])];
+        let probe = [1.7f32];
+        let fused = output_and_grads(&inputs, &probe, [1], &|x| {
+            kernels::linear_cross_entropy(x[0].clone(), x[1].clone(), t.clone(), w.clone())
+        });
+        let reference = output_and_grads(&inputs, &probe, [1], &|x| {
+            kernels::reference_linear_cross_entropy(
+                x[0].clone(),
+                x[1].clone(),
+                t.clone(),
+                w.clone(),
+            )
+        });
+        // Negative control: every row weighted, the padding too.
+        let all = Tensor::<1>::ones([n], &dev).div_scalar(n as f64);
+        let wrong = output_and_grads(&inputs, &probe, [1], &|x| {
+            kernels::reference_linear_cross_entropy(
+                x[0].clone(),
+                x[1].clone(),
+                t.clone(),
+                all.clone(),
+            )
+        });
+        compare(
+            &format!("linear_cross_entropy {n}×{d}, vocab {v}"),
+            &fused,
+            &reference,
+            &wrong,
+        );
+
+        // The forward-only log-probabilities of every row.
+        let h = Tensor::<2>::from_data(TensorData::new(hidden.clone(), [n, d]), &dev);
+        let wt = Tensor::<2>::from_data(TensorData::new(weight.clone(), [v, d]), &dev);
+        let got = vec_of(kernels::linear_target_logprobs(
+            h.clone(),
+            wt.clone(),
+            t.clone(),
+        ));
+        let want = vec_of(kernels::reference_target_logprobs(h, wt, t.clone()));
+        let e = worst(&got, &want);
+        println!("linear_target_logprobs {n}×{d}, vocab {v}: worst {e:.2e}");
+        assert!(e < TOLERANCE);
+    }
+}
