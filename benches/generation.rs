@@ -1,14 +1,22 @@
-//! Generation speed with and without the key/value cache.
+//! Generation speed with and without the key/value cache, against the memory-bandwidth bound,
+//! and batched.
 //!
-//!     cargo bench --bench generation -- [--preset gpt1] [--context 64] [--tokens 16]
+//!     cargo bench --bench generation -- [--preset gpt1] [--context 64] [--tokens 16] [--batch 1,4,8]
 //!
 //! The prompt fills `context - tokens` positions; both paths then generate `tokens` tokens
 //! greedily. The cache-free baseline recomputes the whole context for every token.
+//!
+//! One decoding step with the cache must read every weight once (and the cached keys and
+//! values): tokens/s can be no more than this machine's read bandwidth (measured here, 2
+//! threads summing a 1 GiB buffer) divided by those bytes. `--batch` then times
+//! `generate_batch` with that many prompts decoded together (one forward pass per step for all),
+//! which reads the weights once per step for the whole batch.
 
 use std::time::Instant;
 
-use genpt::generate::{generate, SamplingConfig};
+use genpt::generate::{generate, generate_batch, SamplingConfig};
 use genpt::{Gpt, GptConfig};
+use rayon::prelude::*;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -48,6 +56,13 @@ fn main() {
         true,
         |_| {},
     );
+    let bandwidth = read_bandwidth();
+    let bound = bandwidth / bytes_per_step(&config, context);
+    println!(
+        "read bandwidth {:.1} GB/s; {:.0} MB per cached step at context {context}: at most {bound:.1} tokens/s",
+        bandwidth / 1e9,
+        bytes_per_step(&config, context) / 1e6
+    );
     for use_cache in [true, false] {
         let start = Instant::now();
         let mut stamps = Vec::new();
@@ -64,5 +79,58 @@ fn main() {
             (out.len() - 1) as f64 / rest,
             out.len(),
         );
+        if use_cache {
+            println!(
+                "    = {:.0}% of the bandwidth bound",
+                100.0 * (out.len() - 1) as f64 / rest / bound
+            );
+        }
     }
+    for batch in arg("--batch", "1,4,8")
+        .split(',')
+        .map(|b| b.parse::<usize>().unwrap())
+    {
+        let prompts: Vec<Vec<u32>> = (0..batch)
+            .map(|b| {
+                // Prompts of different lengths, as a server sees them.
+                let len = (context - tokens).saturating_sub(b % 4).max(1);
+                (0..len)
+                    .map(|i| ((i * 7919 + b * 31) % config.vocab_size) as u32)
+                    .collect()
+            })
+            .collect();
+        let start = Instant::now();
+        let out = generate_batch(&model, &prompts, &sampling);
+        let seconds = start.elapsed().as_secs_f64();
+        let generated: usize = out.iter().map(|o| o.len()).sum();
+        println!(
+            "batched generation, {batch} prompts: {:.1} tokens/s in all ({generated} tokens in {seconds:.2} s, prompt passes included)",
+            generated as f64 / seconds
+        );
+    }
+}
+
+/// Read bandwidth in bytes/s: the best of five parallel sums over a 1 GiB buffer.
+fn read_bandwidth() -> f64 {
+    let data = vec![1.0f32; 1 << 28];
+    let mut best = 0.0f64;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let sum: f32 = data
+            .par_chunks(1 << 16)
+            .map(|c| c.iter().sum::<f32>())
+            .sum();
+        let seconds = start.elapsed().as_secs_f64();
+        assert!(sum > 0.0);
+        best = best.max((data.len() * 4) as f64 / seconds);
+    }
+    best
+}
+
+/// Bytes one cached decoding step reads: every weight except the unused position rows, and
+/// the keys and values of `context` cached positions.
+fn bytes_per_step(config: &GptConfig, context: usize) -> f64 {
+    let weights = config.parameter_count() - (config.n_positions - 1) * config.n_embd;
+    let kv = context * config.n_layer * 2 * config.n_embd;
+    ((weights + kv) * 4) as f64
 }

@@ -63,8 +63,11 @@ fn main() {
         return;
     }
 
+    // `--only forward` or `--only training` runs one of the two (for profiling).
+    let only = arg("--only", "both");
+
     // Forward, eval mode.
-    {
+    if only != "training" {
         device.seed(1);
         let model = Gpt::new(&config, &device);
         let input =
@@ -88,7 +91,7 @@ fn main() {
     }
 
     // Training step.
-    {
+    if only != "forward" {
         let device = device.autodiff();
         device.seed(1);
         let mut model = Gpt::new(&config, &device);

@@ -153,6 +153,75 @@ pub fn generate(
     tokens[prompt.len()..].to_vec()
 }
 
+/// Continues every prompt of `prompts` by `config.max_new_tokens` tokens at once: the prompts
+/// are left-padded to one length and each decoding step is one forward pass over the whole
+/// batch, with one key/value cache holding every sequence. Each sequence gets the tokens that
+/// [`generate`] gives it alone (its own sampling stream, from `config.seed`; its padding is
+/// never attended to and its positions start at its first token). Prompts longer than the
+/// context allows for the new tokens keep their last tokens.
+pub fn generate_batch(model: &Gpt, prompts: &[Vec<u32>], config: &SamplingConfig) -> Vec<Vec<u32>> {
+    if prompts.is_empty() {
+        return Vec::new();
+    }
+    assert!(
+        prompts.iter().all(|p| !p.is_empty()),
+        "generation needs at least one prompt token"
+    );
+    let n_ctx = model.config().n_positions;
+    let new_tokens = config.max_new_tokens.min(n_ctx - 1);
+    let keep = n_ctx - new_tokens;
+    let prompts: Vec<&[u32]> = prompts
+        .iter()
+        .map(|p| &p[p.len().saturating_sub(keep)..])
+        .collect();
+    let longest = prompts.iter().map(|p| p.len()).max().unwrap();
+    let pad: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
+    let device = model.tokens_embed.val().device();
+    let batch = prompts.len();
+    let step_ids = |rows: Vec<i64>, time: usize| {
+        Tensor::<2, Int>::from_data(TensorData::new(rows, [batch, time]), &device)
+    };
+    // Padding positions hold token 0; they are masked out of attention.
+    let first: Vec<i64> = prompts
+        .iter()
+        .zip(&pad)
+        .flat_map(|(p, &n)| std::iter::repeat_n(0, n).chain(p.iter().map(|&t| t as i64)))
+        .collect();
+    let mut draws: Vec<Draws> = (0..batch).map(|_| Draws::new(config.seed, 0)).collect();
+    let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(new_tokens); batch];
+    let mut cache = KvCache::default();
+    let mut hidden = model
+        .forward_cached_padded(step_ids(first, longest), &mut cache, &pad)
+        .hidden;
+    for step in 0..new_tokens {
+        let [_, time, width] = hidden.dims();
+        let last = hidden
+            .clone()
+            .narrow(1, time - 1, 1)
+            .reshape([batch, 1, width]);
+        let logits = model
+            .lm_logits(last)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        let vocab = model.config().vocab_size;
+        let next: Vec<i64> = (0..batch)
+            .map(|b| {
+                let t = sample_next(&logits[b * vocab..(b + 1) * vocab], config, &mut draws[b]);
+                out[b].push(t);
+                t as i64
+            })
+            .collect();
+        if step + 1 < new_tokens {
+            hidden = model
+                .forward_cached_padded(step_ids(next, 1), &mut cache, &pad)
+                .hidden;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,6 +268,41 @@ mod tests {
                 with.iter().all(|&t| t < 300),
                 "only real tokens are sampled"
             );
+        }
+    }
+
+    #[test]
+    fn a_batch_of_prompts_gets_what_each_prompt_gets_alone() {
+        let model = model();
+        let prompts = vec![
+            vec![5u32, 17, 3],
+            vec![9],
+            vec![1, 2, 3, 4, 5, 6, 7],
+            vec![42, 42],
+        ];
+        for config in [
+            SamplingConfig {
+                temperature: 0.0,
+                max_new_tokens: 12,
+                ..Default::default()
+            },
+            SamplingConfig {
+                temperature: 0.8,
+                top_k: 50,
+                seed: 3,
+                max_new_tokens: 12,
+                ..Default::default()
+            },
+        ] {
+            let batched = generate_batch(&model, &prompts, &config);
+            for (prompt, got) in prompts.iter().zip(&batched) {
+                let alone = generate(&model, prompt, &config, true, |_| {});
+                assert_eq!(
+                    got, &alone,
+                    "prompt {prompt:?} at temperature {}",
+                    config.temperature
+                );
+            }
         }
     }
 

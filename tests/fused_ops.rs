@@ -207,3 +207,41 @@ fn linear_cross_entropy_matches_logits_log_softmax_gather() {
         assert!(e < TOLERANCE);
     }
 }
+
+#[test]
+fn attention_softmax_matches_scale_mask_softmax_dropout() {
+    // [batch 2, heads 3, queries 5, keys 9]: 4 cached keys before the 5 queries; and a square
+    // causal block without a past. With dropout the fused kernel draws the same mask as the
+    // composed path for the same seed, so outputs and gradients compare exactly.
+    for (queries, keys, dropout) in [
+        (5usize, 9usize, 0.0),
+        (7, 7, 0.0),
+        (5, 9, 0.25),
+        (7, 7, 0.1),
+    ] {
+        let past = keys - queries;
+        let shape = [2, 3, queries, keys];
+        let n = shape.iter().product();
+        let scores = values(n, 9, 8.0);
+        let probe = values(n, 10, 2.0);
+        let inputs = [(scores, shape)];
+        let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
+            genpt::model::dropout_rng::reseed(42);
+            output_and_grads(&inputs, &probe, shape, &|t| f(t[0].clone()))
+        };
+        // Sequence 1 is left-padded by 2 positions (batched generation) where there is a past
+        // to pad. (A query that is padding itself sees no key: the fused kernel gives it zero
+        // weights, the composed path a uniform row; nothing reads either, so not compared.)
+        let pad: &[usize] = &[0, past.min(2)];
+        let fused = run(&|s| kernels::attention_softmax(s, past, pad, 0.37, dropout));
+        let reference = run(&|s| kernels::reference_attention_softmax(s, past, pad, 0.37, dropout));
+        // Negative control: the mask one position off (each query also sees the next key).
+        let wrong = run(&|s| kernels::reference_attention_softmax(s, past + 1, pad, 0.37, dropout));
+        compare(
+            &format!("attention_softmax {queries}×{keys}, past {past}, dropout {dropout}"),
+            &fused,
+            &reference,
+            &wrong,
+        );
+    }
+}

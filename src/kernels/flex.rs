@@ -12,7 +12,8 @@ use burn::tensor::{DType, TensorData};
 
 use super::linear_cross_entropy::{self as lce, Problem};
 use super::FusedOps;
-use super::{gelu, layer_norm};
+use super::{attention_softmax, gelu, layer_norm};
+use crate::model::dropout_rng::{self, MaskKey};
 
 /// The elements of a float tensor in row-major order (copied only if it is a strided view).
 fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -116,6 +117,41 @@ impl FusedOps for Flex {
         let shape = x.layout().shape().to_vec();
         tensor(gelu::forward(&f32_values(&x)), shape)
     }
+
+    fn attention_softmax(
+        scores: FloatTensor<Self>,
+        past: usize,
+        key_start: Vec<usize>,
+        scale: f64,
+        dropout: f64,
+    ) -> FloatTensor<Self> {
+        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        let (probs, weights, _) = attention_forward(&scores, past, &key_start, scale, key);
+        weights.unwrap_or(probs)
+    }
+}
+
+/// Attention softmax forward on a flex tensor: P, the weights when dropout applies, and the
+/// number of keys.
+fn attention_forward(
+    scores: &FlexTensor,
+    past: usize,
+    key_start: &[usize],
+    scale: f64,
+    key: Option<MaskKey>,
+) -> (FlexTensor, Option<FlexTensor>, usize) {
+    let shape = scores.layout().shape().to_vec();
+    assert_eq!(shape.len(), 4, "scores are [batch, heads, queries, keys]");
+    let (heads, queries, keys) = (shape[1], shape[2], shape[3]);
+    let causal = attention_softmax::Causal {
+        queries,
+        keys,
+        past,
+        rows_per_sequence: heads * queries,
+        key_start,
+    };
+    let (p, w) = attention_softmax::forward(&f32_values(scores), causal, scale as f32, key);
+    (tensor(p, shape.clone()), w.map(|w| tensor(w, shape)), keys)
 }
 
 /// LayerNorm forward on flex tensors: `y` and each row's mean and 1/σ, as [rows] tensors.
@@ -237,6 +273,28 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         }
     }
 
+    fn attention_softmax(
+        scores: FloatTensor<Self>,
+        past: usize,
+        key_start: Vec<usize>,
+        scale: f64,
+        dropout: f64,
+    ) -> FloatTensor<Self> {
+        let guards = [scores.node()];
+        let scores = scores.into_primitive();
+        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        let (probs, weights, _) = attention_forward(&scores, past, &key_start, scale, key);
+        let out = weights.unwrap_or_else(|| probs.clone());
+        match AttentionSoftmaxBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((probs, key, scale as f32), out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let guards = [x.node()];
         let x = x.into_primitive();
@@ -297,6 +355,32 @@ impl Backward<Flex, 1> for GeluBackward {
             let shape = x.layout().shape().to_vec();
             let dx = gelu::backward(&f32_values(&x), &f32_values(&dy));
             grads.register::<Flex>(node.id, tensor(dx, shape));
+        }
+    }
+}
+
+/// Backward of the fused attention softmax: the probabilities P, the dropout key, the scale.
+#[derive(Debug)]
+struct AttentionSoftmaxBackward;
+
+impl Backward<Flex, 1> for AttentionSoftmaxBackward {
+    type State = (FlexTensor, Option<MaskKey>, f32);
+
+    fn backward(self, ops: Ops<Self::State, 1>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dw = grads.consume::<Flex>(&ops.node);
+        let (probs, key, scale) = ops.state;
+        let [parent] = ops.parents;
+        if let Some(node) = parent {
+            let shape = probs.layout().shape().to_vec();
+            let keys = shape[3];
+            let ds = attention_softmax::backward(
+                &f32_values(&probs),
+                &f32_values(&dw),
+                keys,
+                scale,
+                key,
+            );
+            grads.register::<Flex>(node.id, tensor(ds, shape));
         }
     }
 }

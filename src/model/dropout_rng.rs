@@ -20,23 +20,54 @@ pub fn reseed(seed: u64) {
     MASKS_DRAWN.store(0, Ordering::SeqCst);
 }
 
-/// `n` values: 0 with probability `p`, otherwise `1/(1-p)`.
-pub fn mask(n: usize, p: f64) -> Vec<f32> {
+/// The next mask of the sequence, as a key from which any of its elements can be computed:
+/// a fused kernel makes the mask while it applies it, and again in its backward pass, instead
+/// of storing it.
+pub fn next_key(p: f64) -> MaskKey {
     let number = MASKS_DRAWN.fetch_add(1, Ordering::SeqCst);
-    let base = splitmix64(SEED.load(Ordering::SeqCst) ^ splitmix64(number));
-    // Keep when the top 32 bits fall below (1-p)·2³².
-    let threshold = ((1.0 - p) * 4_294_967_296.0) as u64;
-    let scale = (1.0 / (1.0 - p)) as f32;
+    MaskKey {
+        base: splitmix64(SEED.load(Ordering::SeqCst) ^ splitmix64(number)),
+        // Keep when the top 32 bits fall below (1-p)·2³².
+        threshold: ((1.0 - p) * 4_294_967_296.0) as u64,
+        scale: (1.0 / (1.0 - p)) as f32,
+    }
+}
+
+/// One dropout mask: element `i` is 0 with probability p, otherwise 1/(1-p).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MaskKey {
+    base: u64,
+    threshold: u64,
+    scale: f32,
+}
+
+impl MaskKey {
+    /// Element `i` of the mask.
+    #[inline]
+    pub fn value(&self, i: u64) -> f32 {
+        let bits = splitmix64(self.base.wrapping_add(i)) >> 32;
+        if bits < self.threshold {
+            self.scale
+        } else {
+            0.0
+        }
+    }
+
+    /// Elements `start..start + out.len()` of the mask, into `out`.
+    pub fn fill(&self, start: u64, out: &mut [f32]) {
+        for (i, v) in out.iter_mut().enumerate() {
+            *v = self.value(start + i as u64);
+        }
+    }
+}
+
+/// `n` values: 0 with probability `p`, otherwise `1/(1-p)` (the next mask, materialised).
+pub fn mask(n: usize, p: f64) -> Vec<f32> {
+    let key = next_key(p);
     let mut out = vec![0f32; n];
     out.par_chunks_mut(1 << 14)
         .enumerate()
-        .for_each(|(chunk, values)| {
-            let start = (chunk << 14) as u64;
-            for (i, v) in values.iter_mut().enumerate() {
-                let bits = splitmix64(base.wrapping_add(start + i as u64)) >> 32;
-                *v = if bits < threshold { scale } else { 0.0 };
-            }
-        });
+        .for_each(|(chunk, values)| key.fill((chunk << 14) as u64, values));
     out
 }
 

@@ -5,8 +5,7 @@
 //! `h.{i}.attn.c_attn`, ...), so the module path of every parameter is its checkpoint name.
 
 use burn::module::{Module, Param};
-use burn::tensor::activation::softmax;
-use burn::tensor::{Bool, Device, Int, Tensor};
+use burn::tensor::{Device, Int, Tensor};
 
 use super::layers::{dropout, gelu, param, Conv1D, Init, LayerNorm};
 use crate::config::GptConfig;
@@ -37,14 +36,14 @@ impl Attention {
         }
     }
 
-    /// `x`: [batch, time, width] (the new tokens); `mask`: [batch, heads, time, past + time],
-    /// true where a query may not look. With a cache, keys and values of earlier tokens come
-    /// from it and those of the new tokens are appended to it.
+    /// `x`: [batch, time, width] (the new tokens). Each new token attends to itself and every
+    /// token before it. With a cache, keys and values of earlier tokens come from it and those
+    /// of the new tokens are appended to it.
     fn forward(
         &self,
         x: Tensor<3>,
-        mask: Tensor<4, Bool>,
         cache: Option<&mut LayerCache>,
+        pad: &[usize],
         train: bool,
     ) -> Tensor<3> {
         let [batch, time, width] = x.dims();
@@ -63,11 +62,16 @@ impl Attention {
             None => (k, v),
             Some(cache) => cache.append(k, v),
         };
-        let scores = q.matmul(k.swap_dims(2, 3)) / (head_dim as f64).sqrt();
-        // The release writes -1e9 into masked scores (Hugging Face -1e4); either underflows to an
-        // exact zero after the softmax.
-        let weights = softmax(scores.mask_fill(mask, -1e9), 3);
-        let weights = dropout(weights, self.attn_pdrop, train);
+        // Scale by 1/√d, causal mask, softmax and attention dropout in one fused pass on flex
+        // (`kernels::reference_attention_softmax` spells it out).
+        let past = k.dims()[2] - time;
+        let weights = crate::kernels::attention_softmax(
+            q.matmul(k.swap_dims(2, 3)),
+            past,
+            pad,
+            1.0 / (head_dim as f64).sqrt(),
+            if train { self.attn_pdrop } else { 0.0 },
+        );
         let context = weights
             .matmul(v)
             .swap_dims(1, 2)
@@ -128,13 +132,13 @@ impl Block {
     fn forward(
         &self,
         x: Tensor<3>,
-        mask: Tensor<4, Bool>,
         cache: Option<&mut LayerCache>,
+        pad: &[usize],
         train: bool,
     ) -> Tensor<3> {
         let n = self
             .ln_1
-            .forward(x.clone() + self.attn.forward(x, mask, cache, train));
+            .forward(x.clone() + self.attn.forward(x, cache, pad, train));
         self.ln_2.forward(n.clone() + self.mlp.forward(n, train))
     }
 }
@@ -220,7 +224,7 @@ impl Gpt {
     /// Final hidden states for `ids` [batch, time] (time ≤ n_positions). Dropout is active only
     /// when `train` is true.
     pub fn forward(&self, ids: Tensor<2, Int>, train: bool) -> GptOutput {
-        self.forward_impl(ids, None, train)
+        self.forward_impl(ids, None, &[], train)
     }
 
     /// Eval-mode forward over new tokens `ids` that continue the sequence held in `cache`
@@ -230,13 +234,31 @@ impl Gpt {
         if cache.layers.is_empty() {
             cache.layers = (0..self.h.len()).map(|_| LayerCache::default()).collect();
         }
-        self.forward_impl(ids, Some(cache), false)
+        self.forward_impl(ids, Some(cache), &[], false)
+    }
+
+    /// [`Self::forward_cached`] for a batch of sequences that were left-padded to one length:
+    /// `pad[b]` positions at the start of sequence b are padding. Padding is never attended to,
+    /// and each sequence's positions count from its first real token, so every sequence gets
+    /// the hidden states it would get alone (batched generation).
+    pub fn forward_cached_padded(
+        &self,
+        ids: Tensor<2, Int>,
+        cache: &mut KvCache,
+        pad: &[usize],
+    ) -> GptOutput {
+        assert_eq!(pad.len(), ids.dims()[0], "one padding length per sequence");
+        if cache.layers.is_empty() {
+            cache.layers = (0..self.h.len()).map(|_| LayerCache::default()).collect();
+        }
+        self.forward_impl(ids, Some(cache), pad, false)
     }
 
     fn forward_impl(
         &self,
         ids: Tensor<2, Int>,
         mut cache: Option<&mut KvCache>,
+        pad: &[usize],
         train: bool,
     ) -> GptOutput {
         let [batch, time] = ids.dims();
@@ -247,21 +269,28 @@ impl Gpt {
             past + time,
             self.config.n_positions
         );
-        let device = ids.device();
         let tokens = burn::tensor::module::embedding(self.tokens_embed.val(), ids);
-        let positions = self
-            .positions_embed
-            .val()
-            .narrow(0, past, time)
-            .unsqueeze::<3>();
+        let positions = if pad.is_empty() {
+            self.positions_embed
+                .val()
+                .narrow(0, past, time)
+                .unsqueeze::<3>()
+        } else {
+            // Position of token t of sequence b: past + t − pad[b] (padding gets position 0).
+            let ids: Vec<i64> = pad
+                .iter()
+                .flat_map(|&p| (0..time).map(move |t| (past + t).saturating_sub(p) as i64))
+                .collect();
+            let ids = Tensor::<2, Int>::from_data(
+                burn::tensor::TensorData::new(ids, [batch, time]),
+                &self.positions_embed.val().device(),
+            );
+            burn::tensor::module::embedding(self.positions_embed.val(), ids)
+        };
         let mut x = dropout(tokens + positions, self.config.embd_pdrop, train);
-        // Query i (absolute position past + i) may look at keys 0..=past + i.
-        let mask = Tensor::<2, Bool>::tril_mask([time, past + time], past as i64, &device)
-            .unsqueeze::<4>()
-            .expand([batch, self.config.n_head, time, past + time]);
         for (i, block) in self.h.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = block.forward(x, mask.clone(), layer_cache, train);
+            x = block.forward(x, layer_cache, pad, train);
         }
         if let Some(cache) = cache {
             cache.len += time;
