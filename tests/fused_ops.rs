@@ -245,3 +245,28 @@ fn attention_softmax_matches_scale_mask_softmax_dropout() {
         );
     }
 }
+
+#[test]
+fn residual_dropout_matches_add_and_dropout() {
+    // [2, 37, 129]: more elements than one parallel task, an odd size.
+    let shape = [2, 37, 129];
+    let n = shape.iter().product();
+    let inputs = [(values(n, 11, 4.0), shape), (values(n, 12, 4.0), shape)];
+    let probe = values(n, 13, 2.0);
+    for dropout in [0.0, 0.1] {
+        let run = |f: &dyn Fn(Tensor<3>, Tensor<3>) -> Tensor<3>| {
+            genpt::model::dropout_rng::reseed(5);
+            output_and_grads(&inputs, &probe, shape, &|t| f(t[0].clone(), t[1].clone()))
+        };
+        let fused = run(&|x, y| kernels::residual_dropout(x, y, dropout));
+        let reference = run(&|x, y| kernels::reference_residual_dropout(x, y, dropout));
+        // Negative control: the dropout applied to the residual instead of the sublayer.
+        let wrong = run(&|x, y| kernels::reference_residual_dropout(y, x, dropout.max(0.1)));
+        compare(
+            &format!("residual_dropout p={dropout}"),
+            &fused,
+            &reference,
+            &wrong,
+        );
+    }
+}

@@ -12,7 +12,7 @@ use burn::tensor::{DType, TensorData};
 
 use super::linear_cross_entropy::{self as lce, Problem};
 use super::FusedOps;
-use super::{attention_softmax, gelu, layer_norm};
+use super::{attention_softmax, gelu, layer_norm, masked};
 use crate::model::dropout_rng::{self, MaskKey};
 
 /// The elements of a float tensor in row-major order (copied only if it is a strided view).
@@ -129,6 +129,28 @@ impl FusedOps for Flex {
         let (probs, weights, _) = attention_forward(&scores, past, &key_start, scale, key);
         weights.unwrap_or(probs)
     }
+    fn residual_dropout(
+        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dropout: f64,
+    ) -> FloatTensor<Self> {
+        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        residual_dropout_forward(&x, &y, key)
+    }
+}
+
+/// `x + y ⊙ mask` on flex tensors of one shape (no mask: `x + y`).
+fn residual_dropout_forward(x: &FlexTensor, y: &FlexTensor, key: Option<MaskKey>) -> FlexTensor {
+    let shape = x.layout().shape().to_vec();
+    assert_eq!(
+        shape,
+        y.layout().shape().to_vec(),
+        "residual and sublayer shapes differ"
+    );
+    tensor(
+        masked::add_masked(&f32_values(x), &f32_values(y), key),
+        shape,
+    )
 }
 
 /// Attention softmax forward on a flex tensor: P, the weights when dropout applies, and the
@@ -295,6 +317,25 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         }
     }
 
+    fn residual_dropout(
+        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dropout: f64,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), y.node()];
+        let (x, y) = (x.into_primitive(), y.into_primitive());
+        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        let out = residual_dropout_forward(&x, &y, key);
+        match ResidualDropoutBackward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish(key, out),
+            OpsKind::UnTracked(prep) => prep.finish(out),
+        }
+    }
+
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self> {
         let guards = [x.node()];
         let x = x.into_primitive();
@@ -381,6 +422,32 @@ impl Backward<Flex, 1> for AttentionSoftmaxBackward {
                 key,
             );
             grads.register::<Flex>(node.id, tensor(ds, shape));
+        }
+    }
+}
+
+/// Backward of `x + dropout(y)`: dx = g, dy = g ⊙ mask.
+#[derive(Debug)]
+struct ResidualDropoutBackward;
+
+impl Backward<Flex, 2> for ResidualDropoutBackward {
+    type State = Option<MaskKey>;
+
+    fn backward(self, ops: Ops<Self::State, 2>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let g = grads.consume::<Flex>(&ops.node);
+        let [x_node, y_node] = ops.parents;
+        if let Some(node) = y_node {
+            let dy = match ops.state {
+                Some(key) => {
+                    let shape = g.layout().shape().to_vec();
+                    tensor(masked::times_mask(&f32_values(&g), key), shape)
+                }
+                None => g.clone(),
+            };
+            grads.register::<Flex>(node.id, dy);
+        }
+        if let Some(node) = x_node {
+            grads.register::<Flex>(node.id, g);
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod attention_softmax;
 pub mod gelu;
 pub mod layer_norm;
 pub mod linear_cross_entropy;
+pub mod masked;
 pub mod simd;
 
 use burn::backend::tensor::{FloatTensor, IntTensor};
@@ -52,6 +53,14 @@ pub trait FusedOps: Backend {
 
     /// The tanh GELU of every element. Differentiable.
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// `x + dropout(y)` for two tensors of one shape, dropout probability `dropout` (the mask
+    /// drawn from [`crate::model::dropout_rng`]). Differentiable in both.
+    fn residual_dropout(
+        x: FloatTensor<Self>,
+        y: FloatTensor<Self>,
+        dropout: f64,
+    ) -> FloatTensor<Self>;
 
     /// Attention weights from raw scores [batch, heads, queries, keys]: softmax of
     /// `scale·scores` where query i of sequence b sees keys `key_start[b] ..= past + i`
@@ -251,4 +260,23 @@ pub fn reference_attention_softmax(
     let weights =
         burn::tensor::activation::softmax(scores.mul_scalar(scale).mask_fill(mask, -1e9), 3);
     crate::model::layers::dropout(weights, dropout, dropout > 0.0)
+}
+
+/// The residual sum of a post-LN block with its residual dropout, `x + dropout(y)`: one pass
+/// on flex (the mask made where it is applied), composed elsewhere. `dropout` is the
+/// probability in training, 0 otherwise.
+pub fn residual_dropout(x: Tensor<3>, y: Tensor<3>, dropout: f64) -> Tensor<3> {
+    if fused_on(&x.device()) {
+        return Tensor::from_dispatch(<Dispatch as FusedOps>::residual_dropout(
+            x.into_dispatch(),
+            y.into_dispatch(),
+            dropout,
+        ));
+    }
+    reference_residual_dropout(x, y, dropout)
+}
+
+/// `x + dropout(y)` in tensor operations: the reference for the fused one.
+pub fn reference_residual_dropout(x: Tensor<3>, y: Tensor<3>, dropout: f64) -> Tensor<3> {
+    x + crate::model::layers::dropout(y, dropout, dropout > 0.0)
 }

@@ -9,6 +9,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::layers::{dropout, gelu, param, Conv1D, Init, LayerNorm};
 use crate::config::GptConfig;
+use crate::kernels::residual_dropout;
 
 /// Masked multi-head self-attention.
 #[derive(Module, Debug)]
@@ -76,7 +77,8 @@ impl Attention {
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([batch, time, width]);
-        dropout(self.c_proj.forward(context), self.resid_pdrop, train)
+        // Residual dropout is applied by the block, fused with the residual sum.
+        self.c_proj.forward(context)
     }
 }
 
@@ -99,12 +101,9 @@ impl Mlp {
         }
     }
 
-    fn forward(&self, x: Tensor<3>, train: bool) -> Tensor<3> {
-        dropout(
-            self.c_proj.forward(gelu(self.c_fc.forward(x))),
-            self.resid_pdrop,
-            train,
-        )
+    /// The FFN output before its residual dropout (which the block applies).
+    fn forward(&self, x: Tensor<3>) -> Tensor<3> {
+        self.c_proj.forward(gelu(self.c_fc.forward(x)))
     }
 }
 
@@ -136,10 +135,15 @@ impl Block {
         pad: &[usize],
         train: bool,
     ) -> Tensor<3> {
+        // `x + dropout(sublayer(x))`, one fused pass on flex (`kernels::residual_dropout`).
+        let p = |p: f64| if train { p } else { 0.0 };
+        let a = self.attn.forward(x.clone(), cache, pad, train);
         let n = self
             .ln_1
-            .forward(x.clone() + self.attn.forward(x, cache, pad, train));
-        self.ln_2.forward(n.clone() + self.mlp.forward(n, train))
+            .forward(residual_dropout(x, a, p(self.attn.resid_pdrop)));
+        let m = self.mlp.forward(n.clone());
+        self.ln_2
+            .forward(residual_dropout(n, m, p(self.mlp.resid_pdrop)))
     }
 }
 
