@@ -91,9 +91,11 @@ pub fn sample_next(logits: &[f32], config: &SamplingConfig, draws: &mut Draws) -
     *order.last().unwrap()
 }
 
+/// Next-token logits at the last position of every sequence of `hidden` [batch, time, width]:
+/// `batch` rows of `vocab_size`, one after the other.
 fn last_logits(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
-    let [_, time, width] = hidden.dims();
-    let last = hidden.narrow(1, time - 1, 1).reshape([1, 1, width]);
+    let [batch, time, width] = hidden.dims();
+    let last = hidden.narrow(1, time - 1, 1).reshape([batch, 1, width]);
     model
         .lm_logits(last)
         .into_data()
@@ -188,24 +190,14 @@ pub fn generate_batch(model: &Gpt, prompts: &[Vec<u32>], config: &SamplingConfig
         .flat_map(|(p, &n)| std::iter::repeat_n(0, n).chain(p.iter().map(|&t| t as i64)))
         .collect();
     let mut draws: Vec<Draws> = (0..batch).map(|_| Draws::new(config.seed, 0)).collect();
+    let vocab = model.config().vocab_size;
     let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(new_tokens); batch];
     let mut cache = KvCache::default();
     let mut hidden = model
         .forward_cached_padded(step_ids(first, longest), &mut cache, &pad)
         .hidden;
     for step in 0..new_tokens {
-        let [_, time, width] = hidden.dims();
-        let last = hidden
-            .clone()
-            .narrow(1, time - 1, 1)
-            .reshape([batch, 1, width]);
-        let logits = model
-            .lm_logits(last)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32");
-        let vocab = model.config().vocab_size;
+        let logits = last_logits(model, hidden.clone());
         let next: Vec<i64> = (0..batch)
             .map(|b| {
                 let t = sample_next(&logits[b * vocab..(b + 1) * vocab], config, &mut draws[b]);

@@ -50,6 +50,7 @@ fn linear_cross_entropy(
     weight: &FlexTensor,
     targets: &FlexTensor,
     row_weights: Option<&FlexTensor>,
+    want_grads: bool,
 ) -> (lce::Output, [usize; 3]) {
     let hs = hidden.layout().shape();
     let ws = weight.layout().shape();
@@ -71,7 +72,7 @@ fn linear_cross_entropy(
         d,
         v,
     };
-    (lce::run(&problem, rw.as_deref()), [n, d, v])
+    (lce::run(&problem, rw.as_deref(), want_grads), [n, d, v])
 }
 
 fn weighted_loss(logprobs: &[f32], row_weights: &FlexTensor) -> f32 {
@@ -90,8 +91,9 @@ impl FusedOps for Flex {
         targets: IntTensor<Self>,
         row_weights: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        // Without autodiff nobody asks for gradients: the forward pass alone.
-        let (out, _) = linear_cross_entropy(&hidden, &weight, &targets, None);
+        // Without autodiff nobody asks for gradients: the forward pass alone, over the rows
+        // that count.
+        let (out, _) = linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), false);
         tensor(vec![weighted_loss(&out.logprobs, &row_weights)], vec![1])
     }
 
@@ -100,7 +102,7 @@ impl FusedOps for Flex {
         weight: FloatTensor<Self>,
         targets: IntTensor<Self>,
     ) -> FloatTensor<Self> {
-        let (out, [n, ..]) = linear_cross_entropy(&hidden, &weight, &targets, None);
+        let (out, [n, ..]) = linear_cross_entropy(&hidden, &weight, &targets, None, false);
         tensor(out.logprobs, vec![n])
     }
 
@@ -247,7 +249,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         {
             OpsKind::Tracked(prep) => {
                 let (out, [n, d, v]) =
-                    linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights));
+                    linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), true);
                 let loss = weighted_loss(&out.logprobs, &row_weights);
                 let (dh, dw) = out.grads.expect("gradients were asked for");
                 let state = (tensor(dh, vec![n, d]), tensor(dw, vec![v, d]));

@@ -107,9 +107,10 @@ fn matmul(
     }
 }
 
-/// Target log-probabilities of every row, and with `row_weights` the gradients of
-/// `Σ_r w_r·(−logprob_r)`. Targets must lie in `0..v` (checked).
-pub fn run(problem: &Problem, row_weights: Option<&[f32]>) -> Output {
+/// Target log-probabilities of the rows of nonzero weight (all rows without `row_weights`),
+/// and with `want_grads` the gradients of `Σ_r w_r·(−logprob_r)`. Targets must lie in `0..v`
+/// (checked).
+pub fn run(problem: &Problem, row_weights: Option<&[f32]>, want_grads: bool) -> Output {
     let Problem {
         hidden,
         weight,
@@ -133,7 +134,12 @@ pub fn run(problem: &Problem, row_weights: Option<&[f32]>) -> Output {
     };
     let chunk = chunk_rows(v);
     let mut logprobs = vec![0f32; n];
-    let mut grads = row_weights.map(|_| (vec![0f32; n * d], vec![0f32; v * d]));
+    assert!(
+        !want_grads || row_weights.is_some(),
+        "gradients need row weights"
+    );
+    let grad_weights = row_weights.filter(|_| want_grads);
+    let mut grads = grad_weights.map(|_| (vec![0f32; n * d], vec![0f32; v * d]));
     let mut logits = vec![0f32; chunk.min(rows.len().max(1)) * v];
     let mut h_chunk = vec![0f32; chunk * d];
     let mut dh_chunk = vec![0f32; chunk * d];
@@ -157,7 +163,7 @@ pub fn run(problem: &Problem, row_weights: Option<&[f32]>) -> Output {
                 let target = targets[r] as usize;
                 let top = simd::max(row);
                 let target_logit = row[target];
-                match row_weights {
+                match grad_weights {
                     None => {
                         let sum = simd::sum_exp_shifted(row, top);
                         target_logit - top - (sum.ln() as f32)
@@ -266,8 +272,8 @@ mod tests {
                 d,
                 v,
             };
-            let out = run(&p, Some(&w));
-            let forward_only = run(&p, None);
+            let out = run(&p, Some(&w), true);
+            let forward_only = run(&p, None, false);
             std::env::remove_var("GENPT_LCE_CHUNK");
             let (lp, dh, dw) = reference(&p, &w);
             let (gh, gw) = out.grads.unwrap();
