@@ -1,7 +1,8 @@
 //! Learning a new BPE vocabulary over the same pre-tokenization as encoding (fix_text →
 //! text_standardize → English splitting → lowercase), laid out like the release's encoder:
 //! `<unk>` (id 0), the characters by frequency, the same characters with `</w>`, the merged
-//! pieces in merge order, and `\n</w>` last.
+//! pieces in merge order, and `\n</w>` last. Words with whitespace in them are not merged (see
+//! `train_bpe`), so every merge can be written to and read from a merges file.
 //!
 //! The most frequent adjacent pair is merged each round; ties go to the smallest pair in byte
 //! order, so the result depends only on the corpus. Pair counts are updated incrementally,
@@ -40,10 +41,13 @@ pub fn train_bpe(
     n_merges: usize,
     progress: &dyn Fn(usize),
 ) -> (HashMap<String, u32>, Vec<(String, String)>) {
-    // Words as symbol lists, sorted for determinism.
+    // Words as symbol lists, sorted for determinism. A word holding whitespace (spaCy keeps
+    // "\n", runs of spaces and NBSP-joined text as tokens) takes no part in merges: a merges
+    // file cannot hold such a piece (`vocab::is_merge_separator`). Its characters still get
+    // encoder entries below, so it encodes as characters rather than as `<unk>`.
     let mut words: Vec<(Vec<String>, u64)> = word_counts
         .iter()
-        .filter(|(w, _)| !w.is_empty())
+        .filter(|(w, _)| !w.is_empty() && !w.chars().any(crate::vocab::is_merge_separator))
         .map(|(w, &c)| {
             let chars: Vec<char> = w.chars().collect();
             let mut symbols: Vec<String> = chars[..chars.len() - 1]

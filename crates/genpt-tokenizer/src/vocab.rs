@@ -17,18 +17,53 @@ pub struct Vocab {
     pub merges: Vec<(String, String)>,
 }
 
-/// The encoder and merges files in `dir`, whichever naming it uses.
+/// The encoder and merges files in `dir`, whichever naming it uses: the release's
+/// `encoder_bpe_N.json` + `vocab_N.bpe` (N the merge count; 40000 for GPT-1) or Hugging Face's
+/// `vocab.json` + `merges.txt`. Two release-named pairs with different N are ambiguous.
 pub fn find_files(dir: &Path) -> Result<(PathBuf, PathBuf), TokenizerError> {
-    for (e, m) in [(ORIGINAL_ENCODER, ORIGINAL_MERGES), (HF_ENCODER, HF_MERGES)] {
-        if dir.join(e).exists() && dir.join(m).exists() {
-            return Ok((dir.join(e), dir.join(m)));
+    let mut release = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if let Some(n) = name.strip_prefix("encoder_bpe_").and_then(|r| r.strip_suffix(".json")) {
+                let merges = dir.join(format!("vocab_{n}.bpe"));
+                if merges.exists() {
+                    release.push((dir.join(&name), merges));
+                }
+            }
         }
+    }
+    release.sort();
+    match release.len() {
+        1 => return Ok(release.pop().expect("one pair")),
+        0 => {}
+        _ => {
+            return Err(TokenizerError::Format {
+                path: dir.to_path_buf(),
+                line: None,
+                message: format!(
+                    "ambiguous: {} vocabularies ({}); keep one encoder_bpe_N.json + vocab_N.bpe pair",
+                    release.len(),
+                    release.iter().map(|(e, _)| e.file_name().unwrap().to_string_lossy()).collect::<Vec<_>>().join(", ")
+                ),
+            })
+        }
+    }
+    if dir.join(HF_ENCODER).exists() && dir.join(HF_MERGES).exists() {
+        return Ok((dir.join(HF_ENCODER), dir.join(HF_MERGES)));
     }
     Err(TokenizerError::Format {
         path: dir.to_path_buf(),
         line: None,
-        message: format!("no vocabulary: expected {ORIGINAL_ENCODER} + {ORIGINAL_MERGES} or {HF_ENCODER} + {HF_MERGES}"),
+        message: format!("no vocabulary: expected {ORIGINAL_ENCODER} + {ORIGINAL_MERGES} (or another merge count) or {HF_ENCODER} + {HF_MERGES}"),
     })
+}
+
+/// Characters that end a piece in a merges file: the release reads each line with Python's
+/// `str.split()`, which splits on Unicode whitespace and on the separators U+001C–U+001F, and
+/// Hugging Face splits on spaces. A piece holding one of these cannot be written as a merge.
+pub fn is_merge_separator(c: char) -> bool {
+    c.is_whitespace() || ('\u{1c}'..='\u{1f}').contains(&c)
 }
 
 fn read(path: &Path) -> Result<String, TokenizerError> {
@@ -115,7 +150,10 @@ pub fn load(dir: &Path) -> Result<Vocab, TokenizerError> {
     })
 }
 
-/// Writes both layouts into `dir`.
+/// Writes both layouts into `dir`: `encoder_bpe_N.json` + `vocab_N.bpe` (N = the number of
+/// merges) and `vocab.json` + `merges.txt`. A merge that the format cannot hold (an empty piece,
+/// or one with whitespace, see [`is_merge_separator`]) is an error, not a file that fails to
+/// load; the encoder, being JSON, holds any piece.
 pub fn save(
     dir: &Path,
     encoder: &HashMap<String, u32>,
@@ -125,6 +163,15 @@ pub fn save(
         let path = path.to_path_buf();
         move |e| TokenizerError::Io { path, source: e }
     };
+    for (i, (a, b)) in merges.iter().enumerate() {
+        if [a, b].iter().any(|p| p.is_empty() || p.chars().any(is_merge_separator)) {
+            return Err(TokenizerError::Format {
+                path: dir.join(HF_MERGES),
+                line: Some(i + 2),
+                message: format!("merge {a:?} + {b:?} cannot be written: pieces may not be empty or hold whitespace"),
+            });
+        }
+    }
     std::fs::create_dir_all(dir).map_err(io(dir))?;
     let mut pairs: Vec<(&String, &u32)> = encoder.iter().collect();
     pairs.sort_by_key(|(_, &id)| id);
@@ -137,9 +184,11 @@ pub fn save(
     for (a, b) in merges {
         merges_text.push_str(&format!("{a} {b}\n"));
     }
-    for (e, m) in [(ORIGINAL_ENCODER, ORIGINAL_MERGES), (HF_ENCODER, HF_MERGES)] {
-        std::fs::write(dir.join(e), &encoder_json).map_err(io(&dir.join(e)))?;
-        std::fs::write(dir.join(m), &merges_text).map_err(io(&dir.join(m)))?;
+    let n = merges.len();
+    let release = (format!("encoder_bpe_{n}.json"), format!("vocab_{n}.bpe"));
+    for (e, m) in [release, (HF_ENCODER.to_string(), HF_MERGES.to_string())] {
+        std::fs::write(dir.join(&e), &encoder_json).map_err(io(&dir.join(&e)))?;
+        std::fs::write(dir.join(&m), &merges_text).map_err(io(&dir.join(&m)))?;
     }
     Ok(())
 }
