@@ -4,8 +4,10 @@
 //! submission files. No model or tokenizer dependency: tokenization is passed
 //! in as a closure.
 
+pub mod custom;
 pub mod error;
 mod glue;
+pub mod info;
 pub mod metrics;
 mod nli;
 mod race;
@@ -17,7 +19,9 @@ pub mod task;
 pub mod transform;
 mod tsv;
 
+pub use custom::{Columns, Labels};
 pub use error::TaskError;
+pub use info::{CustomKind, InputForm, TaskInfo, TASK_FILE};
 pub use metrics::{
     accuracy, f1_binary, glue_average, matthews, pearson, score_task, spearman, TaskScore,
 };
