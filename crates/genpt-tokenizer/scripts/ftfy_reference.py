@@ -106,7 +106,9 @@ class TextEncoder(object):
 
 
 def main():
-    src, dst = sys.argv[1], sys.argv[2]
+    # --no-ids: only ftfy's output (quicker; for ad-hoc checks with FTFY_PARITY_FILE).
+    no_ids = "--no-ids" in sys.argv
+    src, dst = [a for a in sys.argv[1:] if not a.startswith("--")]
     bpe_dir = os.path.join(SHARED, "data/gpt1-bpe")
     enc = TextEncoder(os.path.join(bpe_dir, "encoder_bpe_40000.json"), os.path.join(bpe_dir, "vocab_40000.bpe"))
     meta = {
@@ -127,7 +129,8 @@ def main():
             row = {"text": text}
             if fixed != text:
                 row["fixed"] = fixed
-            row["ids"] = enc.encode_fixed(fixed)
+            if not no_ids:
+                row["ids"] = enc.encode_fixed(fixed)
             out.write(json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n")
 
 
