@@ -197,6 +197,7 @@ class Gen:
             "e\u0301", "A\u030a", "\u1100\u1161", "\u0928\u093c", "Å", "K",
             "Ã ", "Ã la", "Â ", "Ã©", "â€", "â€™", "â€œ", "â€\x9d", "Ã\xa0", "â€¦", "Ã¢â‚¬â„¢",
             "‚Äô", "‚Äú", "‚Ä¶", "Ã¶", "Ã¼", "ÃŸ", "Ã\x9f", "Ä±", "Å›", "Ð¿Ñ€Ð¸", "Î±Î²",
+            "À\n", "í\xa0½í¸€", "í\xa0½í¸", "í\xa0½", "Ã s ", "Ã quele", "Ã  ", "â€?", "Ã?", "Ã¢â‚¬Å“",
         ])
 
     def special_line(self):
@@ -211,11 +212,23 @@ class Gen:
                 words[min(i, len(words) - 1)] += s
         return r.choice([" ", " ", "", "\t", "  "]).join(words)
 
+    def byte_soup(self):
+        """Random bytes, rich in UTF-8 lead and continuation bytes, read through a codec."""
+        r = self.rng
+        picks = [None, None, 0x20, 0x0A, 0xA0, 0xC2, 0xC3, 0xE2, 0xED, 0xC0, 0x80, 0x1A, 0x3F, 0xF0]
+        data = bytes(
+            (r.randrange(256) if p is None else p) for p in (r.choice(picks) for _ in range(r.randint(1, 10)))
+        )
+        text = data.decode(r.choice(FTFY_CODECS + OTHER_CODECS), errors="replace")
+        return r.choice(["", self.snippet(2) + " "]) + text + r.choice(["", "\n", " " + self.snippet(2)])
+
     def line(self):
         r = self.rng
         k = r.random()
-        if k < 0.06:
+        if k < 0.04:
             return self.snippet()
+        if k < 0.08:
+            return self.byte_soup()
         if k < 0.46:
             return self.mojibake_line()
         if k < 0.58:

@@ -141,7 +141,7 @@ def main():
     # one of these codecs decodes ASCII bytes to themselves except that the sloppy ones decode
     # 0x1A to U+FFFD, and their encoders are exact inverses (checked here).
     lines.append("/// `chardata.CHARMAP_ENCODINGS`, in the order ftfy tries them: (name, decode table).")
-    lines.append("pub const CHARMAPS: [(&str, [char; 256]); %d] = [" % len(chardata.CHARMAP_ENCODINGS))
+    lines.append("pub static CHARMAPS: [(&str, [char; 256]); %d] = [" % len(chardata.CHARMAP_ENCODINGS))
     for enc in chardata.CHARMAP_ENCODINGS:
         table = bytes(range(256)).decode(enc)
         assert len(set(table)) == 256, enc
@@ -159,7 +159,7 @@ def main():
         except UnicodeDecodeError:
             strict.append("None")
     lines.append("/// Python's strict `windows-1252` decoder (None: an undefined byte).")
-    lines.append("pub const WINDOWS_1252_STRICT: [Option<char>; 256] = [%s];" % ", ".join(strict))
+    lines.append("pub static WINDOWS_1252_STRICT: [Option<char>; 256] = [%s];" % ", ".join(strict))
     lines.append("")
 
     regexes = [
@@ -187,7 +187,7 @@ def main():
     # HTML entities: ftfy's table (html5 names ending in ';', plus upper-cased variants).
     entities = sorted(chardata.HTML_ENTITIES.items())
     lines.append("/// `chardata.HTML_ENTITIES`, sorted by name (\"&name;\" -> text).")
-    lines.append("pub const HTML_ENTITIES: [(&str, &str); %d] = [" % len(entities))
+    lines.append("pub static HTML_ENTITIES: [(&str, &str); %d] = [" % len(entities))
     for k, v in entities:
         lines.append("    (%s, %s)," % (rust_str(k), rust_str(v)))
     lines.append("];")
@@ -195,34 +195,34 @@ def main():
 
     refs = sorted(html._invalid_charrefs.items())
     lines.append("/// `html._invalid_charrefs`: numeric references `html.unescape` replaces specially.")
-    lines.append("pub const INVALID_CHARREFS: [(u32, &str); %d] = [" % len(refs))
+    lines.append("pub static INVALID_CHARREFS: [(u32, &str); %d] = [" % len(refs))
     lines.extend("    (0x%x, %s)," % (k, rust_str(v)) for k, v in refs)
     lines.append("];")
     cps = sorted(html._invalid_codepoints)
     lines.append("/// `html._invalid_codepoints`: numeric references `html.unescape` deletes.")
-    lines.append("pub const INVALID_CODEPOINTS: [u32; %d] = [%s];" % (len(cps), ", ".join("0x%x" % c for c in cps)))
+    lines.append("pub static INVALID_CODEPOINTS: [u32; %d] = [%s];" % (len(cps), ", ".join("0x%x" % c for c in cps)))
     lines.append("")
 
     width = sorted(chardata.WIDTH_MAP.items())
     lines.append("/// `chardata.WIDTH_MAP`: full- and half-width forms -> NFKC.")
-    lines.append("pub const WIDTH_MAP: [(char, &str); %d] = [" % len(width))
+    lines.append("pub static WIDTH_MAP: [(char, &str); %d] = [" % len(width))
     lines.extend("    (%s, %s)," % (rust_char(k), rust_str(v)) for k, v in width)
     lines.append("];")
     lines.append("")
 
     lig = sorted(chardata.LIGATURES.items())
     lines.append("/// `chardata.LIGATURES`: Latin ligatures and digraphs -> their letters.")
-    lines.append("pub const LIGATURES: [(char, &str); %d] = [" % len(lig))
+    lines.append("pub static LIGATURES: [(char, &str); %d] = [" % len(lig))
     lines.extend("    (%s, %s)," % (rust_char(k), rust_str(v)) for k, v in lig)
     lines.append("];")
     lines.append("")
 
     ctrl = to_ranges(chardata.CONTROL_CHARS.keys())
     lines.append("/// `chardata.CONTROL_CHARS`: what `remove_control_chars` deletes (inclusive ranges).")
-    lines.append("pub const CONTROL_CHARS: [(u32, u32); %d] = [%s];" % (len(ctrl), ", ".join("(0x%x, 0x%x)" % tuple(r) for r in ctrl)))
+    lines.append("pub static CONTROL_CHARS: [(u32, u32); %d] = [%s];" % (len(ctrl), ", ".join("(0x%x, 0x%x)" % tuple(r) for r in ctrl)))
     digits = category_ranges(C.CATEGORY_DIGIT)
     lines.append("/// Python's `\\d` (Unicode decimal digits), for `fixes.ANSI_RE` (inclusive ranges).")
-    lines.append("pub const DECIMAL_DIGITS: [(u32, u32); %d] = [%s];" % (len(digits), ", ".join("(0x%x, 0x%x)" % tuple(r) for r in digits)))
+    lines.append("pub static DECIMAL_DIGITS: [(u32, u32); %d] = [%s];" % (len(digits), ", ".join("(0x%x, 0x%x)" % tuple(r) for r in digits)))
 
     # Sanity checks on assumptions the Rust port makes.
     assert fixes.ANSI_RE.pattern == "\033\\[((?:\\d|;)*)([a-zA-Z])"

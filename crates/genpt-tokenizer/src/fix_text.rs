@@ -13,6 +13,7 @@
 mod chars;
 mod encoding;
 mod html;
+#[rustfmt::skip]
 mod tables;
 
 use unicode_normalization::{is_nfc_quick, IsNormalized, UnicodeNormalization};
@@ -117,10 +118,59 @@ mod tests {
     // Expected values are ftfy 6.3.1's `fix_text`, observed in Python.
     #[test]
     fn matches_ftfy() {
-        assert_eq!(fix_text("mojibake: cafÃ© doesnâ€™t"), "mojibake: café doesn't");
+        assert_eq!(
+            fix_text("mojibake: cafÃ© doesnâ€™t"),
+            "mojibake: café doesn't"
+        );
         assert_eq!(fix_text("&amp; &lt;tag&gt; entities"), "& <tag> entities");
-        assert_eq!(fix_text("ﬁne ＡＢＣ１ x\u{a0}y \u{200b} z"), "fine ABC1 x\u{a0}y \u{200b} z");
+        assert_eq!(
+            fix_text("ﬁne ＡＢＣ１ x\u{a0}y \u{200b} z"),
+            "fine ABC1 x\u{a0}y \u{200b} z"
+        );
         assert_eq!(fix_text("naïve café résumé"), "naïve café résumé");
         assert_eq!(fix_text("a\r\nb\u{0}c"), "a\nbc");
+    }
+
+    // The three cases of issue 15, with ftfy 6.3.1's output observed in Python.
+    #[test]
+    fn macroman_mojibake() {
+        assert_eq!(
+            fix_text("President Obama‚Äôs speech didn‚Äôt"),
+            "President Obama's speech didn't"
+        );
+    }
+
+    #[test]
+    fn c1_controls_read_as_windows_1252() {
+        assert_eq!(
+            fix_text("\u{91}Hello,\u{92} she said \u{93}twice\u{94} \u{85} \u{96} \u{80} \u{81}"),
+            "'Hello,' she said \"twice\" … – € \u{81}"
+        );
+    }
+
+    #[test]
+    fn latin_digraphs() {
+        assert_eq!(
+            fix_text("ǅemal ǈubljana ǋegoš Ǳ ǆ"),
+            "Džemal Ljubljana Njegoš DZ dž"
+        );
+    }
+
+    // Python's `$` lets a final newline complete ftfy's C0 80 and CESU-8 patterns, so ftfy
+    // eats the newline; observed in Python.
+    #[test]
+    fn utf8_variants_eat_a_final_newline() {
+        assert_eq!(fix_text("Ã© À\n"), "é ");
+        assert_eq!(fix_text("Ã©í\u{a0}½í¸\n"), "é😊");
+        assert_eq!(fix_text("í\u{a0}½í¸€\n"), "😀\n");
+    }
+
+    // unescape_html="auto" stays off for the rest of the text once a line has a '<'.
+    #[test]
+    fn html_off_after_a_tag() {
+        assert_eq!(
+            fix_text("&amp; d\na<b &amp; c\n&amp; d"),
+            "& d\na<b &amp; c\n&amp; d"
+        );
     }
 }

@@ -37,9 +37,15 @@ fn load(path: &std::path::Path) -> Vec<Row> {
             let value: serde_json::Value = serde_json::from_str(line).unwrap();
             let input = value["text"].as_str().unwrap().to_string();
             Row {
-                fixed: value.get("fixed").and_then(|v| v.as_str()).unwrap_or(&input).to_string(),
+                fixed: value
+                    .get("fixed")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or(&input)
+                    .to_string(),
                 text: input,
-                ids: value.get("ids").map_or(Vec::new(), |v| serde_json::from_value(v.clone()).unwrap()),
+                ids: value
+                    .get("ids")
+                    .map_or(Vec::new(), |v| serde_json::from_value(v.clone()).unwrap()),
             }
         })
         .collect()
@@ -58,11 +64,20 @@ fn compare_fix_text(rows: &[Row]) -> usize {
             exact += 1;
         } else if shown < 10 {
             shown += 1;
-            println!("MISMATCH {}\n  ours: {}\n  ftfy: {}", show(&row.text), show(&got), show(&row.fixed));
+            println!(
+                "MISMATCH {}\n  ours: {}\n  ftfy: {}",
+                show(&row.text),
+                show(&got),
+                show(&row.fixed)
+            );
         }
     }
     let share = exact as f64 / rows.len() as f64;
-    println!("fix_text: {exact} of {} lines exact ({:.3}%)", rows.len(), 100.0 * share);
+    println!(
+        "fix_text: {exact} of {} lines exact ({:.3}%)",
+        rows.len(),
+        100.0 * share
+    );
     exact
 }
 
@@ -104,7 +119,8 @@ fn ids_match_release() {
             let first = first.unwrap_or(got.len().min(row.ids.len()));
             let from = first.saturating_sub(3);
             let pieces = |ids: &[u32]| {
-                tokenizer.decode(&ids[from.min(ids.len())..(first + 5).min(ids.len())])
+                tokenizer
+                    .decode(&ids[from.min(ids.len())..(first + 5).min(ids.len())])
                     .split(' ')
                     .map(String::from)
                     .collect::<Vec<_>>()
@@ -118,6 +134,10 @@ fn ids_match_release() {
         }
     }
     let share = exact as f64 / rows.len() as f64;
-    println!("ids: {exact} of {} lines exact ({:.3}%)", rows.len(), 100.0 * share);
+    println!(
+        "ids: {exact} of {} lines exact ({:.3}%)",
+        rows.len(),
+        100.0 * share
+    );
     assert_eq!(exact, rows.len());
 }

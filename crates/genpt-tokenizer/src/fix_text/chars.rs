@@ -7,7 +7,10 @@
 use super::tables;
 
 fn lookup(table: &'static [(char, &'static str)], c: char) -> Option<&'static str> {
-    table.binary_search_by_key(&c, |&(k, _)| k).ok().map(|i| table[i].1)
+    table
+        .binary_search_by_key(&c, |&(k, _)| k)
+        .ok()
+        .map(|i| table[i].1)
 }
 
 fn uncurl(c: char, out: &mut String) {
@@ -50,7 +53,9 @@ pub fn fix_line_breaks(text: &str) -> String {
 
 fn is_decimal(c: char) -> bool {
     let c = c as u32;
-    tables::DECIMAL_DIGITS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+    tables::DECIMAL_DIGITS
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// `fixes.remove_terminal_escapes`: `ANSI_RE = \033\[((?:\d|;)*)([a-zA-Z])`, `\d` being any
@@ -81,7 +86,9 @@ pub fn remove_terminal_escapes(text: &str) -> String {
 
 pub fn is_control_to_remove(c: char) -> bool {
     let c = c as u32;
-    tables::CONTROL_CHARS.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+    tables::CONTROL_CHARS
+        .iter()
+        .any(|&(lo, hi)| (lo..=hi).contains(&c))
 }
 
 /// `fixes.remove_control_chars`.

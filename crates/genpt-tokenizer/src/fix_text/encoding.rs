@@ -17,17 +17,26 @@ use regex::Regex;
 use super::tables;
 
 static BADNESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(tables::BADNESS_RE).unwrap());
-static UTF8_DETECTOR: LazyLock<Regex> = LazyLock::new(|| Regex::new(tables::UTF8_DETECTOR_RE).unwrap());
+static UTF8_DETECTOR: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(tables::UTF8_DETECTOR_RE).unwrap());
 static UTF8_DETECTOR_NOT_AFTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(tables::UTF8_DETECTOR_NOT_AFTER).unwrap());
-static ALTERED_UTF8: LazyLock<BytesRegex> = LazyLock::new(|| BytesRegex::new(tables::ALTERED_UTF8_RE).unwrap());
-static LOSSY_UTF8: LazyLock<BytesRegex> = LazyLock::new(|| BytesRegex::new(tables::LOSSY_UTF8_RE).unwrap());
+static ALTERED_UTF8: LazyLock<BytesRegex> =
+    LazyLock::new(|| BytesRegex::new(tables::ALTERED_UTF8_RE).unwrap());
+static LOSSY_UTF8: LazyLock<BytesRegex> =
+    LazyLock::new(|| BytesRegex::new(tables::LOSSY_UTF8_RE).unwrap());
 
 /// Encoders of `tables::CHARMAPS`: the inverse of each decode table (all 256 entries differ).
 static ENCODERS: LazyLock<Vec<HashMap<char, u8>>> = LazyLock::new(|| {
     tables::CHARMAPS
         .iter()
-        .map(|(_, table)| table.iter().enumerate().map(|(b, &c)| (c, b as u8)).collect())
+        .map(|(_, table)| {
+            table
+                .iter()
+                .enumerate()
+                .map(|(b, &c)| (c, b as u8))
+                .collect()
+        })
         .collect()
 });
 
@@ -67,7 +76,9 @@ fn restore_byte_a0(bytes: &[u8]) -> Vec<u8> {
     }
     ALTERED_UTF8
         .replace_all(&graved, |m: &regex::bytes::Captures| {
-            m[0].iter().map(|&b| if b == b' ' { 0xA0 } else { b }).collect::<Vec<u8>>()
+            m[0].iter()
+                .map(|&b| if b == b' ' { 0xA0 } else { b })
+                .collect::<Vec<u8>>()
         })
         .into_owned()
 }
@@ -75,7 +86,9 @@ fn restore_byte_a0(bytes: &[u8]) -> Vec<u8> {
 /// `fixes.replace_lossy_sequences`: UTF-8 sequences whose lost bytes a sloppy codec wrote as
 /// 0x1A (from U+FFFD), or once as '?', become the UTF-8 of U+FFFD.
 fn replace_lossy_sequences(bytes: &[u8]) -> Vec<u8> {
-    LOSSY_UTF8.replace_all(bytes, &b"\xef\xbf\xbd"[..]).into_owned()
+    LOSSY_UTF8
+        .replace_all(bytes, &b"\xef\xbf\xbd"[..])
+        .into_owned()
 }
 
 /// Python's `$` without MULTILINE: the end, or just before a final newline.
@@ -90,7 +103,8 @@ fn find_special(bytes: &[u8], from: usize) -> Option<usize> {
         0xC0 => bytes.get(i + 1) == Some(&0x80) || at_end(bytes, i + 1),
         0xED => {
             let second = bytes.get(i + 1).is_some_and(|b| (0xA0..=0xBF).contains(b))
-                && (bytes.get(i + 2).is_some_and(|b| (0x80..=0xBF).contains(b)) || at_end(bytes, i + 2));
+                && (bytes.get(i + 2).is_some_and(|b| (0x80..=0xBF).contains(b))
+                    || at_end(bytes, i + 2));
             second || at_end(bytes, i + 1)
         }
         _ => false,
@@ -154,7 +168,13 @@ pub fn fix_c1_controls(text: &str) -> String {
     let sloppy_1252 = &tables::CHARMAPS[1];
     debug_assert_eq!(sloppy_1252.0, "sloppy-windows-1252");
     text.chars()
-        .map(|c| if is_c1(c) { sloppy_1252.1[c as usize] } else { c })
+        .map(|c| {
+            if is_c1(c) {
+                sloppy_1252.1[c as usize]
+            } else {
+                c
+            }
+        })
         .collect()
 }
 
@@ -260,8 +280,14 @@ mod tests {
     #[test]
     fn utf8_variants() {
         assert_eq!(decode_utf8_variants(b"a\xc0\x80b").as_deref(), Some("a\0b"));
-        assert_eq!(decode_utf8_variants(b"\xed\xa0\xbd\xed\xb8\x80").as_deref(), Some("😀"));
+        assert_eq!(
+            decode_utf8_variants(b"\xed\xa0\xbd\xed\xb8\x80").as_deref(),
+            Some("😀")
+        );
         assert_eq!(decode_utf8_variants(b"\xed\xa0\xbd"), None);
-        assert_eq!(decode_utf8_variants(b"\xed\x9f\xbf").as_deref(), Some("\u{d7ff}"));
+        assert_eq!(
+            decode_utf8_variants(b"\xed\x9f\xbf").as_deref(),
+            Some("\u{d7ff}")
+        );
     }
 }

@@ -26,7 +26,9 @@ fn charref(value: u128) -> String {
     if tables::INVALID_CODEPOINTS.binary_search(&value_u32).is_ok() {
         return String::new();
     }
-    char::from_u32(value_u32).map(String::from).unwrap_or_default()
+    char::from_u32(value_u32)
+        .map(String::from)
+        .unwrap_or_default()
 }
 
 /// `_unescape_fixup` for one matched `&...;`.
@@ -44,9 +46,10 @@ fn fixup(entity: &str) -> Option<String> {
         return None;
     }
     // At most 23 digits: saturate rather than overflow, any such value is > 0x10FFFF anyway.
-    let value = digits
-        .chars()
-        .fold(0u128, |v, c| v.saturating_mul(radix as u128).saturating_add(c.to_digit(radix).unwrap() as u128));
+    let value = digits.chars().fold(0u128, |v, c| {
+        v.saturating_mul(radix as u128)
+            .saturating_add(c.to_digit(radix).unwrap() as u128)
+    });
     let text = charref(value);
     (!text.contains(';')).then_some(text)
 }
@@ -57,7 +60,10 @@ fn entity_len(text: &[u8]) -> Option<usize> {
     if text.get(i) == Some(&b'#') {
         i += 1;
     }
-    let run = text[i..].iter().take_while(|b| b.is_ascii_alphanumeric()).count();
+    let run = text[i..]
+        .iter()
+        .take_while(|b| b.is_ascii_alphanumeric())
+        .count();
     ((1..=24).contains(&run) && text.get(i + run) == Some(&b';')).then_some(i + run + 1)
 }
 
@@ -96,7 +102,13 @@ mod tests {
         assert_eq!(unescape_html("&lt;tag&gt;"), "<tag>");
         assert_eq!(unescape_html("P&EACUTE;REZ"), "PÉREZ");
         assert_eq!(unescape_html("BUNDESSTRA&SZLIG;E"), "BUNDESSTRASSE");
-        assert_eq!(unescape_html("&ntilde; &Ntilde; &NTILDE; &nTILDE;"), "ñ Ñ Ñ &nTILDE;");
-        assert_eq!(unescape_html("&#59; &#x41; &#12a; &#128; &#0; &amp"), "&#59; A &#12a; € \u{fffd} &amp");
+        assert_eq!(
+            unescape_html("&ntilde; &Ntilde; &NTILDE; &nTILDE;"),
+            "ñ Ñ Ñ &nTILDE;"
+        );
+        assert_eq!(
+            unescape_html("&#59; &#x41; &#12a; &#128; &#0; &amp"),
+            "&#59; A &#12a; € \u{fffd} &amp"
+        );
     }
 }
