@@ -49,7 +49,9 @@ fn fix_once(text: &str, unescape: bool) -> String {
     };
     if !text.is_ascii() {
         text = fix_encoding(&text);
-        text = encoding::fix_c1_controls(&text);
+        if text.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+            text = encoding::fix_c1_controls(&text);
+        }
         text = chars::ligatures_width_quotes(&text);
     }
     if chars::has_line_break_to_fix(&text) {
