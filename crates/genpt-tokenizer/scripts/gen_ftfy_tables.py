@@ -224,6 +224,12 @@ def main():
     lines.append("/// Python's `\\d` (Unicode decimal digits), for `fixes.ANSI_RE` (inclusive ranges).")
     lines.append("pub static DECIMAL_DIGITS: [(u32, u32); %d] = [%s];" % (len(digits), ", ".join("(0x%x, 0x%x)" % tuple(r) for r in digits)))
 
+    # Python's NFC knows only the characters of its Unicode version; newer ones (which Rust's
+    # tables may decompose, reorder or compose) are inert starters to it.
+    unassigned = to_ranges(c for c in range(0x110000) if unicodedata.category(chr(c)) == "Cn")
+    lines.append("/// Code points unassigned in Python's Unicode %s (inclusive ranges)." % unicodedata.unidata_version)
+    lines.append("pub static PYTHON_UNASSIGNED: [(u32, u32); %d] = [%s];" % (len(unassigned), ", ".join("(0x%x, 0x%x)" % tuple(r) for r in unassigned)))
+
     # Sanity checks on assumptions the Rust port makes.
     assert fixes.ANSI_RE.pattern == "\033\\[((?:\\d|;)*)([a-zA-Z])"
     assert chardata.HTML_ENTITY_RE.pattern == r"&#?[0-9A-Za-z]{1,24};"

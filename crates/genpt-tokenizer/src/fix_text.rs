@@ -32,12 +32,31 @@ fn is_untouchable(segment: &str, unescape: bool) -> bool {
         .all(|b| matches!(b, b' '..=b'~' | b'\t' | b'\n' | b'\x0c') && !(unescape && b == b'&'))
 }
 
+fn unassigned_in_python(c: char) -> bool {
+    let c = c as u32;
+    let table = &tables::PYTHON_UNASSIGNED;
+    let i = table.partition_point(|&(_, hi)| hi < c);
+    table.get(i).is_some_and(|&(lo, _)| lo <= c)
+}
+
+/// `unicodedata.normalize("NFC")` as ftfy's Python has it. Characters newer than Python's
+/// Unicode version are starters that never combine there, so the text is normalized in pieces
+/// between them. (Text that is NFC under Rust's newer tables is NFC under older ones too.)
 fn nfc(text: String) -> String {
     if is_nfc_quick(text.chars()) == IsNormalized::Yes {
-        text
-    } else {
-        text.nfc().collect()
+        return text;
     }
+    let mut out = String::with_capacity(text.len());
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if unassigned_in_python(c) {
+            out.extend(text[start..i].nfc());
+            out.push(c);
+            start = i + c.len_utf8();
+        }
+    }
+    out.extend(text[start..].nfc());
+    out
 }
 
 /// One pass of the fixers of `fix_and_explain`, in ftfy's order.
@@ -165,6 +184,17 @@ mod tests {
         assert_eq!(fix_text("Ã© À\n"), "é ");
         assert_eq!(fix_text("Ã©í\u{a0}½í¸\n"), "é😊");
         assert_eq!(fix_text("í\u{a0}½í¸€\n"), "😀\n");
+    }
+
+    // Characters of Unicode 15 and 16 are unassigned in Python 3.11's Unicode 14: its NFC
+    // neither composes (Kirat Rai U+1611E twice) nor reorders them; observed in Python.
+    #[test]
+    fn nfc_of_python_unicode_version() {
+        assert_eq!(
+            fix_text("\u{1611e}\u{1611e} a\u{10efd}\u{301}"),
+            "\u{1611e}\u{1611e} a\u{10efd}\u{301}"
+        );
+        assert_eq!(fix_text("e\u{301}\u{1611e}e\u{301}"), "é\u{1611e}é");
     }
 
     // unescape_html="auto" stays off for the rest of the text once a line has a '<'.

@@ -12,23 +12,22 @@ fn named(entity: &str) -> Option<&'static str> {
         .map(|i| tables::HTML_ENTITIES[i].1)
 }
 
-/// `html._replace_charref` for `#digits` / `#xhex` (no trailing text).
+/// `html._replace_charref` for `#digits` / `#xhex` (no trailing text), in its order.
 fn charref(value: u128) -> String {
-    let value_u32 = u32::try_from(value).unwrap_or(u32::MAX);
-    if let Ok(i) = tables::INVALID_CHARREFS.binary_search_by_key(&value_u32, |&(k, _)| k) {
-        if value <= u32::MAX as u128 {
-            return tables::INVALID_CHARREFS[i].1.to_string();
-        }
+    const REPLACEMENT: &str = "\u{FFFD}";
+    let Ok(value) = u32::try_from(value) else {
+        return REPLACEMENT.to_string();
+    };
+    if let Ok(i) = tables::INVALID_CHARREFS.binary_search_by_key(&value, |&(k, _)| k) {
+        return tables::INVALID_CHARREFS[i].1.to_string();
     }
     if (0xD800..=0xDFFF).contains(&value) || value > 0x10FFFF {
-        return "\u{FFFD}".to_string();
+        return REPLACEMENT.to_string();
     }
-    if tables::INVALID_CODEPOINTS.binary_search(&value_u32).is_ok() {
+    if tables::INVALID_CODEPOINTS.binary_search(&value).is_ok() {
         return String::new();
     }
-    char::from_u32(value_u32)
-        .map(String::from)
-        .unwrap_or_default()
+    char::from_u32(value).map(String::from).unwrap_or_default()
 }
 
 /// `_unescape_fixup` for one matched `&...;`.
