@@ -19,6 +19,9 @@ use super::tables;
 static BADNESS: LazyLock<Regex> = LazyLock::new(|| Regex::new(tables::BADNESS_RE).unwrap());
 static UTF8_DETECTOR: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(tables::UTF8_DETECTOR_RE).unwrap());
+/// The same pattern anchored, to try it at one position.
+static UTF8_DETECTOR_HERE: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(&format!("^(?:{})", tables::UTF8_DETECTOR_RE)).unwrap());
 static UTF8_DETECTOR_NOT_AFTER: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(tables::UTF8_DETECTOR_NOT_AFTER).unwrap());
 static ALTERED_UTF8: LazyLock<BytesRegex> =
@@ -180,28 +183,36 @@ pub fn fix_c1_controls(text: &str) -> String {
 
 /// `fixes.decode_inconsistent_utf8`: runs that look like UTF-8 mojibake, inside text that as a
 /// whole does not decode, are fixed one by one when they are "bad" on their own.
+///
+/// `UTF8_DETECTOR_RE` begins with a lookbehind (not after a strict continuation character),
+/// which Rust's regex lacks; so, like Python's engine, this checks the lookbehind at each
+/// position before trying the pattern there. (Matching first and checking after would rescan
+/// long runs of clue characters once per position: quadratic.) Every match starts with a
+/// non-ASCII character, so ASCII positions are skipped.
 fn decode_inconsistent_utf8(text: &str) -> String {
+    let not_after = |c: char| UTF8_DETECTOR_NOT_AFTER.is_match(c.encode_utf8(&mut [0; 4]));
     let total_chars = text.chars().count();
     let mut out = String::with_capacity(text.len());
-    let (mut copied, mut at) = (0, 0);
-    while let Some(m) = UTF8_DETECTOR.find_at(text, at) {
-        let start = m.start();
-        // The pattern's lookbehind: not right after a strict continuation character.
-        if let Some(prev) = text[..start].chars().next_back() {
-            if UTF8_DETECTOR_NOT_AFTER.is_match(prev.encode_utf8(&mut [0; 4])) {
-                at = start + text[start..].chars().next().map_or(1, char::len_utf8);
+    let (mut copied, mut pos) = (0, 0);
+    let mut prev: Option<char> = None;
+    while let Some(c) = text[pos..].chars().next() {
+        if !c.is_ascii() && !prev.is_some_and(not_after) {
+            if let Some(m) = UTF8_DETECTOR_HERE.find(&text[pos..]) {
+                let piece = m.as_str();
+                out.push_str(&text[copied..pos]);
+                if piece.chars().count() < total_chars && is_bad(piece) {
+                    out.push_str(&fix_encoding(piece));
+                } else {
+                    out.push_str(piece);
+                }
+                pos += m.end();
+                copied = pos;
+                prev = piece.chars().next_back();
                 continue;
             }
         }
-        let piece = m.as_str();
-        out.push_str(&text[copied..start]);
-        if piece.chars().count() < total_chars && is_bad(piece) {
-            out.push_str(&fix_encoding(piece));
-        } else {
-            out.push_str(piece);
-        }
-        copied = m.end();
-        at = m.end();
+        prev = Some(c);
+        pos += c.len_utf8();
     }
     out.push_str(&text[copied..]);
     out
