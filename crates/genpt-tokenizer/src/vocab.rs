@@ -1,34 +1,117 @@
-//! Vocabulary files: the encoder (piece → id) and the merges (pairs in rank order), in the
-//! release's names (`encoder_bpe_40000.json`, `vocab_40000.bpe`) or Hugging Face's
-//! (`vocab.json`, `merges.txt`). Errors name the file and line.
+//! Vocabulary files: the encoder (piece → id) and the merges (pairs in rank order), in
+//! GPT-1's release names (`encoder_bpe_40000.json`, `vocab_40000.bpe`), GPT-2's
+//! (`encoder.json`, `vocab.bpe`) or Hugging Face's (`vocab.json`, `merges.txt`, used by both).
+//! Errors name the file and line.
+//!
+//! Which pipeline a vocabulary is for is read from its pieces, not its file names (Hugging
+//! Face's layout is the same for both):
+//! - GPT-1 if some piece ends in `</w>` and none contains `Ġ`;
+//! - GPT-2 byte-level if some piece contains `Ġ` (the space byte's character; GPT-1's
+//!   lowercased pieces never do) and none ends in `</w>`; every character of every piece
+//!   and merge must then be one of the 256 of the byte map, or the vocabulary could not be
+//!   decoded to bytes;
+//! - both signals, or neither (e.g. a vocabulary of a few letters), is an error: guessing
+//!   would tokenize silently wrong.
+//!
+//! A directory may hold several complete pairs (`vocab::save` writes two layouts); they must
+//! then agree, kind and content, or loading is an error. A lone file of a pair is ignored.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::TokenizerError;
+use crate::{TokenizerError, TokenizerKind};
 
 pub const ORIGINAL_ENCODER: &str = "encoder_bpe_40000.json";
 pub const ORIGINAL_MERGES: &str = "vocab_40000.bpe";
 pub const HF_ENCODER: &str = "vocab.json";
 pub const HF_MERGES: &str = "merges.txt";
+pub const GPT2_ENCODER: &str = "encoder.json";
+pub const GPT2_MERGES: &str = "vocab.bpe";
+
+const LAYOUTS: [(&str, &str); 3] = [
+    (ORIGINAL_ENCODER, ORIGINAL_MERGES),
+    (GPT2_ENCODER, GPT2_MERGES),
+    (HF_ENCODER, HF_MERGES),
+];
+
+/// Two pieces that merge into one.
+pub type Merge = (String, String);
 
 pub struct Vocab {
+    pub kind: TokenizerKind,
     pub encoder: HashMap<String, u32>,
     pub merges: Vec<(String, String)>,
 }
 
-/// The encoder and merges files in `dir`, whichever naming it uses.
+/// Every complete (encoder, merges) pair of files in `dir`.
+pub fn find_all_files(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, TokenizerError> {
+    let found: Vec<(PathBuf, PathBuf)> = LAYOUTS
+        .iter()
+        .filter(|(e, m)| dir.join(e).exists() && dir.join(m).exists())
+        .map(|(e, m)| (dir.join(e), dir.join(m)))
+        .collect();
+    if found.is_empty() {
+        return Err(TokenizerError::Format {
+            path: dir.to_path_buf(),
+            line: None,
+            message: format!(
+                "no vocabulary: expected {ORIGINAL_ENCODER} + {ORIGINAL_MERGES}, \
+                 {GPT2_ENCODER} + {GPT2_MERGES} or {HF_ENCODER} + {HF_MERGES}"
+            ),
+        });
+    }
+    Ok(found)
+}
+
+/// The first complete pair of files in `dir`.
 pub fn find_files(dir: &Path) -> Result<(PathBuf, PathBuf), TokenizerError> {
-    for (e, m) in [(ORIGINAL_ENCODER, ORIGINAL_MERGES), (HF_ENCODER, HF_MERGES)] {
-        if dir.join(e).exists() && dir.join(m).exists() {
-            return Ok((dir.join(e), dir.join(m)));
+    Ok(find_all_files(dir)?.remove(0))
+}
+
+/// The pipeline a vocabulary is for (the rule is in the module comment).
+/// The merges' characters are checked by `load_files`, which knows their lines.
+pub fn detect_kind(
+    encoder: &HashMap<String, u32>,
+    encoder_path: &Path,
+) -> Result<TokenizerKind, TokenizerError> {
+    let format = |path: &Path, line: Option<usize>, message: String| TokenizerError::Format {
+        path: path.to_path_buf(),
+        line,
+        message,
+    };
+    let word_end = encoder.keys().find(|p| p.ends_with("</w>"));
+    let space = encoder.keys().find(|p| p.contains('Ġ'));
+    match (word_end, space) {
+        (Some(_), None) => Ok(TokenizerKind::Gpt1),
+        (Some(a), Some(b)) => Err(format(
+            encoder_path,
+            None,
+            format!(
+                "ambiguous vocabulary: {a:?} ends in </w> (GPT-1) but {b:?} has Ġ (GPT-2 byte-level)"
+            ),
+        )),
+        (None, None) => Err(format(
+            encoder_path,
+            None,
+            "cannot tell the kind: no piece ends in </w> (GPT-1) or contains Ġ (GPT-2 byte-level)"
+                .into(),
+        )),
+        (None, Some(_)) => {
+            // In id order, so the error names the same piece every time.
+            let mut pieces: Vec<(&u32, &String)> = encoder.iter().map(|(p, i)| (i, p)).collect();
+            pieces.sort_unstable();
+            for (_, piece) in pieces {
+                if let Err(c) = crate::gpt2::bytes::piece_bytes(piece) {
+                    return Err(format(
+                        encoder_path,
+                        None,
+                        format!("byte-level vocabulary, but {piece:?} has {c:?}, which stands for no byte"),
+                    ));
+                }
+            }
+            Ok(TokenizerKind::Gpt2ByteLevel)
         }
     }
-    Err(TokenizerError::Format {
-        path: dir.to_path_buf(),
-        line: None,
-        message: format!("no vocabulary: expected {ORIGINAL_ENCODER} + {ORIGINAL_MERGES} or {HF_ENCODER} + {HF_MERGES}"),
-    })
 }
 
 fn read(path: &Path) -> Result<String, TokenizerError> {
@@ -84,6 +167,17 @@ pub fn parse_encoder(text: &str, path: &Path) -> Result<HashMap<String, u32>, To
 }
 
 pub fn parse_merges(text: &str, path: &Path) -> Result<Vec<(String, String)>, TokenizerError> {
+    Ok(parse_merges_with_lines(text, path)?
+        .into_iter()
+        .map(|(_, pair)| pair)
+        .collect())
+}
+
+/// The merges with their line numbers (from 1).
+pub fn parse_merges_with_lines(
+    text: &str,
+    path: &Path,
+) -> Result<Vec<(usize, Merge)>, TokenizerError> {
     let mut merges = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         // The release reads `split('\n')[1:-1]`: the first line is `#version: ...`.
@@ -93,7 +187,7 @@ pub fn parse_merges(text: &str, path: &Path) -> Result<Vec<(String, String)>, To
         let mut parts = line.split(' ');
         match (parts.next(), parts.next(), parts.next()) {
             (Some(a), Some(b), None) if !a.is_empty() && !b.is_empty() => {
-                merges.push((a.to_string(), b.to_string()))
+                merges.push((i + 1, (a.to_string(), b.to_string())))
             }
             _ => {
                 return Err(TokenizerError::Format {
@@ -107,12 +201,62 @@ pub fn parse_merges(text: &str, path: &Path) -> Result<Vec<(String, String)>, To
     Ok(merges)
 }
 
-pub fn load(dir: &Path) -> Result<Vocab, TokenizerError> {
-    let (encoder_path, merges_path) = find_files(dir)?;
+/// One pair of files, parsed and its kind detected.
+pub fn load_files(encoder_path: &Path, merges_path: &Path) -> Result<Vocab, TokenizerError> {
+    let encoder = parse_encoder(&read(encoder_path)?, encoder_path)?;
+    let lined = parse_merges_with_lines(&read(merges_path)?, merges_path)?;
+    let kind = detect_kind(&encoder, encoder_path)?;
+    if kind == TokenizerKind::Gpt2ByteLevel {
+        for (line, (a, b)) in &lined {
+            for piece in [a, b] {
+                if let Err(c) = crate::gpt2::bytes::piece_bytes(piece) {
+                    return Err(TokenizerError::Format {
+                        path: merges_path.to_path_buf(),
+                        line: Some(*line),
+                        message: format!(
+                            "byte-level merges, but {piece:?} has {c:?}, which stands for no byte"
+                        ),
+                    });
+                }
+            }
+        }
+    }
+    let merges = lined.into_iter().map(|(_, pair)| pair).collect();
     Ok(Vocab {
-        encoder: parse_encoder(&read(&encoder_path)?, &encoder_path)?,
-        merges: parse_merges(&read(&merges_path)?, &merges_path)?,
+        kind,
+        encoder,
+        merges,
     })
+}
+
+/// The vocabulary in `dir`: every complete pair of files is loaded, and they must agree.
+pub fn load(dir: &Path) -> Result<Vocab, TokenizerError> {
+    let files = find_all_files(dir)?;
+    let vocab = load_files(&files[0].0, &files[0].1)?;
+    for (encoder_path, merges_path) in &files[1..] {
+        let other = load_files(encoder_path, merges_path)?;
+        let differs = if other.kind != vocab.kind {
+            Some(format!("{:?} vs {:?}", vocab.kind, other.kind))
+        } else if other.encoder != vocab.encoder || other.merges != vocab.merges {
+            Some("different pieces or merges".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = differs {
+            return Err(TokenizerError::Format {
+                path: dir.to_path_buf(),
+                line: None,
+                message: format!(
+                    "ambiguous directory: {} + {} and {} + {} disagree ({why})",
+                    files[0].0.display(),
+                    files[0].1.display(),
+                    encoder_path.display(),
+                    merges_path.display()
+                ),
+            });
+        }
+    }
+    Ok(vocab)
 }
 
 /// Writes both layouts into `dir`.
