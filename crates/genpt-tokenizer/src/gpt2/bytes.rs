@@ -3,6 +3,8 @@
 //! `\x7f`–`\xa0`, `\xad`) are shifted to U+0100.. in byte order, so every piece of a
 //! byte-level vocabulary is printable text with no whitespace (the space byte is `Ġ`, U+0120).
 
+use std::sync::OnceLock;
+
 /// The character each byte is written as.
 pub fn byte_to_char() -> [char; 256] {
     let mut table = ['\0'; 256];
@@ -20,19 +22,17 @@ pub fn byte_to_char() -> [char; 256] {
 
 /// The byte a character stands for, if it is one of the 256.
 pub fn char_to_byte(c: char) -> Option<u8> {
-    // The inverse is small enough to compute on the fly: shifted characters are U+0100 +
-    // their rank among the non-printable bytes.
-    let code = c as u32;
-    match code {
-        0x21..=0x7E | 0xA1..=0xAC | 0xAE..=0xFF => Some(code as u8),
-        0x100..=0x143 => {
-            let rank = code - 0x100;
-            (0..=255u8)
-                .filter(|b| !matches!(b, b'!'..=b'~' | 0xA1..=0xAC | 0xAE..=0xFF))
-                .nth(rank as usize)
+    // The inverse of `byte_to_char`, built from it so the two cannot drift apart. All 256
+    // characters are below U+0144.
+    static INVERSE: OnceLock<[Option<u8>; 0x144]> = OnceLock::new();
+    let inverse = INVERSE.get_or_init(|| {
+        let mut inverse = [None; 0x144];
+        for (byte, c) in byte_to_char().iter().enumerate() {
+            inverse[*c as usize] = Some(byte as u8);
         }
-        _ => None,
-    }
+        inverse
+    });
+    inverse.get(c as usize).copied().flatten()
 }
 
 /// The bytes of a byte-level piece, or the first character that is not one of the 256.
