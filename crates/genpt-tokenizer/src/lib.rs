@@ -19,6 +19,7 @@ use std::sync::RwLock;
 use rayon::prelude::*;
 
 pub use fix_text::fix_text;
+pub use gpt2::train::train_byte_level_bpe;
 pub use jsonl::{encode_jsonl, JsonlStats};
 pub use standardize::text_standardize;
 pub use train::train_bpe;

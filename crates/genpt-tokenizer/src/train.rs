@@ -40,8 +40,8 @@ pub fn train_bpe(
     n_merges: usize,
     progress: &dyn Fn(usize),
 ) -> (HashMap<String, u32>, Vec<(String, String)>) {
-    // Words as symbol lists, sorted for determinism.
-    let mut words: Vec<(Vec<String>, u64)> = word_counts
+    // Words as symbol lists.
+    let words: Vec<(Vec<String>, u64)> = word_counts
         .iter()
         .filter(|(w, _)| !w.is_empty())
         .map(|(w, &c)| {
@@ -54,7 +54,6 @@ pub fn train_bpe(
             (symbols, c)
         })
         .collect();
-    words.sort();
 
     // Base characters by frequency (descending), ties by character.
     let mut char_counts: HashMap<char, u64> = HashMap::new();
@@ -66,6 +65,37 @@ pub fn train_bpe(
     let mut chars: Vec<(char, u64)> = char_counts.into_iter().collect();
     chars.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
 
+    let merges = learn_merges(words, n_merges, progress);
+
+    let mut encoder = HashMap::new();
+    let add = |piece: String, encoder: &mut HashMap<String, u32>| {
+        let next = encoder.len() as u32;
+        encoder.entry(piece).or_insert(next);
+    };
+    add("<unk>".into(), &mut encoder);
+    for (c, _) in &chars {
+        add(c.to_string(), &mut encoder);
+    }
+    for (c, _) in &chars {
+        add(format!("{c}</w>"), &mut encoder);
+    }
+    for (a, b) in &merges {
+        add(format!("{a}{b}"), &mut encoder);
+    }
+    add("\n</w>".into(), &mut encoder);
+    (encoder, merges)
+}
+
+/// The merges of symbol lists (each with its count), most frequent adjacent pair first, ties
+/// to the smallest pair in byte order, up to `n_merges`. Shared with GPT-2's byte-level
+/// training, which only starts from other symbols.
+pub fn learn_merges(
+    mut words: Vec<(Vec<String>, u64)>,
+    n_merges: usize,
+    progress: &dyn Fn(usize),
+) -> Vec<(String, String)> {
+    // Sorted, so the result does not depend on the callers' (hash) order.
+    words.sort();
     let mut pair_counts: HashMap<(String, String), i64> = HashMap::new();
     let mut where_: HashMap<(String, String), BTreeSet<usize>> = HashMap::new();
     for (i, (symbols, count)) in words.iter().enumerate() {
@@ -127,23 +157,7 @@ pub fn train_bpe(
     }
     progress(merges.len());
 
-    let mut encoder = HashMap::new();
-    let add = |piece: String, encoder: &mut HashMap<String, u32>| {
-        let next = encoder.len() as u32;
-        encoder.entry(piece).or_insert(next);
-    };
-    add("<unk>".into(), &mut encoder);
-    for (c, _) in &chars {
-        add(c.to_string(), &mut encoder);
-    }
-    for (c, _) in &chars {
-        add(format!("{c}</w>"), &mut encoder);
-    }
-    for (a, b) in &merges {
-        add(format!("{a}{b}"), &mut encoder);
-    }
-    add("\n</w>".into(), &mut encoder);
-    (encoder, merges)
+    merges
 }
 
 #[cfg(test)]

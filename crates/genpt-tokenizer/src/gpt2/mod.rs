@@ -6,6 +6,7 @@
 pub mod bpe;
 pub mod bytes;
 pub mod pretokenize;
+pub mod train;
 
 use std::sync::RwLock;
 
