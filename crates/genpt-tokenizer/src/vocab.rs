@@ -259,7 +259,10 @@ pub fn load(dir: &Path) -> Result<Vocab, TokenizerError> {
     Ok(vocab)
 }
 
-/// Writes both layouts into `dir`.
+/// Writes two layouts into `dir`: the release's of its kind (GPT-1's `encoder_bpe_40000.json`
+/// and `vocab_40000.bpe`, or GPT-2's `encoder.json` and `vocab.bpe`) and Hugging Face's.
+/// Files of the other kind's release layout already there are left alone, and would make
+/// `load` fail if they disagree.
 pub fn save(
     dir: &Path,
     encoder: &HashMap<String, u32>,
@@ -281,7 +284,11 @@ pub fn save(
     for (a, b) in merges {
         merges_text.push_str(&format!("{a} {b}\n"));
     }
-    for (e, m) in [(ORIGINAL_ENCODER, ORIGINAL_MERGES), (HF_ENCODER, HF_MERGES)] {
+    let release = match detect_kind(encoder, dir) {
+        Ok(TokenizerKind::Gpt2ByteLevel) => (GPT2_ENCODER, GPT2_MERGES),
+        _ => (ORIGINAL_ENCODER, ORIGINAL_MERGES),
+    };
+    for (e, m) in [release, (HF_ENCODER, HF_MERGES)] {
         std::fs::write(dir.join(e), &encoder_json).map_err(io(&dir.join(e)))?;
         std::fs::write(dir.join(m), &merges_text).map_err(io(&dir.join(m)))?;
     }
