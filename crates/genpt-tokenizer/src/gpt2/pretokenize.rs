@@ -68,9 +68,17 @@ fn contraction(rest: &[u8]) -> Option<usize> {
 /// Calls `emit` with each pre-token of `text`, in order; together they are `text`.
 pub fn split<'a>(text: &'a str, mut emit: impl FnMut(&'a str)) {
     let table = table();
+    let bytes = text.as_bytes();
     let class_at = |i: usize| -> Option<(Class, usize)> {
-        let c = text[i..].chars().next()?;
-        Some((table[c as usize], c.len_utf8()))
+        // ASCII, most of most text, without decoding a char.
+        match bytes.get(i) {
+            None => None,
+            Some(&b) if b < 0x80 => Some((table[b as usize], 1)),
+            Some(_) => {
+                let c = text[i..].chars().next()?;
+                Some((table[c as usize], c.len_utf8()))
+            }
+        }
     };
     // The end of the run of `class` characters starting at `i`.
     let run_end = |mut i: usize, class: Class| {
@@ -82,7 +90,6 @@ pub fn split<'a>(text: &'a str, mut emit: impl FnMut(&'a str)) {
         }
         i
     };
-    let bytes = text.as_bytes();
     let mut i = 0;
     while i < bytes.len() {
         let (k, _) = class_at(i).expect("i is on a char boundary");
