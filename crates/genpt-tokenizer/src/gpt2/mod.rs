@@ -2,6 +2,24 @@
 //! UTF-8 bytes, split by the pre-tokenizer regex, each pre-token's bytes written as byte-level
 //! characters and merged by rank → ids. No normalisation, no lowercasing: decoding gives back
 //! the exact bytes.
+//!
+//! Written here rather than with Hugging Face's `tokenizers` crate: the algorithm is small
+//! (about 400 lines with the heap), while `tokenizers` (1.0 release candidates now, split into
+//! sub-crates; none of it in this workspace's lock file) brings its own dependency stack to
+//! compile for one model type of many, even without default features; and its pure-Rust
+//! regex path (fancy-regex, for the `(?!\S)` lookahead) runs a backtracking VM where the
+//! scanner in `pretokenize` makes one pass. Exactness is shown
+//! the same way either would need: against transformers' `GPT2Tokenizer` (which is
+//! `tokenizers` underneath in transformers 5) and encoder.py, in tests/gpt2_parity.rs.
+//!
+//! Choices where the references differ or leave a choice:
+//! - `<|endoftext|>` in text is plain text for `Tokenizer::encode` (encoder.py, tiktoken's
+//!   `encode_ordinary`); `GPT2Tokenizer` matches it as the special token by default, which is
+//!   `Tokenizer::encode_with_special_tokens`.
+//! - A byte missing from a small vocabulary is dropped, as transformers 5 (see `bpe::Bpe`).
+//! - Code points assigned in Unicode after regex-syntax's tables may be classed differently
+//!   from Python `regex` (they are "other" here); the references disagree among themselves
+//!   there too.
 
 pub mod bpe;
 pub mod bytes;
