@@ -3,11 +3,11 @@
 //! left to right. No `</w>`: a word start is marked by its leading `Ġ` instead.
 //!
 //! Symbols are interned strings (ids below the vocabulary size are the vocabulary's own ids),
-//! so a merge is a hash lookup on two u32s. Long pre-tokens (a megabyte of letters, say) use a
-//! heap over a linked list, O(n log n) instead of O(n × merges applied); it gives the same
-//! result whenever a merged piece only takes part in later merges, which `Bpe::new` checks
-//! (true of GPT-2's merges and of any trained in order); otherwise every word takes the
-//! plain loop.
+//! so a merge is a hash lookup on two u32s. Long pre-tokens (a megabyte of letters, say) take
+//! the merges in (rank, position) order off per-rank lists over a linked list, about
+//! O(n log n) instead of O(n × merges applied); that gives the same result whenever a merged
+//! piece only takes part in later merges, which `Bpe::new` checks (true of GPT-2's merges and
+//! of any trained in order); otherwise every word takes the plain loop.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -138,46 +138,82 @@ impl Bpe {
         out.extend_from_slice(&word);
     }
 
-    /// The same merges in rank order, then position order, off a heap; stale entries (a side
-    /// already merged away or changed) are skipped when popped.
+    /// The same merges in rank order, then position order: positions wait in one list per
+    /// rank (a heap holds only the distinct ranks, so it stays small and in cache), each list
+    /// is taken in position order, and stale positions (a side already merged away or
+    /// changed) are skipped. Merging at rank r only creates pairs of higher rank (`heap_ok`),
+    /// so a list never grows while it is being taken.
     pub fn merge_heap(&self, mut sym: Vec<u32>, out: &mut Vec<u32>) {
-        const NONE: usize = usize::MAX;
+        const NONE: u32 = u32::MAX;
         let n = sym.len();
-        if n == 0 {
-            return;
+        if n == 0 || n >= NONE as usize {
+            return self.merge_loop(sym, out);
         }
-        let mut next: Vec<usize> = (1..=n).map(|i| if i == n { NONE } else { i }).collect();
-        let mut prev: Vec<usize> = (0..n).map(|i| i.wrapping_sub(1)).collect();
+        let mut next: Vec<u32> = (1..=n as u32).collect();
+        next[n - 1] = NONE;
+        let mut prev: Vec<u32> = (0..n as u32).map(|i| i.wrapping_sub(1)).collect();
         let mut alive = vec![true; n];
-        let mut heap = BinaryHeap::new();
-        let push = |heap: &mut BinaryHeap<_>, sym: &[u32], at: usize, right: usize| {
-            if let Some(&(rank, _)) = self.merges.get(&key(sym[at], sym[right])) {
-                heap.push(Reverse((rank, at, sym[at], sym[right])));
-            }
-        };
-        for i in 0..n.saturating_sub(1) {
-            push(&mut heap, &sym, i, i + 1);
+        let mut waiting = Waiting::default();
+        for i in 0..n as u32 - 1 {
+            waiting.add(self, &sym, i, i + 1);
         }
-        while let Some(Reverse((_, at, left, right))) = heap.pop() {
-            let r = next[at];
-            if !alive[at] || r == NONE || sym[at] != left || sym[r] != right {
-                continue;
-            }
-            sym[at] = self.merges[&key(left, right)].1;
-            alive[r] = false;
-            next[at] = next[r];
-            if next[r] != NONE {
-                prev[next[r]] = at;
-                push(&mut heap, &sym, at, next[at]);
-            }
-            if prev[at] != NONE {
-                push(&mut heap, &sym, prev[at], at);
+        while let Some((rank, mut positions)) = waiting.lowest() {
+            positions.sort_unstable();
+            for at in positions {
+                let (a, r) = (at as usize, next[at as usize]);
+                if !alive[a] || r == NONE {
+                    continue;
+                }
+                match self.merges.get(&key(sym[a], sym[r as usize])) {
+                    Some(&(now, merged)) if now == rank => sym[a] = merged,
+                    _ => continue,
+                }
+                alive[r as usize] = false;
+                next[a] = next[r as usize];
+                // The new pairs rank above `rank`: they wait in other lists.
+                if next[a] != NONE {
+                    prev[next[a] as usize] = at;
+                    waiting.add(self, &sym, at, next[a]);
+                }
+                if prev[a] != NONE {
+                    waiting.add(self, &sym, prev[a], at);
+                }
             }
         }
         let mut i = 0;
         while i != NONE {
-            out.push(sym[i]);
-            i = next[i];
+            out.push(sym[i as usize]);
+            i = next[i as usize];
         }
+    }
+}
+
+/// Positions waiting to merge, one list per rank, for `Bpe::merge_heap`.
+#[derive(Default)]
+struct Waiting {
+    lists: FxHashMap<u32, Vec<u32>>,
+    ranks: BinaryHeap<Reverse<u32>>,
+}
+
+impl Waiting {
+    /// Queues the pair at `at` (whose right neighbour is `right`) if it merges.
+    fn add(&mut self, bpe: &Bpe, sym: &[u32], at: u32, right: u32) {
+        let pair = key(sym[at as usize], sym[right as usize]);
+        if let Some(&(rank, _)) = bpe.merges.get(&pair) {
+            let ranks = &mut self.ranks;
+            self.lists
+                .entry(rank)
+                .or_insert_with(|| {
+                    ranks.push(Reverse(rank));
+                    Vec::new()
+                })
+                .push(at);
+        }
+    }
+
+    /// The lowest rank waiting and its positions.
+    fn lowest(&mut self) -> Option<(u32, Vec<u32>)> {
+        let Reverse(rank) = self.ranks.pop()?;
+        Some((rank, self.lists.remove(&rank).unwrap_or_default()))
     }
 }
