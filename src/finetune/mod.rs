@@ -6,6 +6,7 @@ pub mod model;
 pub mod objective;
 pub mod probe;
 pub mod run;
+pub mod task_data;
 pub mod tasks;
 pub mod trace;
 
