@@ -10,6 +10,7 @@ pub mod probe;
 pub mod release;
 pub mod release_loop;
 pub mod run;
+pub mod task_data;
 pub mod tasks;
 pub mod trace;
 

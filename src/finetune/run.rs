@@ -312,14 +312,20 @@ pub struct FinetuneOutcome {
     pub history: Vec<serde_json::Value>,
 }
 
+/// What a caller writes beside the weights of every saved model directory (the task description
+/// and the tokenizer, so that the directory is all `eval`, `predict` and `serve` need).
+pub type Attach<'a> = dyn Fn(&Path) -> anyhow::Result<()> + 'a;
+
 /// Fine-tunes `model` on `train`, evaluating on `dev` after each epoch with `evaluate`, keeping
-/// the best model under `out/best`.
+/// the best model under `out/best` (with what `attach` adds).
+#[allow(clippy::too_many_arguments)]
 pub fn finetune(
     mut model: Classifier,
     train: &[EncodedExample],
     dev: &[EncodedExample],
     config: &FinetuneConfig,
     evaluate: &Evaluate,
+    attach: &Attach,
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<FinetuneOutcome> {
@@ -408,7 +414,7 @@ pub fn finetune(
             history.push(record);
             if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, epoch + 1));
-                save(&model, &out.join("best"))?;
+                save_complete(&model, attach, &out.join("best"))?;
             }
         }
     }
@@ -416,7 +422,7 @@ pub fn finetune(
     let (best_score, best_epoch) = match best {
         Some(b) => b,
         None => {
-            save(&model, &out.join("best"))?;
+            save_complete(&model, attach, &out.join("best"))?;
             (f64::NAN, config.epochs)
         }
     };
@@ -436,6 +442,29 @@ struct HeadConfig {
     pooling: Pooling,
     n_outputs: usize,
     dropout: f64,
+}
+
+/// Saves `model` and what `attach` adds as `dir`, replacing an earlier one only once the new one
+/// is complete: a crash while saving leaves the previous best model whole.
+pub fn save_complete(model: &Classifier, attach: &Attach, dir: &Path) -> anyhow::Result<()> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    let partial = dir.with_file_name(format!("{name}.partial"));
+    let old = dir.with_file_name(format!("{name}.old"));
+    for stale in [&partial, &old] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)?;
+        }
+    }
+    save(model, &partial)?;
+    attach(&partial)?;
+    if dir.exists() {
+        std::fs::rename(dir, &old)?;
+    }
+    std::fs::rename(&partial, dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
 }
 
 /// Writes the transformer (a model directory any genpt command loads) and the head beside it.
