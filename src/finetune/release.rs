@@ -46,10 +46,7 @@ pub struct ReleaseOutput {
 
 /// `we`: the token and special rows, then the position rows.
 pub fn embedding_matrix(gpt: &Gpt) -> Tensor<2> {
-    Tensor::cat(
-        vec![gpt.tokens_embed.val(), gpt.positions_embed.val()],
-        0,
-    )
+    Tensor::cat(vec![gpt.tokens_embed.val(), gpt.positions_embed.val()], 0)
 }
 
 /// The release's `embed(X, we)` and blocks: hidden states of `ids` [batch, time] embedded with
@@ -81,18 +78,11 @@ pub fn forward(
     let gpt = &model.gpt;
     let we = match dropout {
         WeDropout::Mask(mask) => embedding_matrix(gpt) * mask,
-        WeDropout::Draw => crate::model::layers::dropout(
-            embedding_matrix(gpt),
-            gpt.config().embd_pdrop,
-            train,
-        ),
+        WeDropout::Draw => {
+            crate::model::layers::dropout(embedding_matrix(gpt), gpt.config().embd_pdrop, train)
+        }
     };
-    let hidden = hidden_states(
-        gpt,
-        we.clone(),
-        ids.reshape([batch * choices, time]),
-        train,
-    );
+    let hidden = hidden_states(gpt, we.clone(), ids.reshape([batch * choices, time]), train);
     let logits = model.head.forward(hidden.clone(), classify_at, train);
     ReleaseOutput { logits, hidden, we }
 }
@@ -122,7 +112,12 @@ fn target_weights(mask: Tensor<2>) -> Tensor<2> {
 /// The release's `mean(lm_losses)` from the final `hidden` states [sequences, time, width] of
 /// `ids` [sequences, time] with real-token `mask`, under the LM head `we`, through the fused
 /// head (the [sequences·time, rows] logits are never formed on flex).
-pub fn aux_loss(hidden: Tensor<3>, we: Tensor<2>, ids: Tensor<2, Int>, mask: Tensor<2>) -> Tensor<1> {
+pub fn aux_loss(
+    hidden: Tensor<3>,
+    we: Tensor<2>,
+    ids: Tensor<2, Int>,
+    mask: Tensor<2>,
+) -> Tensor<1> {
     let [sequences, time] = ids.dims();
     let width = hidden.dims()[2];
     let rows = (sequences * (time - 1)) as usize;

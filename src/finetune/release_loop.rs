@@ -59,7 +59,10 @@ pub fn slice_positions(gpt: Gpt, n_ctx: usize, device: &Device) -> Gpt {
     let positions = tensors
         .get_mut("positions_embed")
         .expect("every model has positions_embed");
-    assert!(positions.shape[0] >= n_ctx, "n_ctx exceeds the model's context");
+    assert!(
+        positions.shape[0] >= n_ctx,
+        "n_ctx exceeds the model's context"
+    );
     positions.values.truncate(n_ctx * config.n_embd);
     positions.shape[0] = n_ctx;
     weights::import(&config, tensors, device).expect("shapes follow from the config")
@@ -116,10 +119,7 @@ pub fn drive(
         let score = hooks.log(n_epochs, n_updates)?;
         if score > best_score {
             best_score = score;
-            best = Best::Log {
-                index: logs,
-                score,
-            };
+            best = Best::Log { index: logs, score };
             hooks.save_best()?;
         }
         logs += 1;
@@ -158,10 +158,13 @@ pub fn cost_and_accuracy(
 ) -> Option<(f64, f64)> {
     let (mut cost, mut correct) = (0.0, 0usize);
     for (p, e) in predictions.iter().zip(gold) {
-        let (Prediction::Class {
-            index,
-            probabilities,
-        }, Some(Target::Class(c))) = (p, e.target)
+        let (
+            Prediction::Class {
+                index,
+                probabilities,
+            },
+            Some(Target::Class(c)),
+        ) = (p, e.target)
         else {
             return None;
         };
@@ -180,6 +183,7 @@ struct Trainer<'a> {
     dev: &'a [EncodedExample],
     config: &'a run::FinetuneConfig,
     evaluate: &'a run::Evaluate<'a>,
+    attach: &'a run::Attach<'a>,
     total: u64,
     out: &'a Path,
     device: &'a Device,
@@ -192,7 +196,10 @@ struct Trainer<'a> {
 
 impl LoopHooks for Trainer<'_> {
     fn update(&mut self, step: u64, batch: &[usize]) -> anyhow::Result<()> {
-        let model = self.model.take().expect("the model is held between updates");
+        let model = self
+            .model
+            .take()
+            .expect("the model is held between updates");
         let started = std::time::Instant::now();
         let examples: Vec<&EncodedExample> = batch.iter().map(|&i| &self.train[i]).collect();
         let g = run::update_gradients(&model, &examples, self.config, step, self.device)?;
@@ -217,15 +224,20 @@ impl LoopHooks for Trainer<'_> {
 
     fn log(&mut self, n_epochs: usize, n_updates: u64) -> anyhow::Result<f64> {
         self.epochs_done = n_epochs;
-        let model = self.model.as_ref().expect("the model is held between updates");
+        let model = self
+            .model
+            .as_ref()
+            .expect("the model is held between updates");
         let batch = self.config.micro_batch * 2;
         // `iter_apply(trX[:n_valid], ...)` and `iter_apply(vaX, ...)`.
         let train_part = &self.train[..self.dev.len().min(self.train.len())];
         let tr = run::predict(model, train_part, batch, self.device);
         let va = run::predict(model, self.dev, batch, self.device);
         let (score, metrics) = (self.evaluate)(&va);
-        let summary = |p: &[Prediction], gold| cost_and_accuracy(p, gold).unwrap_or((f64::NAN, f64::NAN));
-        let ((tr_cost, tr_acc), (va_cost, va_acc)) = (summary(&tr, train_part), summary(&va, self.dev));
+        let summary =
+            |p: &[Prediction], gold| cost_and_accuracy(p, gold).unwrap_or((f64::NAN, f64::NAN));
+        let ((tr_cost, tr_acc), (va_cost, va_acc)) =
+            (summary(&tr, train_part), summary(&va, self.dev));
         let record = serde_json::json!({
             "step": n_updates, "epoch": n_epochs, "n_epochs": n_epochs, "n_updates": n_updates,
             "tr_cost": tr_cost, "va_cost": va_cost, "tr_acc": tr_acc, "va_acc": va_acc,
@@ -238,20 +250,25 @@ impl LoopHooks for Trainer<'_> {
 
     fn save_best(&mut self) -> anyhow::Result<()> {
         self.best_epoch = self.epochs_done;
-        let model = self.model.as_ref().expect("the model is held between updates");
-        run::save(model, &self.out.join("best"))
+        let model = self
+            .model
+            .as_ref()
+            .expect("the model is held between updates");
+        run::save_complete(model, self.attach, &self.out.join("best"))
     }
 }
 
 /// Fine-tunes `model` (whose position rows are already sliced to the dataset's n_ctx) on
 /// `train` in the release's loop, logging on `dev` with `evaluate`; the best model ends up in
-/// `out/best`.
+/// `out/best` (with what `attach` adds).
+#[allow(clippy::too_many_arguments)]
 pub fn finetune(
     model: Classifier,
     train: &[EncodedExample],
     dev: &[EncodedExample],
     config: &run::FinetuneConfig,
     evaluate: &run::Evaluate,
+    attach: &run::Attach,
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<FinetuneOutcome> {
@@ -277,6 +294,7 @@ pub fn finetune(
         dev,
         config,
         evaluate,
+        attach,
         total,
         out,
         device,
