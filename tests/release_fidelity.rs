@@ -246,7 +246,7 @@ fn run_variant(g: &Graph, mask: &Value, variant: Variant, device: &Device) -> Go
         g.ids.clone(),
         g.classify_at.clone(),
         true,
-        WeDropout::Mask(we_mask),
+        WeDropout::Mask(Box::new(we_mask)),
     );
     let head = match variant {
         Variant::UntiedDropout => release::embedding_matrix(&model.gpt),

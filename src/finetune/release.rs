@@ -30,7 +30,7 @@ pub enum WeDropout {
     /// A fresh mask from [`crate::model::dropout_rng`] at rate `embd_pdrop` (training).
     Draw,
     /// This mask, [rows of `we`, n_embd] of 0 and 1/(1-p) (tests, to match a reference).
-    Mask(Tensor<2>),
+    Mask(Box<Tensor<2>>),
 }
 
 /// What the release's `model()` computes for one batch.
@@ -77,7 +77,7 @@ pub fn forward(
     let [batch, choices, time] = ids.dims();
     let gpt = &model.gpt;
     let we = match dropout {
-        WeDropout::Mask(mask) => embedding_matrix(gpt) * mask,
+        WeDropout::Mask(mask) => embedding_matrix(gpt) * *mask,
         WeDropout::Draw => {
             crate::model::layers::dropout(embedding_matrix(gpt), gpt.config().embd_pdrop, train)
         }
@@ -120,7 +120,7 @@ pub fn aux_loss(
 ) -> Tensor<1> {
     let [sequences, time] = ids.dims();
     let width = hidden.dims()[2];
-    let rows = (sequences * (time - 1)) as usize;
+    let rows = sequences * (time - 1);
     crate::kernels::linear_cross_entropy(
         hidden.narrow(1, 0, time - 1).reshape([rows, width]),
         we,
