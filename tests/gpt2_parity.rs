@@ -345,3 +345,60 @@ fn fresh_gpt2_initialisation_and_gradients() {
     assert_eq!(norms.len(), tensors.len(), "every parameter has a gradient");
     assert!(norms.values().all(|n| *n > 0.0 && n.is_finite()));
 }
+
+/// `genpt score` on a `gpt2` directory prints the next-token log-probabilities that follow from
+/// PyTorch's logits (log-softmax of row t at token t+1), on each backend.
+#[test]
+fn score_cli_on_a_gpt2_directory_matches_the_reference() {
+    let dir = fixture("odd3");
+    let expected = read_expected(&dir);
+    let vocab = expected.logits_shape[2];
+    let ids = &expected.ids[0];
+    let want: Vec<f64> = (0..ids.len() - 1)
+        .map(|t| {
+            let row = &expected.logits[t * vocab..(t + 1) * vocab];
+            let max = row.iter().fold(f32::NEG_INFINITY, |m, &x| m.max(x)) as f64;
+            let log_sum = row
+                .iter()
+                .map(|&x| (x as f64 - max).exp())
+                .sum::<f64>()
+                .ln();
+            row[ids[t + 1] as usize] as f64 - max - log_sum
+        })
+        .collect();
+    let list = ids
+        .iter()
+        .map(|i| i.to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    for (backend, _) in backends() {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_genpt"))
+            .args(["score", "--model", dir.to_str().unwrap(), "--ids", &list])
+            .args(["--backend", backend])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let got: Vec<f64> = json["next_token_logprobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_f64().unwrap())
+            .collect();
+        assert_eq!(got.len(), want.len());
+        let worst = got
+            .iter()
+            .zip(&want)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f64::max);
+        println!("{backend}: genpt score max |Δlog p| = {worst:.2e}");
+        assert!(
+            worst <= 1e-4,
+            "{backend}: log-probabilities off by {worst:e}"
+        );
+    }
+}
