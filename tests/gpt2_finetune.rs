@@ -89,6 +89,7 @@ fn a_gpt2_classifier_fine_tunes_through_the_special_rows() {
             let acc = accuracy(p, &dev);
             (acc, serde_json::json!({ "accuracy": acc }))
         },
+        &|_| Ok(()),
         &out,
         &device,
     )
