@@ -103,6 +103,12 @@ pub struct FinetuneArgs {
     /// for scripts/finetune_parity.py.
     #[arg(long, default_value_t = 0)]
     pub trace_updates: usize,
+    /// `hf` (default): Hugging Face's port, what the parity tests check; `release`: the official
+    /// TensorFlow code where it differs (embedding dropout on the whole embedding matrix, LM head
+    /// over every row, per-dataset context, dropped last batch, its evaluation schedule; README,
+    /// "Fidelity modes").
+    #[arg(long, default_value = "hf")]
+    pub fidelity: crate::finetune::Fidelity,
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -283,6 +289,22 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     let spec = info.to_spec();
     let train = encode_examples(&tokenizer, specials, &info, &train, n_ctx)?;
     let dev = encode_examples(&tokenizer, specials, &info, &dev, n_ctx)?;
+    // Issue 15: the release sets n_ctx to the longest encoded example of every split and slices
+    // the position rows to it (its LM softmax covers them).
+    let gpt = if args.fidelity == crate::finetune::Fidelity::Release {
+        // The test split counts when there is one (the release's includes it).
+        let mut test = source
+            .read(Split::Test, args.task.test.as_deref(), Labels::Optional)
+            .map_or_else(|_| Vec::new(), |(_, examples)| examples);
+        test.truncate(args.task.limit.unwrap_or(usize::MAX));
+        let test = encode_examples(&tokenizer, specials, &info, &test, n_ctx)?;
+        let release_ctx =
+            crate::finetune::release_loop::dataset_n_ctx(&[&train, &dev, &test], n_ctx);
+        eprintln!("release fidelity: n_ctx {release_ctx} (the longest encoded example)");
+        crate::finetune::release_loop::slice_positions(gpt, release_ctx, &device)
+    } else {
+        gpt
+    };
     let (pooling, outputs) = head_shape(&spec.kind);
     let defaults = FinetuneConfig::for_model(gpt.config());
     let config = FinetuneConfig {
@@ -297,6 +319,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
             .dropout
             .unwrap_or(FinetuneConfig::default().clf_dropout),
         trace_updates: args.trace_updates,
+        fidelity: args.fidelity,
         ..FinetuneConfig::default()
     };
     let model = new_classifier(gpt, pooling, outputs, config.clf_dropout, &device);

@@ -61,6 +61,9 @@ pub struct FinetuneConfig {
     /// Write the first this many updates, the initial model and the encoded splits under
     /// `OUT/trace/` for `scripts/finetune_parity.py` (0: no trace).
     pub trace_updates: usize,
+    /// Whose fine-tuning to follow where they differ: Hugging Face's port (default) or the
+    /// official release (issue 15, [`super::fidelity`]).
+    pub fidelity: super::Fidelity,
 }
 
 impl Default for FinetuneConfig {
@@ -77,6 +80,7 @@ impl Default for FinetuneConfig {
             max_grad_norm: 1.0,
             seed: 0,
             trace_updates: 0,
+            fidelity: super::Fidelity::Hf,
         }
     }
 }
@@ -151,11 +155,39 @@ fn loss(
     model: &Classifier,
     examples: &[&EncodedExample],
     lm_coef: f64,
+    fidelity: super::Fidelity,
     device: &Device,
 ) -> (Tensor<1>, f64, f64) {
     let batch = make_batch(examples, device);
+    // Issue 15: `--fidelity release` takes the release's graph (dropout on the embedding
+    // matrix `we`, whose every row the LM head then covers); see `super::release`.
+    if fidelity == super::Fidelity::Release {
+        let out = super::release::forward(
+            model,
+            batch.ids,
+            batch.classify_at,
+            true,
+            super::release::WeDropout::Draw,
+        );
+        let lm = (lm_coef != 0.0)
+            .then(|| super::release::aux_loss(out.hidden, out.we, batch.ids_flat, batch.mask));
+        return combine(out.logits, lm, examples, lm_coef, device);
+    }
     let ClassifierOutput { logits, lm_hidden } =
         model.forward(batch.ids, batch.classify_at, true, lm_coef != 0.0);
+    let lm = lm_hidden.map(|h| lm_aux_loss(&model.gpt, h, batch.ids_flat, batch.mask));
+    combine(logits, lm, examples, lm_coef, device)
+}
+
+/// L3 = L2 + λ·L1 from the head's `logits` and L1 (none when λ = 0); returns (total,
+/// classifier part, LM part).
+fn combine(
+    logits: Tensor<2>,
+    lm: Option<Tensor<1>>,
+    examples: &[&EncodedExample],
+    lm_coef: f64,
+    device: &Device,
+) -> (Tensor<1>, f64, f64) {
     let clf = match examples[0].target {
         Some(Target::Score(_)) => {
             let targets: Vec<f32> = examples
@@ -187,10 +219,9 @@ fn loss(
         }
     };
     let clf_value = clf.clone().into_scalar::<f32>() as f64;
-    let Some(lm_hidden) = lm_hidden else {
+    let Some(lm) = lm else {
         return (clf, clf_value, 0.0);
     };
-    let lm = lm_aux_loss(&model.gpt, lm_hidden, batch.ids_flat, batch.mask);
     let lm_value = lm.clone().into_scalar::<f32>() as f64;
     (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
 }
@@ -219,7 +250,7 @@ pub fn update_gradients(
     let mut grads = NamedGrads::default();
     let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
     for micro in examples.chunks(config.micro_batch.max(1)) {
-        let (l, clf, lm) = loss(model, micro, config.lm_coef, device);
+        let (l, clf, lm) = loss(model, micro, config.lm_coef, config.fidelity, device);
         anyhow::ensure!(
             clf.is_finite() && lm.is_finite(),
             "the loss became NaN or infinite at update {}",
@@ -329,6 +360,12 @@ pub fn finetune(
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<FinetuneOutcome> {
+    // Issue 15: the release's loop (dropped last batch, its log() schedule and best-model rule).
+    if config.fidelity == super::Fidelity::Release {
+        return super::release_loop::finetune(
+            model, train, dev, config, evaluate, attach, out, device,
+        );
+    }
     anyhow::ensure!(!train.is_empty(), "no training examples");
     anyhow::ensure!(
         config.batch_size > 0 && config.micro_batch > 0,

@@ -263,6 +263,17 @@ impl Gpt {
         self.forward_impl(ids, None, &[], train)
     }
 
+    /// The blocks alone, over input embeddings `x` [batch, time, n_embd] that the caller made
+    /// (hook for `--fidelity release`, issue 15: the release embeds with a dropped copy of its
+    /// whole embedding matrix, see `crate::finetune::release`).
+    pub fn forward_embedded(&self, x: Tensor<3>, train: bool) -> GptOutput {
+        let mut x = x;
+        for block in &self.h {
+            x = block.forward(x, None, &[], train);
+        }
+        GptOutput { hidden: x }
+    }
+
     /// Eval-mode forward over new tokens `ids` that continue the sequence held in `cache`
     /// (empty at first); their keys and values are added to it. Used for generation, where each
     /// step then costs one token's work instead of the whole prefix's.
