@@ -132,6 +132,11 @@ impl GptConfig {
         "gpt2-tiny",
     ];
 
+    /// GPT-2's `<|endoftext|>` id (50256), when the vocabulary is GPT-2's size.
+    pub fn endoftext(&self) -> Option<usize> {
+        (self.arch == Arch::Gpt2 && self.vocab_size == 50_257).then_some(50_256)
+    }
+
     /// Std of the weights of the projections that write into the residual stream (attention and
     /// MLP `c_proj`). GPT-2 scales them by 1/√N, N = 2·n_layer residual sums, so that the
     /// stream's variance does not grow with depth; GPT-1 draws every weight alike.
@@ -332,6 +337,10 @@ impl GptConfig {
                 "scale_attn_weights": true,
                 "scale_attn_by_inverse_layer_idx": false,
                 "reorder_and_upcast_attn": false,
+                // `<|endoftext|>` begins and ends documents in GPT-2's vocabulary; other
+                // vocabularies have no such id (transformers would default to 50256).
+                "bos_token_id": self.endoftext(),
+                "eos_token_id": self.endoftext(),
             }),
         };
         let object = json.as_object_mut().expect("an object");
@@ -434,6 +443,7 @@ mod tests {
             assert_eq!(GptConfig::from_hf_json(&text).unwrap(), config);
         }
         assert_eq!(GptConfig::gpt2().to_hf_json()["model_type"], "gpt2");
+        assert_eq!(GptConfig::gpt2().to_hf_json()["eos_token_id"], 50256);
     }
 
     #[test]

@@ -219,7 +219,8 @@ pub struct GptOutput {
 
 impl Gpt {
     /// A freshly initialised model: N(0, initializer_range) weights and embeddings, zero biases,
-    /// unit LayerNorm gains, as in the release. Seed the device first for a reproducible draw.
+    /// unit LayerNorm gains, as in the release (GPT-2: the residual projections `c_proj` with
+    /// std [`GptConfig::residual_init_std`]). Seed the device first for a reproducible draw.
     pub fn new(config: &GptConfig, device: &Device) -> Self {
         Self::new_lazy(config, device).materialize()
     }
