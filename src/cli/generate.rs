@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{BackendArgs, ModelArgs};
-use crate::generate::{generate, SamplingConfig};
+use crate::generate::{generate, generate_until, SamplingConfig};
 
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
@@ -86,16 +86,24 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
             let mut ids = prompt.clone();
             let mut printed = tokenizer.decode(&ids);
             print!("{printed}");
-            generate(&model, &prompt, &config, !args.no_cache, |id| {
-                ids.push(id);
-                let text = tokenizer.decode(&ids);
-                if text.ends_with('\u{fffd}') || !text.starts_with(&printed) {
-                    return;
-                }
-                let _ = write!(stdout, "{}", &text[printed.len()..]);
-                let _ = stdout.flush();
-                printed = text;
-            });
+            // GPT-2 ends a document with <|endoftext|>: generation stops there.
+            generate_until(
+                &model,
+                &prompt,
+                &config,
+                !args.no_cache,
+                tokenizer.eot_id(),
+                |id| {
+                    ids.push(id);
+                    let text = tokenizer.decode(&ids);
+                    if text.ends_with('\u{fffd}') || !text.starts_with(&printed) {
+                        return;
+                    }
+                    let _ = write!(stdout, "{}", &text[printed.len()..]);
+                    let _ = stdout.flush();
+                    printed = text;
+                },
+            );
         }
     }
     println!();
