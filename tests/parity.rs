@@ -21,7 +21,11 @@ struct Expected {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time first: a test binary carried to another machine (experiments/gpu_check.sh)
+    // finds the fixtures of the checkout it runs in.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("tests/fixtures/parity")
         .join(name)
 }
