@@ -59,8 +59,9 @@ impl Precision {
             Ok(())
         } else {
             Err(format!(
-                "precision {self}: this device does not support {dtype:?} arithmetic \
-                 (Vulkan exposes bf16 for storage and dot products only); use precision fp32"
+                "precision {self}: this device has no {dtype:?} arithmetic in burn 0.22 \
+                 (ndarray has no bf16; Vulkan has it for storage and dot products only); \
+                 use precision fp32"
             ))
         }
     }
