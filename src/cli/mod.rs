@@ -65,8 +65,9 @@ pub enum Command {
 /// Where tensors are computed.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
-    /// Tensor backend: flex (default CPU), ndarray (CPU, for cross-checks) or cuda (when built
-    /// with the `cuda` feature).
+    /// Tensor backend: flex (default CPU), ndarray (CPU, for cross-checks), vulkan, vulkan:N
+    /// (N-th discrete GPU) or vulkan:cpu (a CPU Vulkan driver) when built with the `vulkan`
+    /// feature, cuda[:N] with the `cuda` feature.
     #[arg(long, default_value = "flex")]
     pub backend: String,
 }
