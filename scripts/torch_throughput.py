@@ -1,10 +1,17 @@
 #!/usr/bin/env python3
 """PyTorch training throughput of the same model shapes as `cargo bench --bench throughput`
-(run by hand, not by CI). Uses transformers' OpenAIGPTLMHeadModel in fp32 with dropout 0.1 and
-torch.optim.AdamW (an elementwise update like genpt's; the update is a small part of a step).
+(run by hand, not by CI). Uses transformers' OpenAIGPTLMHeadModel (GPT2LMHeadModel for the gpt2
+presets) in fp32 with dropout 0.1 and torch.optim.AdamW (an elementwise update like genpt's;
+the update is a small part of a step).
 
     python3 scripts/torch_throughput.py --preset small --batch 4 --threads 2
     python3 scripts/torch_throughput.py --preset mini --batch 8 --finetune 0.5
+    python3 scripts/torch_throughput.py --preset gpt2 --batch 1 --threads 2
+    python3 scripts/torch_throughput.py --preset gpt2 --generate --context 64 --tokens 16
+
+`--generate` times greedy decoding with the key/value cache as `cargo bench --bench generation`
+does: a prompt of `context - tokens` tokens, then `tokens` new ones; the rate counts the tokens
+after the first (whose time includes the prompt's forward pass).
 
 `--finetune λ` times a fine-tuning update as `cargo bench --bench throughput -- --finetune λ`
 does: three special rows appended to the embedding, a linear head on the last (classify) token's
@@ -22,7 +29,42 @@ PRESETS = {
     "small": dict(n_layer=6, n_embd=384, n_head=6, n_positions=256),
     "mini": dict(n_layer=4, n_embd=256, n_head=4, n_positions=128),
     "tiny": dict(n_layer=2, n_embd=128, n_head=2, n_positions=64),
+    "gpt2": dict(n_layer=12, n_embd=768, n_head=12, n_positions=1024),
+    "gpt2-small": dict(n_layer=6, n_embd=384, n_head=6, n_positions=256),
+    "gpt2-mini": dict(n_layer=4, n_embd=256, n_head=4, n_positions=128),
+    "gpt2-tiny": dict(n_layer=2, n_embd=128, n_head=2, n_positions=64),
 }
+
+
+def make_model(preset):
+    """The preset's LM-head model, randomly initialised, and its vocabulary size."""
+    cfg = PRESETS[preset]
+    if preset.startswith("gpt2"):
+        from transformers import GPT2Config, GPT2LMHeadModel
+        config = GPT2Config(vocab_size=50257, activation_function="gelu_new", **cfg)
+        config._attn_implementation = "eager"  # the attention genpt computes, spelled out
+        return GPT2LMHeadModel(config), 50257
+    return OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=40478, afn="gelu", **cfg)), 40478
+
+
+def generation(a):
+    torch.set_num_threads(a.threads)
+    model, vocab = make_model(a.preset)
+    model.eval()
+    prompt = (torch.arange(a.context - a.tokens) * 7919 % vocab)[None]
+    with torch.no_grad():
+        for _ in range(2):  # warm-up, then the timed run
+            start = time.perf_counter()
+            out = model(prompt, use_cache=True)
+            past, next_id = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+            first = time.perf_counter()
+            for _ in range(a.tokens - 1):
+                out = model(next_id, past_key_values=past, use_cache=True)
+                past, next_id = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
+            end = time.perf_counter()
+    print(f"torch {torch.__version__}, preset {a.preset}, context {a.context}, threads {a.threads}")
+    print(f"generation with cache: first token {first - start:.2f} s, then "
+          f"{(a.tokens - 1) / (end - first):.2f} tokens/s")
 
 
 def main():
@@ -32,14 +74,20 @@ def main():
     p.add_argument("--steps", type=int, default=3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--finetune", type=float, default=None)
+    p.add_argument("--time", type=int, default=None, help="tokens per sequence (default: the context)")
+    p.add_argument("--generate", action="store_true")
+    p.add_argument("--context", type=int, default=64)
+    p.add_argument("--tokens", type=int, default=16)
     a = p.parse_args()
     if a.finetune is not None:
         return finetune(a)
+    if a.generate:
+        return generation(a)
     torch.set_num_threads(a.threads)
     cfg = PRESETS[a.preset]
-    model = OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=40478, afn="gelu", **cfg))
-    time_ = cfg["n_positions"]
-    ids = (torch.arange(a.batch * time_) * 7919 % 40478).reshape(a.batch, time_)
+    model, vocab = make_model(a.preset)
+    time_ = a.time or cfg["n_positions"]
+    ids = (torch.arange(a.batch * time_) * 7919 % vocab).reshape(a.batch, time_)
     tokens = a.batch * time_
 
     model.eval()

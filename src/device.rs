@@ -1,26 +1,55 @@
 //! Choosing where tensors live: the CPU backends (`flex`, the default, and `ndarray`, kept for
-//! cross-checks) and CUDA when built with the `cuda` feature.
+//! cross-checks), Vulkan GPUs when built with the `vulkan` feature, and CUDA when built with the
+//! `cuda` feature (which does not build offline: see docs/gpu.md).
+//!
+//! Names: `flex`, `ndarray`, `cuda` / `cuda:N`, `vulkan` (wgpu's pick: a high-power GPU first),
+//! `vulkan:N` (the N-th discrete GPU) and `vulkan:cpu` (a CPU Vulkan driver such as Mesa's
+//! lavapipe: how the GPU code path is exercised on a machine without a GPU).
 
 use burn::tensor::Device;
 
-pub const BACKENDS: &[&str] = &["flex", "ndarray", "cuda"];
+pub const BACKENDS: &[&str] = &["flex", "ndarray", "vulkan", "cuda"];
 
 /// The device for a backend name; errors name what this build offers.
 pub fn device(backend: &str) -> Result<Device, String> {
-    match backend {
+    let (name, index) = match backend.split_once(':') {
+        Some((name, index)) => (name, Some(index)),
+        None => (backend, None),
+    };
+    match (name, index) {
         #[cfg(feature = "flex")]
-        "flex" => Ok(Device::flex()),
+        ("flex", None) => Ok(Device::flex()),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)]
         // burn marks NdArray deprecated; it stays here as a second opinion
-        "ndarray" => Ok(Device::ndarray()),
+        ("ndarray", None) => Ok(Device::ndarray()),
+        #[cfg(feature = "vulkan")]
+        ("vulkan", index) => {
+            use burn::tensor::DeviceKind;
+            let kind = match index {
+                None => DeviceKind::DefaultDevice,
+                Some("cpu") => DeviceKind::Cpu,
+                Some(n) => DeviceKind::DiscreteGpu(parse_index(backend, n)?),
+            };
+            Ok(Device::vulkan(kind))
+        }
         #[cfg(feature = "cuda")]
-        "cuda" => Ok(Device::cuda(0)),
-        other => Err(format!(
-            "backend {other:?} is not available in this build (built with: {})",
+        ("cuda", index) => Ok(Device::cuda(match index {
+            None => 0,
+            Some(n) => parse_index(backend, n)?,
+        })),
+        _ => Err(format!(
+            "backend {backend:?} is not available in this build (built with: {})",
             compiled().join(", ")
         )),
     }
+}
+
+#[allow(dead_code)] // used by the GPU backends only
+fn parse_index(backend: &str, index: &str) -> Result<usize, String> {
+    index
+        .parse()
+        .map_err(|_| format!("backend {backend:?}: expected a device number after ':'"))
 }
 
 /// The backends this binary was built with.
@@ -31,8 +60,37 @@ pub fn compiled() -> Vec<&'static str> {
         .filter(|b| match *b {
             "flex" => cfg!(feature = "flex"),
             "ndarray" => cfg!(feature = "ndarray"),
+            "vulkan" => cfg!(feature = "vulkan"),
             "cuda" => cfg!(feature = "cuda"),
             _ => false,
         })
         .collect()
+}
+
+/// Whether `backend` names a GPU backend (whose devices may be absent at run time, and whose
+/// numbers are not the CPU backends' to the last bit).
+pub fn is_gpu(backend: &str) -> bool {
+    matches!(
+        backend.split_once(':').map_or(backend, |(name, _)| name),
+        "vulkan" | "cuda"
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_errors() {
+        assert!(device("flex").is_ok());
+        let err = device("metal").unwrap_err();
+        assert!(err.contains("\"metal\"") && err.contains("flex"), "{err}");
+        // A CPU backend takes no device number.
+        assert!(device("flex:1").is_err());
+        assert!(is_gpu("vulkan:1") && is_gpu("cuda") && !is_gpu("flex"));
+        #[cfg(feature = "vulkan")]
+        assert!(device("vulkan:x").unwrap_err().contains("device number"));
+        #[cfg(not(feature = "vulkan"))]
+        assert!(device("vulkan").unwrap_err().contains("not available"));
+    }
 }

@@ -119,6 +119,19 @@ pub fn generate(
     prompt: &[u32],
     config: &SamplingConfig,
     use_cache: bool,
+    on_token: impl FnMut(u32),
+) -> Vec<u32> {
+    generate_until(model, prompt, config, use_cache, None, on_token)
+}
+
+/// [`generate`], stopping early once `stop` (GPT-2's `<|endoftext|>`) is chosen; the stop token
+/// is neither passed to `on_token` nor returned.
+pub fn generate_until(
+    model: &Gpt,
+    prompt: &[u32],
+    config: &SamplingConfig,
+    use_cache: bool,
+    stop: Option<u32>,
     mut on_token: impl FnMut(u32),
 ) -> Vec<u32> {
     assert!(
@@ -148,6 +161,9 @@ pub fn generate(
             )
         };
         let next = sample_next(&logits, config, &mut draws);
+        if Some(next) == stop {
+            break;
+        }
         tokens.push(next);
         pending = vec![next];
         on_token(next);
@@ -233,6 +249,26 @@ mod tests {
         };
         config.initializer_range = 0.3; // peaked distributions, so that greedy paths are informative
         Gpt::new(&config, &device)
+    }
+
+    #[test]
+    fn generation_stops_at_the_stop_token() {
+        let model = model();
+        let config = SamplingConfig {
+            temperature: 0.8,
+            seed: 3,
+            max_new_tokens: 30,
+            ..Default::default()
+        };
+        let prompt = [5, 6, 7];
+        let full = generate(&model, &prompt, &config, true, |_| {});
+        // Stop at the fourth token chosen: the run ends just before its first occurrence.
+        let stop = full[3];
+        let first = full.iter().position(|&t| t == stop).unwrap();
+        let mut seen = Vec::new();
+        let stopped = generate_until(&model, &prompt, &config, true, Some(stop), |t| seen.push(t));
+        assert_eq!(stopped, full[..first]);
+        assert_eq!(seen, full[..first]);
     }
 
     #[test]

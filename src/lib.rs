@@ -13,6 +13,7 @@ pub mod loss;
 pub mod metrics_log;
 pub mod model;
 pub mod plot;
+pub mod precision;
 pub mod pretrain;
 pub mod progress;
 pub mod train;

@@ -21,7 +21,11 @@ struct Expected {
 }
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    // At run time first: a test binary carried to another machine (experiments/gpu_check.sh)
+    // finds the fixtures of the checkout it runs in.
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("tests/fixtures/parity")
         .join(name)
 }
@@ -30,11 +34,23 @@ fn read_expected(dir: &Path) -> Expected {
     serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
 }
 
-fn backends() -> Vec<(&'static str, Device)> {
+/// The CPU backends of this build, plus the GPU backends named in `GENPT_TEST_BACKENDS`
+/// (comma-separated, e.g. `vulkan` or `vulkan:cpu`): a GPU may be built in but absent.
+fn backends() -> Vec<(String, Device)> {
+    let gpus = std::env::var("GENPT_TEST_BACKENDS").unwrap_or_default();
     genpt::device::compiled()
         .into_iter()
-        .filter(|b| *b != "cuda")
-        .map(|b| (b, genpt::device::device(b).unwrap()))
+        .filter(|b| !genpt::device::is_gpu(b))
+        .map(str::to_string)
+        .chain(
+            gpus.split(',')
+                .filter(|b| !b.is_empty())
+                .map(str::to_string),
+        )
+        .map(|b| {
+            let device = genpt::device::device(&b).unwrap();
+            (b, device)
+        })
         .collect()
 }
 
@@ -143,7 +159,7 @@ fn hf_checkpoint_filling_its_context_matches_pytorch() {
         "this case fills its whole context"
     );
     for (backend, device) in backends() {
-        check(&dir, &expected, backend, &device);
+        check(&dir, &expected, &backend, &device);
     }
 }
 
@@ -152,7 +168,7 @@ fn hf_checkpoint_three_layers_short_sequence_matches_pytorch() {
     let dir = fixture("deep3");
     let expected = read_expected(&dir);
     for (backend, device) in backends() {
-        check(&dir, &expected, backend, &device);
+        check(&dir, &expected, &backend, &device);
     }
 }
 
@@ -161,7 +177,7 @@ fn official_npy_layout_gives_the_same_logits() {
     let dir = fixture("ctx16-openai");
     let expected = read_expected(&dir);
     for (backend, device) in backends() {
-        check(&dir, &expected, backend, &device);
+        check(&dir, &expected, &backend, &device);
     }
 }
 

@@ -28,6 +28,8 @@ pub struct Cli {
     pub command: Command,
 }
 
+// Parsed once at start-up: the size of the largest variant's arguments does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// The whole method on built-in generated data, in minutes: tokenizer, pre-training,
@@ -63,8 +65,9 @@ pub enum Command {
 /// Where tensors are computed.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
-    /// Tensor backend: flex (default CPU), ndarray (CPU, for cross-checks) or cuda (when built
-    /// with the `cuda` feature).
+    /// Tensor backend: flex (default CPU), ndarray (CPU, for cross-checks), vulkan, vulkan:N
+    /// (N-th discrete GPU) or vulkan:cpu (a CPU Vulkan driver) when built with the `vulkan`
+    /// feature, cuda[:N] with the `cuda` feature.
     #[arg(long, default_value = "flex")]
     pub backend: String,
 }

@@ -23,12 +23,25 @@ pub struct PretrainArgs {
     /// Continued pre-training: start from this model directory (same as `model.init`).
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Tensor backend (same as `train.backend`): flex, ndarray, vulkan[:N] or cuda[:N], as built.
+    #[arg(long)]
+    pub backend: Option<String>,
+    /// Arithmetic precision (same as `train.precision`): fp32 (default) or bf16 (bf16 compute
+    /// on fp32 master weights and optimizer state).
+    #[arg(long)]
+    pub precision: Option<crate::precision::Precision>,
 }
 
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
     let mut overrides = args.overrides.clone();
     if let Some(dir) = &args.init {
         overrides.push(format!("model.init={:?}", dir.display().to_string()));
+    }
+    if let Some(backend) = &args.backend {
+        overrides.push(format!("train.backend={backend:?}"));
+    }
+    if let Some(precision) = args.precision {
+        overrides.push(format!("train.precision=\"{precision}\""));
     }
     let config = RunConfig::load(&args.config, &overrides).map_err(anyhow::Error::msg)?;
     let outcome = pretrain(&config, args.resume, args.until)?;

@@ -100,6 +100,12 @@ pub fn fused_on(device: &burn::tensor::Device) -> bool {
     }
 }
 
+/// Whether `x` goes through the fused kernels: on flex, and in f32, the only dtype they are
+/// written for (bf16 compute, [`crate::precision`], takes the composed path).
+fn fused_for<const D: usize>(x: &Tensor<D>) -> bool {
+    x.dtype() == burn::tensor::DType::F32 && fused_on(&x.device())
+}
+
 /// The LM loss `Σ_r w_r·nll_r` of `hidden` [N, d] under the output matrix `weight` [V, d]
 /// (logits `hidden·weightᵀ`), targets [N] in 0..V, constant row weights [N]. Mean loss: weights
 /// 1/N; padding: weight 0. Result [1].
@@ -109,7 +115,7 @@ pub fn linear_cross_entropy(
     targets: Tensor<1, Int>,
     row_weights: Tensor<1>,
 ) -> Tensor<1> {
-    if fused_on(&hidden.device()) {
+    if fused_for(&hidden) {
         return Tensor::from_dispatch(<Dispatch as FusedOps>::linear_cross_entropy(
             hidden.into_dispatch(),
             weight.into_dispatch(),
@@ -138,7 +144,7 @@ pub fn linear_target_logprobs(
     weight: Tensor<2>,
     targets: Tensor<1, Int>,
 ) -> Tensor<1> {
-    if fused_on(&hidden.device()) {
+    if fused_for(&hidden) {
         return Tensor::from_dispatch(<Dispatch as FusedOps>::linear_target_logprobs(
             hidden.into_dispatch(),
             weight.into_dispatch(),
@@ -164,7 +170,7 @@ pub fn reference_target_logprobs(
 /// LayerNorm of `x` [batch, time, width] over the last axis: fused on flex, otherwise the
 /// composed formula of [`crate::model::layers::LayerNorm`].
 pub fn layer_norm(x: Tensor<3>, gain: Tensor<1>, bias: Tensor<1>, epsilon: f64) -> Tensor<3> {
-    if fused_on(&x.device()) {
+    if fused_for(&x) {
         return Tensor::from_dispatch(<Dispatch as FusedOps>::layer_norm(
             x.into_dispatch(),
             gain.into_dispatch(),
@@ -191,7 +197,7 @@ pub fn reference_layer_norm(
 
 /// The tanh GELU: fused on flex, otherwise composed.
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
-    if fused_on(&x.device()) {
+    if fused_for(&x) {
         return Tensor::from_dispatch(<Dispatch as FusedOps>::gelu(x.into_dispatch()));
     }
     reference_gelu(x)
@@ -217,7 +223,7 @@ pub fn attention_softmax(
     scale: f64,
     dropout: f64,
 ) -> Tensor<4> {
-    if fused_on(&scores.device()) {
+    if fused_for(&scores) {
         return Tensor::from_dispatch(<Dispatch as FusedOps>::attention_softmax(
             scores.into_dispatch(),
             past,
@@ -266,7 +272,7 @@ pub fn reference_attention_softmax(
 /// on flex (the mask made where it is applied), composed elsewhere. `dropout` is the
 /// probability in training, 0 otherwise.
 pub fn residual_dropout(x: Tensor<3>, y: Tensor<3>, dropout: f64) -> Tensor<3> {
-    if fused_on(&x.device()) {
+    if fused_for(&x) {
         return Tensor::from_dispatch(<Dispatch as FusedOps>::residual_dropout(
             x.into_dispatch(),
             y.into_dispatch(),

@@ -104,6 +104,10 @@ pub fn dropout<const D: usize>(x: Tensor<D>, p: f64, train: bool) -> Tensor<D> {
     }
     let shape = x.shape();
     let values = super::dropout_rng::mask(shape.num_elements(), p);
-    let keep = Tensor::<D>::from_data(burn::tensor::TensorData::new(values, shape), &x.device());
+    // In x's dtype: burn does not promote mixed operands (bf16 compute, `crate::precision`).
+    let keep = Tensor::<D>::from_data(
+        burn::tensor::TensorData::new(values, shape),
+        (&x.device(), x.dtype()),
+    );
     x * keep
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::precision::Precision;
 use crate::train::{AdamConfig, Schedule};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +89,10 @@ pub struct TrainSection {
     pub on_nonfinite: OnNonFinite,
     #[serde(default = "d_backend")]
     pub backend: String,
+    /// Arithmetic of the forward and backward passes: "fp32", or "bf16" on fp32 master weights
+    /// and optimizer state ([`crate::precision`]).
+    #[serde(default)]
+    pub precision: Precision,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]

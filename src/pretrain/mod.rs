@@ -5,4 +5,4 @@ pub mod config;
 pub mod run;
 
 pub use config::RunConfig;
-pub use run::{pretrain, RunOutcome};
+pub use run::{pretrain, pretrain_with, RunOutcome};

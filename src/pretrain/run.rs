@@ -18,8 +18,9 @@ use crate::config::GptConfig;
 use crate::data::corpus::{CorpusMeta, Split};
 use crate::data::sampler::{splitmix64, Draws, WindowSampler};
 use crate::metrics_log::MetricsLog;
+use crate::precision::Precision;
 use crate::progress::Progress;
-use crate::train::{NamedGrads, OpenAiAdam};
+use crate::train::{GradientSync, LocalSync, NamedGrads, OpenAiAdam};
 use crate::zeroshot::{LmScorer, ZeroShotTask};
 use crate::Gpt;
 
@@ -121,29 +122,37 @@ fn to_ids(rows: Vec<i64>, batch: usize, time: usize, device: &Device) -> Tensor<
     Tensor::from_data(TensorData::new(rows, [batch, time]), device)
 }
 
-/// Mean next-token loss of `windows` [batch, n_ctx + 1] flattened.
+/// Mean next-token loss of `windows` [batch, n_ctx + 1] flattened, the body computed at
+/// `precision` (the loss itself always in fp32).
 fn window_loss(
     model: &Gpt,
     windows: Vec<i64>,
     batch: usize,
     train: bool,
+    precision: Precision,
     device: &Device,
 ) -> Tensor<1> {
     let window = windows.len() / batch;
     let all = to_ids(windows, batch, window, device);
     let inputs = all.clone().narrow(1, 0, window - 1);
     let targets = all.narrow(1, 1, window - 1);
-    model.lm_loss_mean(model.forward(inputs, train).hidden, targets)
+    precision.lm_loss_mean(model, inputs, targets, train)
 }
 
 /// Mean validation loss over the fixed evaluation windows, without dropout or autodiff.
-fn validate(model: &Gpt, windows: &[Vec<i64>], batch: usize, device: &Device) -> f64 {
+fn validate(
+    model: &Gpt,
+    windows: &[Vec<i64>],
+    batch: usize,
+    precision: Precision,
+    device: &Device,
+) -> f64 {
     let model = model.valid();
     let inner = device.clone().inner();
     let mut total = 0.0;
     for chunk in windows.chunks(batch) {
         let flat: Vec<i64> = chunk.iter().flatten().copied().collect();
-        let loss = window_loss(&model, flat, chunk.len(), false, &inner);
+        let loss = window_loss(&model, flat, chunk.len(), false, precision, &inner);
         total += loss.into_scalar::<f32>() as f64 * chunk.len() as f64;
     }
     total / windows.len() as f64
@@ -196,9 +205,25 @@ pub fn pretrain(
     resume: bool,
     until: Option<u64>,
 ) -> anyhow::Result<RunOutcome> {
+    pretrain_with(config, resume, until, &mut LocalSync)
+}
+
+/// [`pretrain`] as one process of a data-parallel run: `sync` combines the averaged gradients
+/// of every process before clipping (docs/multi-gpu.md). [`LocalSync`] is the single process.
+pub fn pretrain_with(
+    config: &RunConfig,
+    resume: bool,
+    until: Option<u64>,
+    sync: &mut dyn GradientSync,
+) -> anyhow::Result<RunOutcome> {
     let device = crate::device::device(&config.train.backend)
         .map_err(anyhow::Error::msg)?
         .autodiff();
+    config
+        .train
+        .precision
+        .check_supported(&device)
+        .map_err(anyhow::Error::msg)?;
     let meta = CorpusMeta::read(&config.data.dir)?;
     let init = init_model(config, &meta, &device)?;
     let model_config = match &init {
@@ -310,7 +335,7 @@ pub fn pretrain(
             let windows = train_sampler.sample(t.batch_size, &mut draws);
             // Dropout masks come from the same stream.
             crate::model::dropout_rng::reseed(draws.next_u64());
-            let loss = window_loss(&model, windows, t.batch_size, true, &device);
+            let loss = window_loss(&model, windows, t.batch_size, true, t.precision, &device);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {
                 nonfinite = true;
@@ -334,6 +359,8 @@ pub fn pretrain(
             }
         }
         grads.average();
+        // Data parallelism joins here: the mean over processes, then one clip everywhere.
+        sync.all_reduce_mean(&mut grads)?;
         let grad_norm = grads.clip_global_norm(t.max_grad_norm);
         let factor = t.schedule.at_step(state.step, total, t.warmup_steps);
         model = optimizer.update(model, &grads, factor);
@@ -353,7 +380,7 @@ pub fn pretrain(
         });
         let eval_now = (t.eval_every > 0 && state.step % t.eval_every == 0) || state.step == total;
         if eval_now && !val_windows.is_empty() {
-            let val = validate(&model, &val_windows, t.batch_size, &device);
+            let val = validate(&model, &val_windows, t.batch_size, t.precision, &device);
             record["val_loss"] = val.into();
             record["val_ppl"] = val.exp().into();
             last_val = Some(val);

@@ -4,7 +4,9 @@
 pub mod adam;
 pub mod grads;
 pub mod schedule;
+pub mod sync;
 
 pub use adam::{AdamConfig, OpenAiAdam};
 pub use grads::NamedGrads;
 pub use schedule::Schedule;
+pub use sync::{GradientSync, LocalSync};

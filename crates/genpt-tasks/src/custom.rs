@@ -322,14 +322,16 @@ pub fn read_examples(
                 let choices = choice_cells(row, columns, path)?;
                 match n_choices {
                     None => n_choices = Some((choices.len(), row.line)),
-                    Some((n, line)) if n != choices.len() => return Err(TaskError::bad_row(
-                        path,
-                        row.line,
-                        format!(
+                    Some((n, line)) if n != choices.len() => {
+                        return Err(TaskError::bad_row(
+                            path,
+                            row.line,
+                            format!(
                             "{} choices, but line {line} has {n}: every row needs the same number",
                             choices.len()
                         ),
-                    )),
+                        ))
+                    }
                     Some(_) => {}
                 }
                 let question = match row.cells.get(columns.names("question")[0]) {

@@ -19,7 +19,7 @@ fn none() -> Columns {
 }
 
 fn error(result: Result<impl std::fmt::Debug, genpt_tasks::TaskError>) -> String {
-    result.err().expect("an error").to_string()
+    result.expect_err("an error").to_string()
 }
 
 #[test]

@@ -1,0 +1,149 @@
+//! Mixed precision: the arithmetic dtype of the forward and backward passes, apart from the
+//! dtype of what is kept.
+//!
+//! The model's parameters (the master weights), the gradients the optimizer reads and the
+//! optimizer's moments stay in fp32 whatever the precision; checkpoints therefore hold fp32.
+//! With `bf16` each update works on a bf16 copy of the body made by [`compute_copy`]: a `cast`
+//! of every parameter that autodiff records, so `backward` carries the bf16 gradients back
+//! through the cast and they arrive on the fp32 parameters in fp32 (burn's `float_cast`
+//! backward casts the gradient to the source dtype). The output layer and the loss stay in
+//! fp32 (see [`Precision::lm_loss_mean`]): a log-softmax over 40,478 logits in bf16 (8 bits of
+//! mantissa) would round the loss itself.
+//!
+//! bf16 needs no loss scaling: it has fp32's exponent range, so small gradients do not flush to
+//! zero as they do in f16. f16 is therefore not offered.
+//!
+//! burn 0.22 has no dtype promotion: every operand of an operation must share one dtype (flex
+//! checks it only in debug builds). Tensors the model makes itself follow their input's dtype
+//! for that reason (dropout masks), and the fused flex kernels, written for f32 buffers, step
+//! aside for other dtypes ([`crate::kernels`]).
+
+use std::fmt;
+use std::str::FromStr;
+
+use burn::module::{Module, ModuleMapper, Param};
+use burn::tensor::{DType, Device, FloatDType, Int, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::Gpt;
+
+/// The arithmetic precision of training (`train.precision`, `--precision`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// Everything in fp32 (the default, and what the CPU backends are fastest at).
+    #[default]
+    Fp32,
+    /// The transformer body in bf16 on fp32 master weights; output layer and loss in fp32.
+    Bf16,
+}
+
+impl Precision {
+    pub const NAMES: &'static [&'static str] = &["fp32", "bf16"];
+
+    /// The dtype the body computes in.
+    pub fn compute_dtype(self) -> FloatDType {
+        match self {
+            Precision::Fp32 => FloatDType::F32,
+            Precision::Bf16 => FloatDType::BF16,
+        }
+    }
+
+    /// Whether `device` can compute in this precision. burn's CubeCL backends require buffer,
+    /// conversion, arithmetic and dot-product support for a dtype; Vulkan drivers expose bf16
+    /// through `VK_KHR_shader_bfloat16` for storage, conversion and dot products only, so cubecl
+    /// 0.11 does not offer bf16 arithmetic there (CUDA has it; flex computes bf16 through f32).
+    pub fn check_supported(self, device: &Device) -> Result<(), String> {
+        let dtype = self.compute_dtype();
+        if device.supports_dtype(dtype) {
+            Ok(())
+        } else {
+            Err(format!(
+                "precision {self}: this device has no {dtype:?} arithmetic in burn 0.22 \
+                 (ndarray has no bf16; Vulkan has it for storage and dot products only); \
+                 use precision fp32"
+            ))
+        }
+    }
+
+    /// The mean next-token loss of `ids` [batch, time + 1] under `model` (fp32 master
+    /// weights): the body at this precision, then the tied output layer and the loss in fp32.
+    /// At fp32 this is exactly the unmixed computation (no copy, no cast).
+    pub fn lm_loss_mean(
+        self,
+        model: &Gpt,
+        inputs: Tensor<2, Int>,
+        targets: Tensor<2, Int>,
+        train: bool,
+    ) -> Tensor<1> {
+        let hidden = match self {
+            Precision::Fp32 => model.forward(inputs, train).hidden,
+            Precision::Bf16 => to_fp32(compute_copy(model, self).forward(inputs, train).hidden),
+        };
+        model.lm_loss_mean(hidden, targets)
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Bf16 => "bf16",
+        })
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "fp32" => Ok(Precision::Fp32),
+            "bf16" => Ok(Precision::Bf16),
+            other => Err(format!(
+                "precision {other:?} is not one of {}",
+                Precision::NAMES.join(", ")
+            )),
+        }
+    }
+}
+
+/// A copy of `model` whose parameters are cast to `precision`'s compute dtype. The casts are
+/// recorded by autodiff when `model` is on an autodiff device, so gradients flow back to the
+/// fp32 parameters of `model` (whose names and ids the copy shares). Cheap next to an update:
+/// one pass over the parameters.
+pub fn compute_copy(model: &Gpt, precision: Precision) -> Gpt {
+    struct Cast(FloatDType);
+    impl ModuleMapper for Cast {
+        fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+            let dtype = self.0;
+            param.map(|t| t.cast(dtype))
+        }
+    }
+    model.clone().map(&mut Cast(precision.compute_dtype()))
+}
+
+/// `x` in fp32 (the identity when it already is).
+pub fn to_fp32<const D: usize>(x: Tensor<D>) -> Tensor<D> {
+    if x.dtype() == DType::F32 {
+        x
+    } else {
+        x.cast(FloatDType::F32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for name in Precision::NAMES {
+            assert_eq!(name.parse::<Precision>().unwrap().to_string(), *name);
+        }
+        assert!("f16"
+            .parse::<Precision>()
+            .unwrap_err()
+            .contains("fp32, bf16"));
+        assert_eq!(Precision::default(), Precision::Fp32);
+    }
+}
