@@ -5,6 +5,7 @@ mod demo;
 mod finetune;
 mod generate;
 mod info;
+mod lm_eval;
 mod prepare;
 mod pretrain;
 mod tokenize;
@@ -57,6 +58,8 @@ pub enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// The paper's zero-shot heuristics on a pre-trained model.
     Zeroshot(zeroshot::ZeroshotArgs),
+    /// Bits per byte and last-word accuracy on held-out text (the GPT-2 paper's LM evaluation).
+    LmEval(lm_eval::LmEvalArgs),
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(tokenize::TokenizerCommand),
@@ -118,5 +121,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokenize(args) => tokenize::run(args),
         Command::Tokenizer(command) => tokenize::run_tokenizer(command),
         Command::Zeroshot(args) => zeroshot::run(args),
+        Command::LmEval(args) => lm_eval::run(args),
     }
 }

@@ -5,6 +5,7 @@
 //! [`LmScorer`] computes; the heuristics themselves only compare numbers, and are tested on
 //! hand-made scores.
 
+pub mod lm_eval;
 pub mod suite;
 pub mod winograd;
 
