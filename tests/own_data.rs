@@ -23,6 +23,32 @@ fn genpt(args: &[&str]) -> anyhow::Result<()> {
     run(Cli::try_parse_from(argv)?)
 }
 
+/// `genpt finetune --task custom --kind KIND` on the files, with `extra` options.
+fn finetune_custom(
+    kind: &str,
+    (train, dev): (&Path, &Path),
+    model: &Path,
+    tokenizer: Option<&Path>,
+    out: &Path,
+    extra: &[&str],
+) -> anyhow::Result<()> {
+    let mut args = vec!["finetune", "--task", "custom", "--kind", kind];
+    let paths = [
+        ("--train", train),
+        ("--dev", dev),
+        ("--model", model),
+        ("--out", out),
+    ];
+    for (flag, path) in &paths {
+        args.extend([*flag, path.to_str().unwrap()]);
+    }
+    if let Some(dir) = tokenizer {
+        args.extend(["--tokenizer", dir.to_str().unwrap()]);
+    }
+    args.extend_from_slice(extra);
+    genpt(&args)
+}
+
 const WORDS: [&str; 8] = [
     "red", "blue", "green", "cat", "dog", "runs", "sleeps", "fast",
 ];
@@ -160,31 +186,12 @@ fn every_kind_fine_tunes_from_files_and_predicts_from_the_model_directory_alone(
         let dev = write_split(&root, kind, "dev", 8, 100, csv);
         let test = write_split(&root, kind, "test", 5, 200, test_csv);
         let out = root.join(format!("ft-{kind}"));
-        let mut args = vec![
-            "finetune",
-            "--task",
-            "custom",
-            "--kind",
-            kind,
-            "--train",
-            train.to_str().unwrap(),
-            "--dev",
-            dev.to_str().unwrap(),
-            "--model",
-            model.to_str().unwrap(),
-            "--tokenizer",
-            tokenizer.to_str().unwrap(),
-            "--epochs",
-            "1",
-            "--batch-size",
-            "8",
-            "--out",
-            out.to_str().unwrap(),
-        ];
+        let mut extra = vec!["--epochs", "1", "--batch-size", "8"];
         if let Some(c) = columns(kind) {
-            args.extend(["--columns", c]);
+            extra.extend(["--columns", c]);
         }
-        genpt(&args).unwrap_or_else(|e| panic!("{kind}: finetune failed: {e:#}"));
+        finetune_custom(kind, (&train, &dev), &model, Some(&tokenizer), &out, &extra)
+            .unwrap_or_else(|e| panic!("{kind}: finetune failed: {e:#}"));
         let best = out.join("best");
         let info = genpt_tasks::TaskInfo::load(&best).unwrap();
         assert_eq!(
@@ -264,22 +271,9 @@ fn fine_tuning_on_files_learns_an_easy_task() {
     let train = write_split(&root, "classification", "train", 96, 0, false);
     let dev = write_split(&root, "classification", "dev", 32, 300, false);
     let out = root.join("ft");
-    genpt(&[
-        "finetune",
-        "--task",
-        "custom",
-        "--kind",
-        "classification",
-        "--train",
-        train.to_str().unwrap(),
-        "--dev",
-        dev.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--tokenizer",
-        tokenizer.to_str().unwrap(),
-        // λ = 0: with the auxiliary LM loss, this 1-layer random model spends its capacity on
-        // the LM and its classifier stays at chance within these few updates.
+    // λ = 0: with the auxiliary LM loss, this 1-layer random model spends its capacity on the
+    // LM and its classifier stays at chance within these few updates.
+    let extra = [
         "--epochs",
         "6",
         "--batch-size",
@@ -288,9 +282,15 @@ fn fine_tuning_on_files_learns_an_easy_task() {
         "3e-3",
         "--lm-coef",
         "0",
-        "--out",
-        out.to_str().unwrap(),
-    ])
+    ];
+    finetune_custom(
+        "classification",
+        (&train, &dev),
+        &model,
+        Some(&tokenizer),
+        &out,
+        &extra,
+    )
     .unwrap();
     let metrics: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("metrics.json")).unwrap()).unwrap();
@@ -311,23 +311,14 @@ fn bad_files_fail_with_file_and_line_through_the_command() {
     let train = write_split(&root, "classification", "train", 8, 0, false);
     let dev = root.join("dev.jsonl");
     std::fs::write(&dev, "{\"text\": \"the red\", \"label\": \"colour\"}\n{\"text\": \"the cat\", \"label\": \"animal\"}\n").unwrap();
-    let err = genpt(&[
-        "finetune",
-        "--task",
-        "custom",
-        "--kind",
+    let err = finetune_custom(
         "classification",
-        "--train",
-        train.to_str().unwrap(),
-        "--dev",
-        dev.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--tokenizer",
-        tokenizer.to_str().unwrap(),
-        "--out",
-        root.join("ft").to_str().unwrap(),
-    ])
+        (&train, &dev),
+        &model,
+        Some(&tokenizer),
+        &root.join("ft"),
+        &[],
+    )
     .unwrap_err();
     let message = format!("{err:#}");
     assert!(
@@ -335,21 +326,14 @@ fn bad_files_fail_with_file_and_line_through_the_command() {
         "{message}"
     );
     // A model directory without vocabulary files needs --tokenizer, said plainly.
-    let err = genpt(&[
-        "finetune",
-        "--task",
-        "custom",
-        "--kind",
+    let err = finetune_custom(
         "classification",
-        "--train",
-        train.to_str().unwrap(),
-        "--dev",
-        train.to_str().unwrap(),
-        "--model",
-        model.to_str().unwrap(),
-        "--out",
-        root.join("ft2").to_str().unwrap(),
-    ])
+        (&train, &train),
+        &model,
+        None,
+        &root.join("ft2"),
+        &[],
+    )
     .unwrap_err();
     assert!(format!("{err:#}").contains("pass --tokenizer"), "{err:#}");
     std::fs::remove_dir_all(root).ok();
