@@ -5,58 +5,16 @@
 //! binary to itself: the dropout masks and the device seed are process-wide, and another test
 //! training in parallel would change the masks between the straight and the resumed run.
 
+mod common;
+use common::write_corpus;
+
 use std::path::{Path, PathBuf};
 
 use genpt::config::Arch;
-use genpt::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
-use genpt::data::sampler::Draws;
-use genpt::data::shards::ShardWriter;
 use genpt::pretrain::{checkpoint, pretrain, RunConfig};
 
-const VOCAB: usize = 48;
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("genpt-gpt2-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Documents where each token is usually the previous one plus one: learnable, not trivial
-/// (the corpus of `tests/pretrain_resume.rs`).
-fn write_corpus(dir: &Path) {
-    let mut draws = Draws::new(5, 0);
-    let mut split = |name: &str, documents: usize| {
-        let mut w = ShardWriter::create(&dir.join(name), VOCAB, 0xabc).unwrap();
-        for _ in 0..documents {
-            let mut id = draws.below(VOCAB as u64) as u32;
-            let doc: Vec<u32> = (0..300)
-                .map(|_| {
-                    id = if draws.below(10) == 0 {
-                        draws.below(VOCAB as u64) as u32
-                    } else {
-                        (id + 1) % VOCAB as u32
-                    };
-                    id
-                })
-                .collect();
-            w.push_document(&doc).unwrap();
-        }
-        let h = w.finish().unwrap();
-        SplitMeta {
-            shards: vec![name.into()],
-            documents: (0..documents).map(|i| format!("doc{i}")).collect(),
-            tokens: h.tokens,
-        }
-    };
-    let meta = CorpusMeta {
-        format: "genpt-corpus-1".into(),
-        vocab_size: VOCAB,
-        fingerprint: 0xabc,
-        train: split("train.tok", 8),
-        validation: split("val.tok", 2),
-    };
-    std::fs::write(dir.join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
+    common::scratch("gpt2", name)
 }
 
 fn config(data: &Path, out: &Path) -> RunConfig {

@@ -10,12 +10,12 @@
 //! What this cannot show: the GPU's bf16 (tensor-core accumulation order, fused kernels), which
 //! differs from flex's op-by-op rounding; docs/gpu.md lists what a GPU session must check.
 
+mod common;
+use common::write_corpus;
+
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{DType, Int, Tensor, TensorData};
-use genpt::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
-use genpt::data::sampler::Draws;
-use genpt::data::shards::ShardWriter;
 use genpt::precision::{compute_copy, Precision};
 use genpt::pretrain::{checkpoint, pretrain, RunConfig};
 use genpt::weights::{self, named::grad_norms, LoadOptions};
@@ -173,49 +173,8 @@ fn fp32_precision_is_the_reference_path_and_the_tolerance_can_fail() {
 
 // ---- training: master weights stay fp32 ----
 
-const VOCAB: usize = 48;
-
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("genpt-precision-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// A noisy counting pattern (as in tests/pretrain_resume.rs), written straight into shards.
-fn write_corpus(dir: &Path) {
-    let mut draws = Draws::new(5, 0);
-    let mut split = |name: &str, documents: usize| {
-        let mut w = ShardWriter::create(&dir.join(name), VOCAB, 0xabc).unwrap();
-        for _ in 0..documents {
-            let mut id = draws.below(VOCAB as u64) as u32;
-            let doc: Vec<u32> = (0..300)
-                .map(|_| {
-                    id = if draws.below(10) == 0 {
-                        draws.below(VOCAB as u64) as u32
-                    } else {
-                        (id + 1) % VOCAB as u32
-                    };
-                    id
-                })
-                .collect();
-            w.push_document(&doc).unwrap();
-        }
-        let h = w.finish().unwrap();
-        SplitMeta {
-            shards: vec![name.into()],
-            documents: (0..documents).map(|i| format!("doc{i}")).collect(),
-            tokens: h.tokens,
-        }
-    };
-    let meta = CorpusMeta {
-        format: "genpt-corpus-1".into(),
-        vocab_size: VOCAB,
-        fingerprint: 0xabc,
-        train: split("train.tok", 8),
-        validation: split("val.tok", 2),
-    };
-    std::fs::write(dir.join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
+    common::scratch("precision", name)
 }
 
 fn config(data: &Path, out: &Path, precision: &str) -> RunConfig {

@@ -3,15 +3,13 @@
 //! The corpus is synthetic (a noisy counting pattern over 48 token ids) written straight into
 //! shards, so these tests need neither ../shared nor a tokenizer.
 
+mod common;
+use common::{write_corpus, VOCAB};
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use genpt::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
-use genpt::data::sampler::Draws;
-use genpt::data::shards::ShardWriter;
 use genpt::pretrain::{checkpoint, pretrain, RunConfig};
-
-const VOCAB: usize = 48;
 
 /// The device's random generator is process-wide, and the test harness runs tests on parallel
 /// threads: two runs drawing from it at once would each see the other's draws. Each test that
@@ -25,46 +23,7 @@ fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("genpt-pretrain-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Documents where each token is usually the previous one plus one: learnable, not trivial.
-fn write_corpus(dir: &Path) {
-    let mut draws = Draws::new(5, 0);
-    let mut split = |name: &str, documents: usize| {
-        let mut w = ShardWriter::create(&dir.join(name), VOCAB, 0xabc).unwrap();
-        for _ in 0..documents {
-            let mut id = draws.below(VOCAB as u64) as u32;
-            let doc: Vec<u32> = (0..300)
-                .map(|_| {
-                    id = if draws.below(10) == 0 {
-                        draws.below(VOCAB as u64) as u32
-                    } else {
-                        (id + 1) % VOCAB as u32
-                    };
-                    id
-                })
-                .collect();
-            w.push_document(&doc).unwrap();
-        }
-        let h = w.finish().unwrap();
-        SplitMeta {
-            shards: vec![name.into()],
-            documents: (0..documents).map(|i| format!("doc{i}")).collect(),
-            tokens: h.tokens,
-        }
-    };
-    let meta = CorpusMeta {
-        format: "genpt-corpus-1".into(),
-        vocab_size: VOCAB,
-        fingerprint: 0xabc,
-        train: split("train.tok", 8),
-        validation: split("val.tok", 2),
-    };
-    std::fs::write(dir.join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
+    common::scratch("pretrain", name)
 }
 
 fn config(data: &Path, out: &Path) -> RunConfig {
