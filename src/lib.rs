@@ -15,6 +15,7 @@ pub mod model;
 pub mod plot;
 pub mod pretrain;
 pub mod progress;
+pub mod serve;
 pub mod train;
 pub mod weights;
 pub mod zeroshot;

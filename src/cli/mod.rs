@@ -7,6 +7,7 @@ mod generate;
 mod info;
 mod prepare;
 mod pretrain;
+mod serve;
 mod tokenize;
 mod zeroshot;
 
@@ -55,6 +56,8 @@ pub enum Command {
     Tokenize(tokenize::TokenizeArgs),
     /// The paper's zero-shot heuristics on a pre-trained model.
     Zeroshot(zeroshot::ZeroshotArgs),
+    /// Serve the language model and fine-tuned classifiers over HTTP (OpenAI-style API).
+    Serve(serve::ServeArgs),
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(tokenize::TokenizerCommand),
@@ -115,5 +118,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokenize(args) => tokenize::run(args),
         Command::Tokenizer(command) => tokenize::run_tokenizer(command),
         Command::Zeroshot(args) => zeroshot::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }
