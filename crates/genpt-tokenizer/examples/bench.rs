@@ -1,6 +1,7 @@
-//! Tokenizer throughput over a directory of text files (default ../shared/data/books).
+//! Tokenizer throughput over a directory of text files (default ../shared/data/books), with
+//! GPT-1's vocabulary or another (`--tokenizer ../shared/data/gpt2-bpe` for GPT-2's).
 //!
-//!     cargo run --release -p genpt-tokenizer --example bench -- [DIR] [--threads N]
+//!     cargo run --release -p genpt-tokenizer --example bench -- [DIR] [--threads N] [--tokenizer DIR]
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -15,7 +16,9 @@ fn main() {
         .unwrap_or_else(|| PathBuf::from("../shared"));
     let dir = args
         .iter()
-        .find(|a| !a.starts_with("--"))
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || !args[i - 1].starts_with("--")))
+        .map(|(_, a)| a)
         .map(PathBuf::from)
         .unwrap_or(shared.join("data/books"));
     if let Some(i) = args.iter().position(|a| a == "--threads") {
@@ -25,7 +28,12 @@ fn main() {
             .build_global()
             .unwrap();
     }
-    let tokenizer = Tokenizer::from_dir(&shared.join("data/gpt1-bpe")).unwrap();
+    let vocab = args
+        .iter()
+        .position(|a| a == "--tokenizer")
+        .map(|i| PathBuf::from(&args[i + 1]))
+        .unwrap_or(shared.join("data/gpt1-bpe"));
+    let tokenizer = Tokenizer::from_dir(&vocab).unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
@@ -46,7 +54,8 @@ fn main() {
         .sum();
     let seconds = start.elapsed().as_secs_f64();
     println!(
-        "{} files, {:.1} MB, {tokens} tokens in {seconds:.1} s: {:.2} MB/s on {} threads",
+        "{:?}: {} files, {:.1} MB, {tokens} tokens in {seconds:.1} s: {:.2} MB/s on {} threads",
+        tokenizer.kind(),
         files.len(),
         bytes as f64 / 1e6,
         bytes as f64 / 1e6 / seconds,

@@ -1,10 +1,12 @@
 //! The GPT-1 text pipeline of the official release's `TextEncoder`, in Rust:
 //! `ftfy.fix_text` → `text_standardize` → spaCy English word splitting → lowercase → BPE with
-//! `</w>` → ids (pieces missing from the encoder become 0, `<unk>`).
+//! `</w>` → ids (pieces missing from the encoder become 0, `<unk>`); and GPT-2's byte-level
+//! BPE (module `gpt2`). `Tokenizer::from_dir` tells them apart by the vocabulary's pieces.
 
 pub mod bpe;
 pub mod english;
 pub mod fix_text;
+pub mod gpt2;
 pub mod jsonl;
 pub mod standardize;
 pub mod train;
@@ -17,6 +19,7 @@ use std::sync::RwLock;
 use rayon::prelude::*;
 
 pub use fix_text::fix_text;
+pub use gpt2::train::train_byte_level_bpe;
 pub use jsonl::{encode_jsonl, JsonlStats};
 pub use standardize::text_standardize;
 pub use train::train_bpe;
@@ -39,14 +42,33 @@ pub enum TokenizerError {
 /// Word → ids, cached: book text repeats its words constantly.
 const WORD_CACHE_LIMIT: usize = 500_000;
 
+/// Which text pipeline a tokenizer runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenizerKind {
+    /// GPT-1: ftfy, standardise, spaCy-style split, lowercase, BPE with `</w>`.
+    Gpt1,
+    /// GPT-2: byte-level BPE over the raw UTF-8 bytes (pieces like `Ġthe`).
+    Gpt2ByteLevel,
+}
+
+struct Gpt1 {
+    bpe: bpe::Bpe,
+    splitter: english::EnglishSplitter,
+    cache: RwLock<HashMap<String, Vec<u32>>>,
+}
+
+// Boxed: both are large, and a tokenizer is made once.
+enum Pipeline {
+    Gpt1(Box<Gpt1>),
+    ByteLevel(Box<gpt2::ByteLevel>),
+}
+
 pub struct Tokenizer {
     encoder: HashMap<String, u32>,
     decoder: Vec<String>,
-    bpe: bpe::Bpe,
-    splitter: english::EnglishSplitter,
+    pipeline: Pipeline,
     specials: Vec<String>,
     fingerprint: u64,
-    cache: RwLock<HashMap<String, Vec<u32>>>,
 }
 
 fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
@@ -56,35 +78,83 @@ fn fnv1a(hash: u64, bytes: &[u8]) -> u64 {
 }
 
 impl Tokenizer {
-    /// Loads `encoder_bpe_40000.json` + `vocab_40000.bpe`, or `vocab.json` + `merges.txt`.
+    /// Loads GPT-1's `encoder_bpe_40000.json` + `vocab_40000.bpe`, GPT-2's `encoder.json` +
+    /// `vocab.bpe`, or Hugging Face's `vocab.json` + `merges.txt` (either kind); the kind is
+    /// read from the pieces (see `vocab::detect_kind`).
     pub fn from_dir(dir: &Path) -> Result<Self, TokenizerError> {
         let v = vocab::load(dir)?;
-        Ok(Self::new(v.encoder, v.merges))
+        Ok(match v.kind {
+            TokenizerKind::Gpt1 => Self::new(v.encoder, v.merges),
+            TokenizerKind::Gpt2ByteLevel => Self::new_byte_level(v.encoder, v.merges),
+        })
     }
 
-    /// `encoder` must number its pieces 0..n, each id once (as `vocab::parse_encoder` checks
-    /// and `train_bpe` produces): the decoder is a table of max id + 1 entries.
+    /// A GPT-1 tokenizer. `encoder` must number its pieces 0..n, each id once (as
+    /// `vocab::parse_encoder` checks and `train_bpe` produces): the decoder is a table of max
+    /// id + 1 entries.
     pub fn new(encoder: HashMap<String, u32>, merges: Vec<(String, String)>) -> Self {
-        let size = encoder.values().map(|&i| i as usize + 1).max().unwrap_or(0);
-        let mut decoder = vec![String::new(); size];
-        for (piece, &id) in &encoder {
-            decoder[id as usize] = piece.clone();
-        }
-        let mut fingerprint = 0xcbf2_9ce4_8422_2325u64;
+        let decoder = decoder_of(&encoder);
+        let pipeline = Pipeline::Gpt1(Box::new(Gpt1 {
+            bpe: bpe::Bpe::new(&merges),
+            splitter: english::EnglishSplitter::new(),
+            cache: RwLock::new(HashMap::new()),
+        }));
+        Self::assemble(
+            encoder,
+            decoder,
+            &merges,
+            pipeline,
+            0xcbf2_9ce4_8422_2325u64,
+        )
+    }
+
+    /// A GPT-2 byte-level tokenizer, with the same requirements on `encoder` as `new`.
+    pub fn new_byte_level(encoder: HashMap<String, u32>, merges: Vec<(String, String)>) -> Self {
+        let decoder = decoder_of(&encoder);
+        let pipeline = Pipeline::ByteLevel(Box::new(gpt2::ByteLevel::new(&decoder, &merges)));
+        // The kind goes into the hash first, so the same files read as the other kind (were
+        // that possible) would not pass for the same tokenizer. GPT-1's start is unchanged, so
+        // data made before GPT-2 support keeps its fingerprint.
+        let seed = fnv1a(0xcbf2_9ce4_8422_2325u64, b"gpt2-byte-level\0");
+        Self::assemble(encoder, decoder, &merges, pipeline, seed)
+    }
+
+    fn assemble(
+        encoder: HashMap<String, u32>,
+        decoder: Vec<String>,
+        merges: &[(String, String)],
+        pipeline: Pipeline,
+        seed: u64,
+    ) -> Self {
+        let mut fingerprint = seed;
         for piece in &decoder {
             fingerprint = fnv1a(fnv1a(fingerprint, piece.as_bytes()), &[0]);
         }
-        for (a, b) in &merges {
+        for (a, b) in merges {
             fingerprint = fnv1a(fnv1a(fnv1a(fingerprint, a.as_bytes()), b" "), b.as_bytes());
         }
         Self {
             encoder,
             decoder,
-            bpe: bpe::Bpe::new(&merges),
-            splitter: english::EnglishSplitter::new(),
+            pipeline,
             specials: Vec::new(),
             fingerprint,
-            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    pub fn kind(&self) -> TokenizerKind {
+        match self.pipeline {
+            Pipeline::Gpt1(_) => TokenizerKind::Gpt1,
+            Pipeline::ByteLevel(_) => TokenizerKind::Gpt2ByteLevel,
+        }
+    }
+
+    /// GPT-2's `<|endoftext|>` (50256), the document separator; None for GPT-1, which has
+    /// none in its vocabulary.
+    pub fn eot_id(&self) -> Option<u32> {
+        match self.pipeline {
+            Pipeline::Gpt1(_) => None,
+            Pipeline::ByteLevel(_) => self.token_id(gpt2::END_OF_TEXT),
         }
     }
 
@@ -114,38 +184,94 @@ impl Tokenizer {
             .collect()
     }
 
-    /// The pieces of `text` (after fixing, standardising, splitting, lowercasing and BPE).
+    /// The pieces of `text`: for GPT-1 after fixing, standardising, splitting, lowercasing and
+    /// BPE; for GPT-2 the byte-level pieces (`GPT2Tokenizer.tokenize`, e.g. `Ġworld`).
     pub fn pieces(&self, text: &str) -> Vec<String> {
-        let standardized = text_standardize(&fix_text(text));
-        self.splitter
-            .split(&standardized)
-            .iter()
-            .flat_map(|word| self.bpe.encode(&word.to_lowercase()))
-            .collect()
+        match &self.pipeline {
+            Pipeline::Gpt1(gpt1) => {
+                let Gpt1 { bpe, splitter, .. } = &**gpt1;
+                let standardized = text_standardize(&fix_text(text));
+                splitter
+                    .split(&standardized)
+                    .iter()
+                    .flat_map(|word| bpe.encode(&word.to_lowercase()))
+                    .collect()
+            }
+            Pipeline::ByteLevel(byte_level) => byte_level.pieces(text),
+        }
     }
 
+    /// The ids of `text`. Special-token names in the text are plain text here (for GPT-2, as
+    /// OpenAI's `encoder.py`; `<|endoftext|>` in a document is 6 ordinary tokens, so text
+    /// cannot forge a document boundary). `encode_with_special_tokens` matches them instead.
     pub fn encode(&self, text: &str) -> Vec<u32> {
-        let standardized = text_standardize(&fix_text(text));
-        let mut ids = Vec::new();
-        for word in self.splitter.split(&standardized) {
-            let word = word.to_lowercase();
-            if let Some(cached) = self.cache.read().expect("cache lock").get(&word) {
-                ids.extend_from_slice(cached);
-                continue;
+        match &self.pipeline {
+            Pipeline::Gpt1(gpt1) => {
+                let Gpt1 {
+                    bpe,
+                    splitter,
+                    cache,
+                } = &**gpt1;
+                let standardized = text_standardize(&fix_text(text));
+                let mut ids = Vec::new();
+                for word in splitter.split(&standardized) {
+                    let word = word.to_lowercase();
+                    if let Some(cached) = cache.read().expect("cache lock").get(&word) {
+                        ids.extend_from_slice(cached);
+                        continue;
+                    }
+                    let word_ids: Vec<u32> = bpe
+                        .encode(&word)
+                        .iter()
+                        .map(|p| self.encoder.get(p).copied().unwrap_or(0))
+                        .collect();
+                    ids.extend_from_slice(&word_ids);
+                    let mut cache = cache.write().expect("cache lock");
+                    if cache.len() >= WORD_CACHE_LIMIT {
+                        cache.clear();
+                    }
+                    cache.insert(word, word_ids);
+                }
+                ids
             }
-            let word_ids: Vec<u32> = self
-                .bpe
-                .encode(&word)
-                .iter()
-                .map(|p| self.encoder.get(p).copied().unwrap_or(0))
-                .collect();
-            ids.extend_from_slice(&word_ids);
-            let mut cache = self.cache.write().expect("cache lock");
-            if cache.len() >= WORD_CACHE_LIMIT {
-                cache.clear();
+            Pipeline::ByteLevel(byte_level) => {
+                let mut ids = Vec::with_capacity(text.len() / 4);
+                byte_level.encode(text, &mut ids);
+                ids
             }
-            cache.insert(word, word_ids);
         }
+    }
+
+    /// As `encode`, but an occurrence of a special token's name in `text` becomes its id:
+    /// GPT-2's `<|endoftext|>` and the names given to `add_special_tokens` (the longest one
+    /// at a position wins), with the text between encoded on its own. This is
+    /// `GPT2Tokenizer`'s default (its `split_special_tokens=False`).
+    pub fn encode_with_special_tokens(&self, text: &str) -> Vec<u32> {
+        let mut names: Vec<(&str, u32)> = self
+            .specials
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.as_str(), (self.vocab_size() + i) as u32))
+            .collect();
+        if let Some(eot) = self.eot_id() {
+            names.push((gpt2::END_OF_TEXT, eot));
+        }
+        names.retain(|(name, _)| !name.is_empty());
+        names.sort_by_key(|(name, _)| std::cmp::Reverse(name.len()));
+        let mut ids = Vec::new();
+        let (mut start, mut i) = (0, 0);
+        while i < text.len() {
+            match names.iter().find(|(name, _)| text[i..].starts_with(name)) {
+                Some(&(name, id)) => {
+                    ids.extend(self.encode(&text[start..i]));
+                    ids.push(id);
+                    i += name.len();
+                    start = i;
+                }
+                None => i += text[i..].chars().next().map_or(1, char::len_utf8),
+            }
+        }
+        ids.extend(self.encode(&text[start..]));
         ids
     }
 
@@ -154,7 +280,8 @@ impl Tokenizer {
         texts.par_iter().map(|t| self.encode(t)).collect()
     }
 
-    /// The piece of one id (`</w>` marks a word end), or the special token's name.
+    /// The piece of one id (GPT-1: `</w>` marks a word end; GPT-2: byte-level, `Ġ` is a
+    /// space), or the special token's name.
     pub fn piece(&self, id: u32) -> Option<&str> {
         match self.decoder.get(id as usize) {
             Some(p) => Some(p.as_str()),
@@ -165,8 +292,13 @@ impl Tokenizer {
         }
     }
 
-    /// Pieces joined, `</w>` read as a word end. Special tokens decode to their names.
+    /// GPT-1: pieces joined, `</w>` read as a word end, the end trimmed. GPT-2: the exact
+    /// text, `decode_bytes` read as UTF-8 with each invalid sequence replaced by U+FFFD (as
+    /// `GPT2Tokenizer.decode`, `errors="replace"`). Special tokens decode to their names.
     pub fn decode(&self, ids: &[u32]) -> String {
+        if let Pipeline::ByteLevel(_) = self.pipeline {
+            return String::from_utf8_lossy(&self.decode_bytes(ids)).into_owned();
+        }
         let mut out = String::new();
         for &id in ids {
             let piece = match self.decoder.get(id as usize) {
@@ -186,6 +318,38 @@ impl Tokenizer {
         }
         out.trim_end().to_string()
     }
+
+    /// GPT-2: the bytes the ids stand for, exactly (a character cut between ids, or bytes that
+    /// were never UTF-8, come back as they were); ids past the vocabulary and the specials
+    /// give U+FFFD's bytes. GPT-1: `decode`'s text.
+    pub fn decode_bytes(&self, ids: &[u32]) -> Vec<u8> {
+        let Pipeline::ByteLevel(byte_level) = &self.pipeline else {
+            return self.decode(ids).into_bytes();
+        };
+        let mut out = Vec::with_capacity(ids.len() * 4);
+        for &id in ids {
+            match byte_level.id_bytes(id) {
+                Some(bytes) => out.extend_from_slice(bytes),
+                None => out.extend_from_slice(
+                    self.specials
+                        .get(id as usize - self.decoder.len())
+                        .map_or("\u{FFFD}", String::as_str)
+                        .as_bytes(),
+                ),
+            }
+        }
+        out
+    }
+}
+
+/// The pieces in id order.
+fn decoder_of(encoder: &HashMap<String, u32>) -> Vec<String> {
+    let size = encoder.values().map(|&i| i as usize + 1).max().unwrap_or(0);
+    let mut decoder = vec![String::new(); size];
+    for (piece, &id) in encoder {
+        decoder[id as usize] = piece.clone();
+    }
+    decoder
 }
 
 /// Decodes bytes as UTF-8, replacing invalid sequences with U+FFFD; returns how many.

@@ -45,7 +45,7 @@ pub fn train_bpe(
     // "\n", runs of spaces and NBSP-joined text as tokens) takes no part in merges: a merges
     // file cannot hold such a piece (`vocab::is_merge_separator`). Its characters still get
     // encoder entries below, so it encodes as characters rather than as `<unk>`.
-    let mut words: Vec<(Vec<String>, u64)> = word_counts
+    let words: Vec<(Vec<String>, u64)> = word_counts
         .iter()
         .filter(|(w, _)| !w.is_empty() && !w.chars().any(crate::vocab::is_merge_separator))
         .map(|(w, &c)| {
@@ -58,7 +58,6 @@ pub fn train_bpe(
             (symbols, c)
         })
         .collect();
-    words.sort();
 
     // Base characters by frequency (descending), ties by character.
     let mut char_counts: HashMap<char, u64> = HashMap::new();
@@ -70,6 +69,37 @@ pub fn train_bpe(
     let mut chars: Vec<(char, u64)> = char_counts.into_iter().collect();
     chars.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
 
+    let merges = learn_merges(words, n_merges, progress);
+
+    let mut encoder = HashMap::new();
+    let add = |piece: String, encoder: &mut HashMap<String, u32>| {
+        let next = encoder.len() as u32;
+        encoder.entry(piece).or_insert(next);
+    };
+    add("<unk>".into(), &mut encoder);
+    for (c, _) in &chars {
+        add(c.to_string(), &mut encoder);
+    }
+    for (c, _) in &chars {
+        add(format!("{c}</w>"), &mut encoder);
+    }
+    for (a, b) in &merges {
+        add(format!("{a}{b}"), &mut encoder);
+    }
+    add("\n</w>".into(), &mut encoder);
+    (encoder, merges)
+}
+
+/// The merges of symbol lists (each with its count), most frequent adjacent pair first, ties
+/// to the smallest pair in byte order, up to `n_merges`. Shared with GPT-2's byte-level
+/// training, which only starts from other symbols.
+pub fn learn_merges(
+    mut words: Vec<(Vec<String>, u64)>,
+    n_merges: usize,
+    progress: &dyn Fn(usize),
+) -> Vec<(String, String)> {
+    // Sorted, so the result does not depend on the callers' (hash) order.
+    words.sort();
     let mut pair_counts: HashMap<(String, String), i64> = HashMap::new();
     let mut where_: HashMap<(String, String), BTreeSet<usize>> = HashMap::new();
     for (i, (symbols, count)) in words.iter().enumerate() {
@@ -131,23 +161,7 @@ pub fn train_bpe(
     }
     progress(merges.len());
 
-    let mut encoder = HashMap::new();
-    let add = |piece: String, encoder: &mut HashMap<String, u32>| {
-        let next = encoder.len() as u32;
-        encoder.entry(piece).or_insert(next);
-    };
-    add("<unk>".into(), &mut encoder);
-    for (c, _) in &chars {
-        add(c.to_string(), &mut encoder);
-    }
-    for (c, _) in &chars {
-        add(format!("{c}</w>"), &mut encoder);
-    }
-    for (a, b) in &merges {
-        add(format!("{a}{b}"), &mut encoder);
-    }
-    add("\n</w>".into(), &mut encoder);
-    (encoder, merges)
+    merges
 }
 
 #[cfg(test)]

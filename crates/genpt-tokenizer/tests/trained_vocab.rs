@@ -102,8 +102,9 @@ fn raw_books_train_save_and_load() {
     let ids = tokenizer.encode("It was the best of times,\nit was the worst of times.");
     assert!(ids.len() >= 10 && !ids.contains(&0), "{:?}", tokenizer.pieces("It was the best of times"));
     // Two release-named vocabularies of different merge counts in one directory are ambiguous.
-    std::fs::write(dir.join("encoder_bpe_40000.json"), "{}").unwrap();
-    std::fs::write(dir.join("vocab_40000.bpe"), "#version: 0.2\n").unwrap();
+    let merges = std::fs::read_to_string(dir.join("merges.txt")).unwrap();
+    std::fs::copy(dir.join("vocab.json"), dir.join("encoder_bpe_40000.json")).unwrap();
+    std::fs::write(dir.join("vocab_40000.bpe"), &merges[..merges.trim_end().rfind('\n').unwrap() + 1]).unwrap();
     let err = Tokenizer::from_dir(&dir).err().expect("two vocabularies are ambiguous").to_string();
     assert!(err.contains("ambiguous"), "{err}");
     std::fs::remove_dir_all(dir).ok();

@@ -43,14 +43,18 @@ fuzz_target!(|data: &[u8]| {
     } else {
         (vocab::ORIGINAL_ENCODER, vocab::ORIGINAL_MERGES)
     };
-    // Only one layout in the directory at a time.
+    // Only one layout in the directory at a time, and none left over in `out` (`save` writes
+    // GPT-1's or GPT-2's release names by kind).
     for name in [
         vocab::ORIGINAL_ENCODER,
         vocab::ORIGINAL_MERGES,
+        vocab::GPT2_ENCODER,
+        vocab::GPT2_MERGES,
         vocab::HF_ENCODER,
         vocab::HF_MERGES,
     ] {
         let _ = std::fs::remove_file(dir.join(name));
+        let _ = std::fs::remove_file(out.join(name));
     }
     std::fs::write(dir.join(encoder_name), encoder_bytes).unwrap();
     std::fs::write(dir.join(merges_name), merges_bytes).unwrap();
