@@ -23,7 +23,7 @@ use super::error::{ApiError, JsonBody};
 use super::text::piece_text;
 use super::worker::{GenEvent, GenerateParams, Job};
 use super::{AppState, TaskModel};
-use crate::finetune::task_data;
+use super::task_data;
 use crate::generate::SamplingConfig;
 
 type Shared = State<Arc<AppState>>;
@@ -772,11 +772,13 @@ async fn detokenize(
             "token {bad} is not in the vocabulary"
         )));
     }
-    let content: String = request
+    // The tokens' bytes joined, then read as UTF-8: a character split between tokens is whole.
+    let bytes: Vec<u8> = request
         .tokens
         .iter()
-        .map(|&id| piece_text(tokenizer, id))
+        .flat_map(|&id| super::text::piece_bytes(tokenizer, id))
         .collect();
+    let content = String::from_utf8_lossy(&bytes).into_owned();
     Ok(Json(json!({ "content": content })))
 }
 

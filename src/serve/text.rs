@@ -1,18 +1,27 @@
 //! Turning generated tokens into text as they come, and stop sequences.
 //!
-//! A completion's text is its pieces joined, a piece ending in `</w>` being a word followed by a
-//! space (as `Tokenizer::decode` reads them, without trimming the end: a stream's chunks then
-//! join to exactly the non-streamed text). Text that could be the start of a stop sequence is
-//! held back until it is known not to be one, so a stream never shows part of a stop sequence.
+//! A completion's text is its tokens' text joined: for GPT-1 a piece ending in `</w>` is a word
+//! followed by a space (as `Tokenizer::decode` reads them, without trimming the end: a stream's
+//! chunks then join to exactly the non-streamed text); for GPT-2 the token's bytes, a character
+//! split between tokens being released once complete. Text that could be the start of a stop
+//! sequence is held back until it is known not to be one, so a stream never shows part of one.
 
-use genpt_tokenizer::Tokenizer;
+use genpt_tokenizer::{Tokenizer, TokenizerKind};
 
-/// The text of one generated token.
+/// The text of one token (lossy for a GPT-2 token holding part of a character).
 pub fn piece_text(tokenizer: &Tokenizer, id: u32) -> String {
+    String::from_utf8_lossy(&piece_bytes(tokenizer, id)).into_owned()
+}
+
+/// The bytes of one token.
+pub fn piece_bytes(tokenizer: &Tokenizer, id: u32) -> Vec<u8> {
+    if tokenizer.kind() == TokenizerKind::Gpt2ByteLevel {
+        return tokenizer.decode_bytes(&[id]);
+    }
     let piece = tokenizer.piece(id).unwrap_or("<unk>");
     match piece.strip_suffix("</w>") {
-        Some(word) => format!("{word} "),
-        None => piece.to_string(),
+        Some(word) => format!("{word} ").into_bytes(),
+        None => piece.as_bytes().to_vec(),
     }
 }
 
@@ -31,6 +40,8 @@ pub struct StopText {
     stops: Vec<String>,
     text: String,
     released: usize,
+    /// The start of a character whose other bytes are still to come.
+    partial: Vec<u8>,
 }
 
 impl StopText {
@@ -41,8 +52,26 @@ impl StopText {
         }
     }
 
-    pub fn push(&mut self, piece: &str) -> Step {
-        self.text.push_str(piece);
+    pub fn push(&mut self, piece: &[u8]) -> Step {
+        self.partial.extend_from_slice(piece);
+        match std::str::from_utf8(&self.partial) {
+            Ok(complete) => {
+                self.text.push_str(complete);
+                self.partial.clear();
+            }
+            // An incomplete character at the end: keep it for the next token.
+            Err(e) if e.error_len().is_none() => {
+                let complete = e.valid_up_to();
+                self.text
+                    .push_str(std::str::from_utf8(&self.partial[..complete]).unwrap());
+                self.partial.drain(..complete);
+            }
+            // Bytes that are not UTF-8 at all: shown replaced, as `Tokenizer::decode` does.
+            Err(_) => {
+                self.text.push_str(&String::from_utf8_lossy(&self.partial));
+                self.partial.clear();
+            }
+        }
         // The earliest stop wins; a stop cannot start inside released text, since text is
         // released only once no stop can start in it.
         let first_stop = self
@@ -76,6 +105,8 @@ impl StopText {
 
     /// The held text, released when generation ends for another reason than a stop.
     pub fn finish(&mut self) -> String {
+        self.text.push_str(&String::from_utf8_lossy(&self.partial));
+        self.partial.clear();
         let rest = self.text[self.released..].to_string();
         self.released = self.text.len();
         rest
@@ -89,15 +120,24 @@ mod tests {
     #[test]
     fn stops_are_held_back_and_cut() {
         let mut s = StopText::new(vec!["\n\n".into(), "END".into()]);
-        assert_eq!(s.push("hello "), Step::Text("hello ".into()));
-        assert_eq!(s.push("E"), Step::Text(String::new()));
-        assert_eq!(s.push("x"), Step::Text("Ex".into()));
-        assert_eq!(s.push(" EN"), Step::Text(" ".into()));
-        assert_eq!(s.push("D more"), Step::Stopped(String::new()));
+        assert_eq!(s.push(b"hello "), Step::Text("hello ".into()));
+        assert_eq!(s.push(b"E"), Step::Text(String::new()));
+        assert_eq!(s.push(b"x"), Step::Text("Ex".into()));
+        assert_eq!(s.push(b" EN"), Step::Text(" ".into()));
+        assert_eq!(s.push(b"D more"), Step::Stopped(String::new()));
         let mut s = StopText::new(vec!["cd".into()]);
-        assert_eq!(s.push("abc"), Step::Text("ab".into()));
-        assert_eq!(s.push("x"), Step::Text("cx".into()));
-        assert_eq!(s.push("y c"), Step::Text("y ".into()));
+        assert_eq!(s.push(b"abc"), Step::Text("ab".into()));
+        assert_eq!(s.push(b"x"), Step::Text("cx".into()));
+        assert_eq!(s.push(b"y c"), Step::Text("y ".into()));
         assert_eq!(s.finish(), "c");
+    }
+
+    #[test]
+    fn a_character_split_between_tokens_comes_out_whole() {
+        let mut s = StopText::new(vec![]);
+        let e_acute = "é".as_bytes();
+        assert_eq!(s.push(&[b'a', e_acute[0]]), Step::Text("a".into()));
+        assert_eq!(s.push(&e_acute[1..]), Step::Text("é".into()));
+        assert_eq!(s.push(&[0xff]), Step::Text("\u{FFFD}".into()));
     }
 }

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use super::error::ApiError;
 use super::metrics::Metrics;
-use super::text::{piece_text, Step, StopText};
+use super::text::{piece_bytes, Step, StopText};
 use crate::data::sampler::Draws;
 use crate::finetune::model::Classifier;
 use crate::finetune::run::{EncodedExample, Prediction};
@@ -421,7 +421,7 @@ impl Worker {
         sequence.generated += 1;
         sequence.last = id;
         self.metrics.tokens_generated.fetch_add(1, Ordering::Relaxed);
-        let (text, stopped) = match sequence.text.push(&piece_text(&self.tokenizer, id)) {
+        let (text, stopped) = match sequence.text.push(&piece_bytes(&self.tokenizer, id)) {
             Step::Text(text) => (text, false),
             Step::Stopped(text) => (text, true),
         };
