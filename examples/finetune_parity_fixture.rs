@@ -168,6 +168,7 @@ fn main() -> anyhow::Result<()> {
             &[],
             &settings,
             &|_| (0.0, serde_json::Value::Null),
+            &|_| Ok(()),
             &run,
             &device,
         )?;

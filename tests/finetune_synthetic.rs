@@ -114,6 +114,7 @@ fn train(
             let acc = accuracy(p, dev);
             (acc, serde_json::json!({ "accuracy": acc }))
         },
+        &|_| Ok(()),
         &out,
         &device,
     )

@@ -13,6 +13,17 @@ use genpt::pretrain::{checkpoint, pretrain, RunConfig};
 
 const VOCAB: usize = 48;
 
+/// The device's random generator is process-wide, and the test harness runs tests on parallel
+/// threads: two runs drawing from it at once would each see the other's draws. Each test that
+/// trains in this process holds this lock.
+static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_RUN_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("genpt-pretrain-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -97,6 +108,7 @@ fn final_weights(out: &Path) -> genpt::weights::NamedTensors {
 
 #[test]
 fn resume_is_bit_exact_and_needs_the_rng_state() {
+    let _serial = one_at_a_time();
     let data = scratch("data");
     write_corpus(&data);
 
@@ -158,6 +170,7 @@ fn resume_is_bit_exact_and_needs_the_rng_state() {
 
 #[test]
 fn a_crash_while_saving_keeps_the_last_good_checkpoint() {
+    let _serial = one_at_a_time();
     let data = scratch("crash-data");
     write_corpus(&data);
     let out = scratch("crash");
@@ -212,6 +225,7 @@ fn a_crash_while_saving_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn a_damaged_checkpoint_is_named_and_skipped_on_resume() {
+    let _serial = one_at_a_time();
     let data = scratch("damaged-data");
     write_corpus(&data);
     let out = scratch("damaged");
@@ -251,4 +265,71 @@ fn a_damaged_checkpoint_is_named_and_skipped_on_resume() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("no loadable checkpoint"), "{err}");
+}
+
+/// Continued pre-training (`model.init`): the run starts from the directory's weights, and a
+/// directory that does not fit the data is refused with a reason.
+#[test]
+fn continued_pretraining_starts_from_the_init_weights() {
+    let _serial = one_at_a_time();
+    let data = scratch("init-data");
+    write_corpus(&data);
+    // The starting point: the last checkpoint of a short run (a genpt model directory).
+    let base = scratch("init-base");
+    let mut c = config(&data, &base);
+    c.train.steps = 4;
+    pretrain(&c, false, None).unwrap();
+    let start_dir = checkpoint::list(&base.join("checkpoints")).pop().unwrap();
+    let start = genpt::weights::hf::read_safetensors(&start_dir.join("model.safetensors")).unwrap();
+
+    // One update at learning rate 0 from it, with another seed: the weights are the start's.
+    let continued = |name: &str, init: Option<&Path>| {
+        let out = scratch(name);
+        let mut c = config(&data, &out);
+        c.model.init = init.map(Path::to_path_buf);
+        c.optimizer.lr = 0.0;
+        c.train.steps = 1;
+        c.train.seed = 99;
+        pretrain(&c, false, None).map(|_| final_weights(&out))
+    };
+    assert!(
+        continued("init-cont", Some(&start_dir)).unwrap() == start,
+        "a continued run did not start from model.init's weights"
+    );
+    // Negative control: without model.init the same run starts elsewhere.
+    assert!(continued("init-fresh", None).unwrap() != start);
+
+    // Refusals: a shape the configuration contradicts, another vocabulary, another tokenizer.
+    let mut c = config(&data, &scratch("init-shape"));
+    c.model.init = Some(start_dir.clone());
+    c.model.n_layer = Some(3);
+    let err = pretrain(&c, false, None).err().unwrap().to_string();
+    assert!(err.contains("model.n_layer = 3"), "{err}");
+
+    let wide = scratch("init-vocab");
+    let mut shape = genpt::GptConfig::preset("tiny").unwrap();
+    (
+        shape.vocab_size,
+        shape.n_layer,
+        shape.n_embd,
+        shape.n_head,
+        shape.n_positions,
+    ) = (50, 2, 32, 2, 16);
+    let model = genpt::Gpt::new(&shape, &Default::default());
+    genpt::weights::hf::save(&model, &wide).unwrap();
+    let err = continued("init-vocab-run", Some(&wide))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("vocabulary of 50 tokens"), "{err}");
+
+    let encoder = (0..VOCAB)
+        .map(|i| (format!("p{i}</w>"), i as u32))
+        .collect();
+    genpt_tokenizer::vocab::save(&start_dir, &encoder, &[]).unwrap();
+    let err = continued("init-tok-run", Some(&start_dir))
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("its tokenizer is not the one"), "{err}");
 }

@@ -8,27 +8,54 @@ use clap::Args;
 use super::BackendArgs;
 use crate::finetune::model::{add_special_rows, new_classifier, transfer_layers, with_dropout};
 use crate::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction};
-use crate::finetune::tasks::{
-    encode_example, head_shape, headline_metric, prediction_text, score, special_ids, SPECIAL_NAMES,
+use crate::finetune::task_data::{
+    self, add_specials, encode_examples, resolve_tokenizer, TaskSource,
 };
-use genpt_tasks::{Example, Split, TaskSpec};
+use crate::finetune::tasks::{head_shape, headline_metric, prediction_text, score, SPECIAL_NAMES};
+use genpt_tasks::{Columns, CustomKind, Example, Labels, Split, TaskInfo};
 
 #[derive(Args, Debug, Clone)]
 pub struct TaskArgs {
     /// cola, sst2, mrpc, stsb, qqp, mnli, mnli-mm, qnli, rte, wnli, ax, snli, scitail, race,
-    /// race-middle, race-high, storycloze.
+    /// race-middle, race-high, storycloze; or `custom` with --kind, --train and --dev.
     #[arg(long)]
     pub task: String,
-    /// The task's data directory (e.g. ../shared/data/glue/CoLA), or a directory holding it
+    /// A benchmark's data directory (e.g. ../shared/data/glue/CoLA), or a directory holding it
     /// under its usual name (e.g. ../shared/data/glue).
     #[arg(long)]
-    pub data: PathBuf,
-    /// Tokenizer directory.
+    pub data: Option<PathBuf>,
+    /// With --task custom: classification, entailment, similarity, regression or choice.
     #[arg(long)]
-    pub tokenizer: PathBuf,
+    pub kind: Option<String>,
+    /// With --task custom: the labeled training file (.jsonl, .csv or .tsv).
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// With --task custom: the labeled dev file, scored after each epoch to pick the best model.
+    #[arg(long)]
+    pub dev: Option<PathBuf>,
+    /// With --task custom: a test file (labels optional); its predictions go to
+    /// OUT/test_predictions.jsonl.
+    #[arg(long)]
+    pub test: Option<PathBuf>,
+    /// Column (or JSON key) names of your files: `text=review,label=sentiment`. In CSV/TSV,
+    /// name one column per choice: `choices=ending1,choices=ending2`.
+    #[arg(long)]
+    pub columns: Option<String>,
+    /// Tokenizer directory (default: the model directory's own vocabulary files).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
     /// Use at most this many examples of each split (quick runs).
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+impl TaskArgs {
+    fn columns(&self) -> anyhow::Result<Columns> {
+        match &self.columns {
+            Some(spec) => Columns::parse(spec).map_err(anyhow::Error::msg),
+            None => Ok(Columns::default()),
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -76,20 +103,49 @@ pub struct FinetuneArgs {
     /// for scripts/finetune_parity.py.
     #[arg(long, default_value_t = 0)]
     pub trace_updates: usize,
+    /// `hf` (default): Hugging Face's port, what the parity tests check; `release`: the official
+    /// TensorFlow code where it differs (embedding dropout on the whole embedding matrix, LM head
+    /// over every row, per-dataset context, dropped last batch, its evaluation schedule; README,
+    /// "Fidelity modes").
+    #[arg(long, default_value = "hf")]
+    pub fidelity: crate::finetune::Fidelity,
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
 
+/// The examples `eval` and `predict` read: a benchmark's split, or a file in the task's form.
+#[derive(Args, Debug, Clone)]
+pub struct InputArgs {
+    /// A benchmark's data directory (the model's task.json names the task).
+    #[arg(long, conflicts_with = "input")]
+    pub data: Option<PathBuf>,
+    /// A file of examples in the task's form (.jsonl, .csv or .tsv; the fields task.json lists).
+    #[arg(long)]
+    pub input: Option<PathBuf>,
+    /// Column names, as for finetune (default: those the model was trained with).
+    #[arg(long)]
+    pub columns: Option<String>,
+    /// For models fine-tuned without a task.json: the benchmark's name.
+    #[arg(long)]
+    pub task: Option<String>,
+    /// Tokenizer directory (default: the model directory's own).
+    #[arg(long)]
+    pub tokenizer: Option<PathBuf>,
+    /// Use at most this many examples.
+    #[arg(long)]
+    pub limit: Option<usize>,
+}
+
 #[derive(Args, Debug)]
 pub struct EvalArgs {
-    #[command(flatten)]
-    pub task: TaskArgs,
     /// A fine-tuned model directory (written by `genpt finetune`, e.g. OUT/best).
     #[arg(long)]
     pub model: PathBuf,
-    /// dev (default) or train; test sets are unlabeled, use `genpt predict`.
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// With --data: dev (default) or train; test sets are unlabeled, use `genpt predict`.
     #[arg(long, default_value = "dev")]
     pub split: String,
     /// Where metrics.json goes (default: the model directory).
@@ -101,58 +157,79 @@ pub struct EvalArgs {
 
 #[derive(Args, Debug)]
 pub struct PredictArgs {
-    #[command(flatten)]
-    pub task: TaskArgs,
     #[arg(long)]
     pub model: PathBuf,
+    #[command(flatten)]
+    pub input: InputArgs,
+    /// With --data: the split (default test).
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Output directory; the file is named as the GLUE server expects (e.g. CoLA.tsv).
+    /// With --input: the predictions file (JSONL, one object per input row, in order). With
+    /// --data: a directory; the file is named as the GLUE server expects (e.g. CoLA.tsv).
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
     pub backend: BackendArgs,
 }
 
-/// Tokenizer with the three special tokens, and the task's split, encoded.
-fn encoded_split(
-    args: &TaskArgs,
-    split: Split,
-    n_ctx: usize,
-    vocab_size: usize,
-) -> anyhow::Result<(TaskSpec, Vec<Example>, Vec<EncodedExample>)> {
-    let mut tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)
-        .with_context(|| format!("loading the tokenizer from {}", args.tokenizer.display()))?;
-    anyhow::ensure!(
-        tokenizer.vocab_size() == vocab_size,
-        "the tokenizer has {} tokens but the model's vocabulary has {vocab_size}",
-        tokenizer.vocab_size()
-    );
-    let specials = special_ids(&tokenizer.add_special_tokens(&SPECIAL_NAMES));
-    let dataset = genpt_tasks::load_task(&args.task, &args.data, split)?;
-    if dataset.skipped > 0 {
-        eprintln!(
-            "{} {split}: {} rows without a gold label left out",
-            dataset.task.name, dataset.skipped
+/// The task source of `finetune`'s arguments: a benchmark, or the user's files (whose training
+/// file defines the task).
+fn finetune_source(args: &TaskArgs) -> anyhow::Result<(TaskSource, TaskInfo, Vec<Example>)> {
+    if args.task == "custom" {
+        let kind: CustomKind = args
+            .kind
+            .as_deref()
+            .context("--task custom needs --kind (classification, entailment, similarity, regression, choice)")?
+            .parse()
+            .map_err(anyhow::Error::msg)?;
+        let train = args
+            .train
+            .as_deref()
+            .context("--task custom needs --train FILE")?;
+        anyhow::ensure!(args.dev.is_some(), "--task custom needs --dev FILE");
+        anyhow::ensure!(
+            args.data.is_none(),
+            "--data is for benchmark tasks; give --train and --dev files"
         );
+        let columns = args.columns()?;
+        let (info, examples) = genpt_tasks::custom::read_training(kind, train, &columns)?;
+        let source = TaskSource::Files {
+            info: info.clone(),
+            columns,
+        };
+        return Ok((source, info, examples));
     }
-    let mut examples = dataset.examples;
-    if let Some(limit) = args.limit {
+    for (flag, given) in [
+        ("--kind", args.kind.is_some()),
+        ("--train", args.train.is_some()),
+        ("--dev", args.dev.is_some()),
+        ("--test", args.test.is_some()),
+        ("--columns", args.columns.is_some()),
+    ] {
+        anyhow::ensure!(!given, "{flag} is for --task custom (your own files)");
+    }
+    let data = args
+        .data
+        .clone()
+        .with_context(|| format!("--task {} needs --data DIR", args.task))?;
+    let source = TaskSource::Benchmark {
+        name: args.task.clone(),
+        data,
+    };
+    let (info, examples) = source.read(Split::Train, None, Labels::Required)?;
+    Ok((source, info, examples))
+}
+
+fn limited(
+    mut examples: Vec<Example>,
+    limit: Option<usize>,
+    what: &str,
+) -> anyhow::Result<Vec<Example>> {
+    if let Some(limit) = limit {
         examples.truncate(limit);
     }
-    anyhow::ensure!(
-        !examples.is_empty(),
-        "{} {split}: no examples in {}",
-        dataset.task.name,
-        args.data.display()
-    );
-    let tokenize = |t: &str| tokenizer.encode(t);
-    use rayon::prelude::*;
-    let encoded = examples
-        .par_iter()
-        .map(|e| encode_example(e, &dataset.task.kind, &tokenize, specials, n_ctx))
-        .collect::<Result<Vec<_>, _>>()?;
-    Ok((dataset.task, examples, encoded))
+    anyhow::ensure!(!examples.is_empty(), "{what}: no examples");
+    Ok(examples)
 }
 
 pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
@@ -175,7 +252,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
             crate::Gpt::new(&config, &device)
         }
         ("random", None, Some(preset)) => {
-            let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.task.tokenizer)?;
+            let (tokenizer, _) = resolve_tokenizer(args.task.tokenizer.as_deref(), None)?;
             let mut config = crate::GptConfig::preset(preset)
                 .with_context(|| format!("unknown preset {preset}"))?;
             config.vocab_size = tokenizer.vocab_size();
@@ -202,9 +279,32 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         None => gpt,
     };
     let n_ctx = gpt.config().n_positions;
-    let vocab = gpt.config().vocab_size;
-    let (spec, _, train) = encoded_split(&args.task, Split::Train, n_ctx, vocab)?;
-    let (_, _, dev) = encoded_split(&args.task, Split::Dev, n_ctx, vocab)?;
+    let (mut tokenizer, tokenizer_dir) =
+        resolve_tokenizer(args.task.tokenizer.as_deref(), args.model.as_deref())?;
+    let specials = add_specials(&mut tokenizer, gpt.config().vocab_size)?;
+    let (source, info, train) = finetune_source(&args.task)?;
+    let train = limited(train, args.task.limit, "training")?;
+    let (_, dev) = source.read(Split::Dev, args.task.dev.as_deref(), Labels::Required)?;
+    let dev = limited(dev, args.task.limit, "dev")?;
+    let spec = info.to_spec();
+    let train = encode_examples(&tokenizer, specials, &info, &train, n_ctx)?;
+    let dev = encode_examples(&tokenizer, specials, &info, &dev, n_ctx)?;
+    // Issue 15: the release sets n_ctx to the longest encoded example of every split and slices
+    // the position rows to it (its LM softmax covers them).
+    let gpt = if args.fidelity == crate::finetune::Fidelity::Release {
+        // The test split counts when there is one (the release's includes it).
+        let mut test = source
+            .read(Split::Test, args.task.test.as_deref(), Labels::Optional)
+            .map_or_else(|_| Vec::new(), |(_, examples)| examples);
+        test.truncate(args.task.limit.unwrap_or(usize::MAX));
+        let test = encode_examples(&tokenizer, specials, &info, &test, n_ctx)?;
+        let release_ctx =
+            crate::finetune::release_loop::dataset_n_ctx(&[&train, &dev, &test], n_ctx);
+        eprintln!("release fidelity: n_ctx {release_ctx} (the longest encoded example)");
+        crate::finetune::release_loop::slice_positions(gpt, release_ctx, &device)
+    } else {
+        gpt
+    };
     let (pooling, outputs) = head_shape(&spec.kind);
     let defaults = FinetuneConfig::for_model(gpt.config());
     let config = FinetuneConfig {
@@ -219,6 +319,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
             .dropout
             .unwrap_or(FinetuneConfig::default().clf_dropout),
         trace_updates: args.trace_updates,
+        fidelity: args.fidelity,
         ..FinetuneConfig::default()
     };
     let model = new_classifier(gpt, pooling, outputs, config.clf_dropout, &device);
@@ -232,7 +333,10 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         score(&spec, p, &dev)
             .unwrap_or_else(|e| (f64::NAN, serde_json::json!({ "error": e.to_string() })))
     };
-    let outcome = run::finetune(model, &train, &dev, &config, &selection, &args.out, &device)?;
+    let attach = |dir: &std::path::Path| task_data::attach(dir, &info, &tokenizer_dir);
+    let outcome = run::finetune(
+        model, &train, &dev, &config, &selection, &attach, &args.out, &device,
+    )?;
     let summary = serde_json::json!({
         "task": spec.name,
         "init": args.init,
@@ -255,25 +359,145 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         outcome.best_epoch,
         outcome.best_dir.display()
     );
+    if let Some(test) = &args.task.test {
+        let (_, examples) = source.read(Split::Test, Some(test), Labels::Optional)?;
+        let examples = limited(examples, args.task.limit, "test")?;
+        let inference = device.clone().inner();
+        let model = run::load(&outcome.best_dir, &inference)?;
+        let encoded = encode_examples(&tokenizer, specials, &info, &examples, n_ctx)?;
+        let predictions = run::predict(&model, &encoded, 16, &inference);
+        write_predictions(
+            &info,
+            &examples,
+            &predictions,
+            &args.out.join("test_predictions.jsonl"),
+        )?;
+    }
     Ok(())
+}
+
+/// One JSON object per example, in input order (`task_data::prediction_json`).
+fn write_predictions(
+    info: &TaskInfo,
+    examples: &[Example],
+    predictions: &[Prediction],
+    path: &std::path::Path,
+) -> anyhow::Result<()> {
+    let mut text = String::new();
+    for (example, prediction) in examples.iter().zip(predictions) {
+        text.push_str(&task_data::prediction_json(info, example, prediction).to_string());
+        text.push('\n');
+    }
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)?;
+    }
+    crate::weights::write_atomic(path, text.as_bytes())?;
+    eprintln!(
+        "{} predictions; wrote {}",
+        predictions.len(),
+        path.display()
+    );
+    Ok(())
+}
+
+/// A fine-tuned model with its task, and the examples `eval` or `predict` was asked for,
+/// encoded with the model's tokenizer.
+struct Loaded {
+    model: crate::finetune::model::Classifier,
+    info: TaskInfo,
+    examples: Vec<Example>,
+    encoded: Vec<EncodedExample>,
+}
+
+fn load_for(
+    model_dir: &std::path::Path,
+    input: &InputArgs,
+    split: Split,
+    labels: Labels,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<Loaded> {
+    let model = run::load(model_dir, device)?;
+    let info = match (&input.task, TaskInfo::load(model_dir)) {
+        (None, Ok(info)) => info,
+        (Some(name), Ok(info)) => {
+            anyhow::ensure!(
+                *name == info.task,
+                "--task {name}, but {} was fine-tuned on {}",
+                model_dir.display(),
+                info.task
+            );
+            info
+        }
+        (Some(name), Err(_)) => TaskInfo::from_spec(
+            &genpt_tasks::task_spec(name)
+                .ok_or_else(|| genpt_tasks::TaskError::UnknownTask(name.clone()))?,
+        ),
+        (None, Err(_)) => task_data::model_task(model_dir)?,
+    };
+    let columns = match &input.columns {
+        Some(spec) => Columns::parse(spec).map_err(anyhow::Error::msg)?,
+        None => Columns(info.columns.clone()),
+    };
+    let source = match (&input.data, &input.input) {
+        (Some(data), None) => {
+            anyhow::ensure!(
+                info.task != "custom",
+                "{} was fine-tuned on your own files: give --input FILE, not --data",
+                model_dir.display()
+            );
+            TaskSource::Benchmark {
+                name: info.task.clone(),
+                data: data.clone(),
+            }
+        }
+        (None, Some(_)) if info.task == "custom" => TaskSource::Files {
+            info: info.clone(),
+            columns,
+        },
+        (None, Some(_)) => TaskSource::Benchmark {
+            name: info.task.clone(),
+            data: std::path::PathBuf::new(),
+        },
+        _ => anyhow::bail!("give --input FILE (or, for a benchmark, --data DIR)"),
+    };
+    let (_, examples) = source.read(split, input.input.as_deref(), labels)?;
+    let examples = limited(examples, input.limit, "input")?;
+    let (mut tokenizer, _) = resolve_tokenizer(input.tokenizer.as_deref(), Some(model_dir))?;
+    let specials = add_specials(&mut tokenizer, model.gpt.config().vocab_size)?;
+    let encoded = encode_examples(
+        &tokenizer,
+        specials,
+        &info,
+        &examples,
+        model.gpt.config().n_positions,
+    )?;
+    Ok(Loaded {
+        model,
+        info,
+        examples,
+        encoded,
+    })
 }
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = run::load(&args.model, &device)?;
     let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
-    let (spec, _, examples) = encoded_split(
-        &args.task,
-        split,
-        model.gpt.config().n_positions,
-        model.gpt.config().vocab_size,
-    )?;
-    let predictions = run::predict(&model, &examples, 16, &device);
-    let (_, metrics) = score(&spec, &predictions, &examples)?;
+    let loaded = load_for(&args.model, &args.input, split, Labels::Required, &device)?;
+    let predictions = run::predict(&loaded.model, &loaded.encoded, 16, &device);
+    let (_, metrics) = score(&loaded.info.to_spec(), &predictions, &loaded.encoded)?;
     println!("{metrics}");
     let out = args.out.unwrap_or_else(|| args.model.clone());
     std::fs::create_dir_all(&out)?;
-    let record = serde_json::json!({ "task": spec.name, "split": args.split, "examples": examples.len(), "metrics": metrics });
+    let split_name = match &args.input.input {
+        Some(file) => file.display().to_string(),
+        None => args.split.clone(),
+    };
+    let record = serde_json::json!({
+        "task": loaded.info.task,
+        "split": split_name,
+        "examples": loaded.examples.len(),
+        "metrics": metrics,
+    });
     crate::weights::write_atomic(
         &out.join("metrics.json"),
         serde_json::to_string_pretty(&record)?.as_bytes(),
@@ -283,22 +507,20 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
 pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = run::load(&args.model, &device)?;
     let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
-    let (spec, examples, encoded) = encoded_split(
-        &args.task,
-        split,
-        model.gpt.config().n_positions,
-        model.gpt.config().vocab_size,
-    )?;
-    let predictions = run::predict(&model, &encoded, 16, &device);
+    let loaded = load_for(&args.model, &args.input, split, Labels::Optional, &device)?;
+    let predictions = run::predict(&loaded.model, &loaded.encoded, 16, &device);
+    if args.input.input.is_some() {
+        return write_predictions(&loaded.info, &loaded.examples, &predictions, &args.out);
+    }
+    let spec = loaded.info.to_spec();
     std::fs::create_dir_all(&args.out)?;
     // GLUE tasks get the file name the GLUE server expects; other tasks TASK.tsv.
     let file = genpt_tasks::glue_file_name(&spec.name)
         .map_or_else(|| format!("{}.tsv", spec.name), str::to_string);
     let path = args.out.join(file);
     let mut text = String::from("index\tprediction\n");
-    for (example, prediction) in examples.iter().zip(&predictions) {
+    for (example, prediction) in loaded.examples.iter().zip(&predictions) {
         text.push_str(&format!(
             "{}\t{}\n",
             example.id,

@@ -66,17 +66,38 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         max_new_tokens: args.max_tokens,
     };
     let mut stdout = std::io::stdout();
-    print!("{} ", tokenizer.decode(&prompt));
-    generate(&model, &prompt, &config, !args.no_cache, |id| {
-        // Stream piece by piece: a piece ending in </w> ends a word.
-        let piece = tokenizer.piece(id).unwrap_or("<unk>");
-        let text = match piece.strip_suffix("</w>") {
-            Some(word) => format!("{word} "),
-            None => piece.to_string(),
-        };
-        let _ = write!(stdout, "{text}");
-        let _ = stdout.flush();
-    });
+    match model.config().arch {
+        crate::config::Arch::Gpt1 => {
+            print!("{} ", tokenizer.decode(&prompt));
+            generate(&model, &prompt, &config, !args.no_cache, |id| {
+                // Stream piece by piece: a piece ending in </w> ends a word.
+                let piece = tokenizer.piece(id).unwrap_or("<unk>");
+                let text = match piece.strip_suffix("</w>") {
+                    Some(word) => format!("{word} "),
+                    None => piece.to_string(),
+                };
+                let _ = write!(stdout, "{text}");
+                let _ = stdout.flush();
+            });
+        }
+        crate::config::Arch::Gpt2 => {
+            // Byte-level tokens need not end on a character boundary: decode everything so far
+            // and print what is new once it is whole (no trailing replacement character).
+            let mut ids = prompt.clone();
+            let mut printed = tokenizer.decode(&ids);
+            print!("{printed}");
+            generate(&model, &prompt, &config, !args.no_cache, |id| {
+                ids.push(id);
+                let text = tokenizer.decode(&ids);
+                if text.ends_with('\u{fffd}') || !text.starts_with(&printed) {
+                    return;
+                }
+                let _ = write!(stdout, "{}", &text[printed.len()..]);
+                let _ = stdout.flush();
+                printed = text;
+            });
+        }
+    }
     println!();
     Ok(())
 }

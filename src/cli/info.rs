@@ -4,14 +4,15 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::config::GptConfig;
+use crate::config::{Arch, GptConfig};
 
 #[derive(Args, Debug)]
 pub struct InfoArgs {
     /// A model directory (Hugging Face or official layout).
     #[arg(conflicts_with = "preset", required_unless_present = "preset")]
     pub model_dir: Option<PathBuf>,
-    /// A built-in preset instead: gpt1, small, mini or tiny.
+    /// A built-in preset instead: gpt1, small, mini, tiny (GPT-1) or gpt2, gpt2-medium,
+    /// gpt2-large, gpt2-xl, gpt2-small, gpt2-mini, gpt2-tiny (GPT-2).
     #[arg(long)]
     pub preset: Option<String>,
     /// Heads, for the official layout.
@@ -75,6 +76,11 @@ pub fn describe(config: &GptConfig, batch: usize) -> String {
     let activations = 4.0 * batch as f64 * t * per_token;
     let mut out = String::new();
     use std::fmt::Write;
+    let arch = match config.arch {
+        Arch::Gpt1 => "GPT-1 (post-LayerNorm blocks)",
+        Arch::Gpt2 => "GPT-2 (pre-LayerNorm blocks, final LayerNorm)",
+    };
+    writeln!(out, "architecture      {arch}").unwrap();
     writeln!(out, "layers            {}", config.n_layer).unwrap();
     writeln!(
         out,

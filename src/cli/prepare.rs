@@ -101,6 +101,23 @@ fn validation_set(files: &[PathBuf], fraction: f64) -> Vec<bool> {
     held_out
 }
 
+/// What goes between a file's paragraphs and after its last one. GPT-1: the one "\n" token the
+/// whole-text pipeline would emit between paragraphs, nothing at the end (the release's books
+/// ran on). GPT-2: the byte-level encoding of "\n\n", and `<|endoftext|>` closing each document,
+/// as GPT-2's training data was laid out.
+pub fn document_markers(tokenizer: &genpt_tokenizer::Tokenizer) -> (Vec<u32>, Vec<u32>) {
+    match tokenizer.kind() {
+        genpt_tokenizer::TokenizerKind::Gpt1 => (
+            tokenizer.token_id("\n</w>").into_iter().collect(),
+            Vec::new(),
+        ),
+        genpt_tokenizer::TokenizerKind::Gpt2ByteLevel => (
+            tokenizer.encode("\n\n"),
+            tokenizer.eot_id().into_iter().collect(),
+        ),
+    }
+}
+
 pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
     let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)
         .with_context(|| format!("loading the tokenizer from {}", args.tokenizer.display()))?;
@@ -113,7 +130,7 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let held_out = validation_set(&files, args.val_fraction);
-    let newline = tokenizer.token_id("\n</w>");
+    let (paragraph_break, document_end) = document_markers(&tokenizer);
     let fingerprint = tokenizer.fingerprint();
     let vocab_size = tokenizer.vocab_size();
 
@@ -163,12 +180,12 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
                     .collect();
                 let mut ids = Vec::new();
                 for (i, p) in tokenizer.encode_batch(&paragraphs).into_iter().enumerate() {
-                    // Paragraph breaks: the one "\n" token the whole-text pipeline would emit.
                     if i > 0 {
-                        ids.extend(newline);
+                        ids.extend_from_slice(&paragraph_break);
                     }
                     ids.extend(p);
                 }
+                ids.extend_from_slice(&document_end);
                 bar.inc(bytes.len() as u64);
                 Ok((ids, replaced))
             })
@@ -238,6 +255,19 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gpt2_documents_end_with_endoftext() {
+        let Some(shared) = crate::shared_dir() else {
+            eprintln!("skipped: ../shared not found (set GENPT_SHARED)");
+            return;
+        };
+        let gpt2 = genpt_tokenizer::Tokenizer::from_dir(&shared.join("data/gpt2-bpe")).unwrap();
+        // GPT-2's ids: "\n\n" is 628 (ĊĊ), <|endoftext|> 50256.
+        assert_eq!(document_markers(&gpt2), (vec![628], vec![50256]));
+        let gpt1 = genpt_tokenizer::Tokenizer::from_dir(&shared.join("data/gpt1-bpe")).unwrap();
+        assert_eq!(document_markers(&gpt1), (vec![40477], vec![]));
+    }
 
     #[test]
     fn gutenberg_markers() {

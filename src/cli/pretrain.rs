@@ -20,10 +20,17 @@ pub struct PretrainArgs {
     /// Stop after this update (with a checkpoint), as if interrupted; `--resume` continues.
     #[arg(long)]
     pub until: Option<u64>,
+    /// Continued pre-training: start from this model directory (same as `model.init`).
+    #[arg(long)]
+    pub init: Option<PathBuf>,
 }
 
 pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
-    let config = RunConfig::load(&args.config, &args.overrides).map_err(anyhow::Error::msg)?;
+    let mut overrides = args.overrides.clone();
+    if let Some(dir) = &args.init {
+        overrides.push(format!("model.init={:?}", dir.display().to_string()));
+    }
+    let config = RunConfig::load(&args.config, &overrides).map_err(anyhow::Error::msg)?;
     let outcome = pretrain(&config, args.resume, args.until)?;
     let val = outcome
         .val_loss

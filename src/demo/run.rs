@@ -168,6 +168,20 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         overlaps.push(serde_json::json!({ "task": task, "dev_facts_in_training": overlap }));
         max_overlap = max_overlap.max(overlap);
         let (pooling, outputs) = head_shape(&kind);
+        // The fine-tuned directories carry their task and tokenizer, so that `genpt predict`
+        // and `genpt serve` take them as they are.
+        let info = genpt_tasks::TaskInfo::from_spec(&genpt_tasks::TaskSpec {
+            name: format!("demo-{task}"),
+            kind,
+            label_names: super::world::label_names(task),
+            metrics: vec![genpt_tasks::Metric::Accuracy],
+        });
+        let tokenizer_dir = match &o.reuse {
+            Some(previous) => previous.join("tokenizer"),
+            None => o.out.join("tokenizer"),
+        };
+        let attach =
+            |dir: &std::path::Path| crate::finetune::task_data::attach(dir, &info, &tokenizer_dir);
         let mut scores = Vec::new();
         for init in ["pre-trained", "random"] {
             device.seed(o.seed);
@@ -207,7 +221,7 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
                 .join(format!("{task}-{}", init.replace('-', "")));
             eprintln!("{task}, {init} initialisation:");
             let outcome = ft::finetune(
-                model, &train_set, &dev_set, &config, &accuracy, &out, &device,
+                model, &train_set, &dev_set, &config, &accuracy, &attach, &out, &device,
             )?;
             scores.push(outcome.best_score);
         }

@@ -99,6 +99,17 @@ pub enum DemoExample {
     },
 }
 
+/// The name of each class of a demo task (none for multiple choice, whose answers are indices).
+pub fn label_names(task: &str) -> Vec<String> {
+    let names: &[&str] = match task {
+        "classification" => TOWNS,
+        "entailment" => &["not_entailment", "entailment"],
+        "similarity" => &["different", "same"],
+        _ => &[],
+    };
+    names.iter().map(|n| n.to_string()).collect()
+}
+
 /// Which characters a labeled set may use: the labeled training sets see one half of the
 /// characters, the dev sets only the other half, so that no dev fact can be learned from the
 /// labeled data; only pre-training on the stories (which tell of everyone) can teach them.

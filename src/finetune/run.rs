@@ -61,6 +61,9 @@ pub struct FinetuneConfig {
     /// Write the first this many updates, the initial model and the encoded splits under
     /// `OUT/trace/` for `scripts/finetune_parity.py` (0: no trace).
     pub trace_updates: usize,
+    /// Whose fine-tuning to follow where they differ: Hugging Face's port (default) or the
+    /// official release (issue 15, [`super::fidelity`]).
+    pub fidelity: super::Fidelity,
 }
 
 impl Default for FinetuneConfig {
@@ -77,6 +80,7 @@ impl Default for FinetuneConfig {
             max_grad_norm: 1.0,
             seed: 0,
             trace_updates: 0,
+            fidelity: super::Fidelity::Hf,
         }
     }
 }
@@ -151,11 +155,39 @@ fn loss(
     model: &Classifier,
     examples: &[&EncodedExample],
     lm_coef: f64,
+    fidelity: super::Fidelity,
     device: &Device,
 ) -> (Tensor<1>, f64, f64) {
     let batch = make_batch(examples, device);
+    // Issue 15: `--fidelity release` takes the release's graph (dropout on the embedding
+    // matrix `we`, whose every row the LM head then covers); see `super::release`.
+    if fidelity == super::Fidelity::Release {
+        let out = super::release::forward(
+            model,
+            batch.ids,
+            batch.classify_at,
+            true,
+            super::release::WeDropout::Draw,
+        );
+        let lm = (lm_coef != 0.0)
+            .then(|| super::release::aux_loss(out.hidden, out.we, batch.ids_flat, batch.mask));
+        return combine(out.logits, lm, examples, lm_coef, device);
+    }
     let ClassifierOutput { logits, lm_hidden } =
         model.forward(batch.ids, batch.classify_at, true, lm_coef != 0.0);
+    let lm = lm_hidden.map(|h| lm_aux_loss(&model.gpt, h, batch.ids_flat, batch.mask));
+    combine(logits, lm, examples, lm_coef, device)
+}
+
+/// L3 = L2 + λ·L1 from the head's `logits` and L1 (none when λ = 0); returns (total,
+/// classifier part, LM part).
+fn combine(
+    logits: Tensor<2>,
+    lm: Option<Tensor<1>>,
+    examples: &[&EncodedExample],
+    lm_coef: f64,
+    device: &Device,
+) -> (Tensor<1>, f64, f64) {
     let clf = match examples[0].target {
         Some(Target::Score(_)) => {
             let targets: Vec<f32> = examples
@@ -187,10 +219,9 @@ fn loss(
         }
     };
     let clf_value = clf.clone().into_scalar::<f32>() as f64;
-    let Some(lm_hidden) = lm_hidden else {
+    let Some(lm) = lm else {
         return (clf, clf_value, 0.0);
     };
-    let lm = lm_aux_loss(&model.gpt, lm_hidden, batch.ids_flat, batch.mask);
     let lm_value = lm.clone().into_scalar::<f32>() as f64;
     (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
 }
@@ -219,7 +250,7 @@ pub fn update_gradients(
     let mut grads = NamedGrads::default();
     let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
     for micro in examples.chunks(config.micro_batch.max(1)) {
-        let (l, clf, lm) = loss(model, micro, config.lm_coef, device);
+        let (l, clf, lm) = loss(model, micro, config.lm_coef, config.fidelity, device);
         anyhow::ensure!(
             clf.is_finite() && lm.is_finite(),
             "the loss became NaN or infinite at update {}",
@@ -312,17 +343,29 @@ pub struct FinetuneOutcome {
     pub history: Vec<serde_json::Value>,
 }
 
+/// What a caller writes beside the weights of every saved model directory (the task description
+/// and the tokenizer, so that the directory is all `eval`, `predict` and `serve` need).
+pub type Attach<'a> = dyn Fn(&Path) -> anyhow::Result<()> + 'a;
+
 /// Fine-tunes `model` on `train`, evaluating on `dev` after each epoch with `evaluate`, keeping
-/// the best model under `out/best`.
+/// the best model under `out/best` (with what `attach` adds).
+#[allow(clippy::too_many_arguments)]
 pub fn finetune(
     mut model: Classifier,
     train: &[EncodedExample],
     dev: &[EncodedExample],
     config: &FinetuneConfig,
     evaluate: &Evaluate,
+    attach: &Attach,
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<FinetuneOutcome> {
+    // Issue 15: the release's loop (dropped last batch, its log() schedule and best-model rule).
+    if config.fidelity == super::Fidelity::Release {
+        return super::release_loop::finetune(
+            model, train, dev, config, evaluate, attach, out, device,
+        );
+    }
     anyhow::ensure!(!train.is_empty(), "no training examples");
     anyhow::ensure!(
         config.batch_size > 0 && config.micro_batch > 0,
@@ -408,7 +451,7 @@ pub fn finetune(
             history.push(record);
             if best.is_none_or(|(b, _)| score > b) {
                 best = Some((score, epoch + 1));
-                save(&model, &out.join("best"))?;
+                save_complete(&model, attach, &out.join("best"))?;
             }
         }
     }
@@ -416,7 +459,7 @@ pub fn finetune(
     let (best_score, best_epoch) = match best {
         Some(b) => b,
         None => {
-            save(&model, &out.join("best"))?;
+            save_complete(&model, attach, &out.join("best"))?;
             (f64::NAN, config.epochs)
         }
     };
@@ -436,6 +479,29 @@ struct HeadConfig {
     pooling: Pooling,
     n_outputs: usize,
     dropout: f64,
+}
+
+/// Saves `model` and what `attach` adds as `dir`, replacing an earlier one only once the new one
+/// is complete: a crash while saving leaves the previous best model whole.
+pub fn save_complete(model: &Classifier, attach: &Attach, dir: &Path) -> anyhow::Result<()> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
+    let partial = dir.with_file_name(format!("{name}.partial"));
+    let old = dir.with_file_name(format!("{name}.old"));
+    for stale in [&partial, &old] {
+        if stale.exists() {
+            std::fs::remove_dir_all(stale)?;
+        }
+    }
+    save(model, &partial)?;
+    attach(&partial)?;
+    if dir.exists() {
+        std::fs::rename(dir, &old)?;
+    }
+    std::fs::rename(&partial, dir)?;
+    if old.exists() {
+        std::fs::remove_dir_all(&old)?;
+    }
+    Ok(())
 }
 
 /// Writes the transformer (a model directory any genpt command loads) and the head beside it.

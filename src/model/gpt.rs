@@ -1,14 +1,20 @@
 //! GPT-1 as in the paper (section 3.1) and the official release's `model()`:
 //! `h0 = U·We + Wp`, then n post-LayerNorm Transformer blocks, then `softmax(hn·Weᵀ)`.
 //!
+//! GPT-2 (Radford et al. 2019, section 2.3) is the same decoder with LayerNorm moved to the
+//! input of each sub-block, a final LayerNorm `ln_f` after the last block, and residual
+//! projections initialised smaller; [`GptConfig::arch`] switches between the two here, so both
+//! share every layer and every fused kernel.
+//!
 //! Field names mirror Hugging Face's `OpenAIGPTModel` (`tokens_embed`, `positions_embed`,
-//! `h.{i}.attn.c_attn`, ...), so the module path of every parameter is its checkpoint name.
+//! `h.{i}.attn.c_attn`, ...), so the module path of every parameter is its checkpoint name
+//! (GPT-2's `wte`/`wpe` are renamed in `weights::hf`; every other name is shared).
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor};
 
 use super::layers::{dropout, gelu, param, Conv1D, Init, LayerNorm};
-use crate::config::GptConfig;
+use crate::config::{Arch, GptConfig};
 use crate::kernels::residual_dropout;
 
 /// Masked multi-head self-attention.
@@ -27,10 +33,9 @@ pub struct Attention {
 impl Attention {
     fn new(config: &GptConfig, device: &Device) -> Self {
         let d = config.n_embd;
-        let std = config.initializer_range;
         Self {
-            c_attn: Conv1D::new(d, 3 * d, std, device),
-            c_proj: Conv1D::new(d, d, std, device),
+            c_attn: Conv1D::new(d, 3 * d, config.initializer_range, device),
+            c_proj: Conv1D::new(d, d, config.residual_init_std(), device),
             n_head: config.n_head,
             attn_pdrop: config.attn_pdrop,
             resid_pdrop: config.resid_pdrop,
@@ -93,10 +98,10 @@ pub struct Mlp {
 
 impl Mlp {
     fn new(config: &GptConfig, device: &Device) -> Self {
-        let std = config.initializer_range;
+        let (d, f) = (config.n_embd, config.ffn_width());
         Self {
-            c_fc: Conv1D::new(config.n_embd, config.ffn_width(), std, device),
-            c_proj: Conv1D::new(config.ffn_width(), config.n_embd, std, device),
+            c_fc: Conv1D::new(d, f, config.initializer_range, device),
+            c_proj: Conv1D::new(f, d, config.residual_init_std(), device),
             resid_pdrop: config.resid_pdrop,
         }
     }
@@ -107,14 +112,18 @@ impl Mlp {
     }
 }
 
-/// One Transformer block with LayerNorm *after* each residual sum (post-LN), as in GPT-1:
-/// `n = ln_1(x + attn(x))`, `h = ln_2(n + mlp(n))`.
+/// One Transformer block. GPT-1 puts LayerNorm *after* each residual sum (post-LN):
+/// `n = ln_1(x + attn(x))`, `h = ln_2(n + mlp(n))`. GPT-2 puts it at each sub-block's input
+/// (pre-LN), leaving the residual stream itself un-normalised:
+/// `n = x + attn(ln_1(x))`, `h = n + mlp(ln_2(n))`. The parameters are the same.
 #[derive(Module, Debug)]
 pub struct Block {
     pub attn: Attention,
     pub ln_1: LayerNorm,
     pub mlp: Mlp,
     pub ln_2: LayerNorm,
+    #[module(skip)]
+    arch: Arch,
 }
 
 impl Block {
@@ -125,6 +134,7 @@ impl Block {
             ln_1: LayerNorm::new(config.n_embd, eps, device),
             mlp: Mlp::new(config, device),
             ln_2: LayerNorm::new(config.n_embd, eps, device),
+            arch: config.arch,
         }
     }
 
@@ -135,20 +145,30 @@ impl Block {
         pad: &[usize],
         train: bool,
     ) -> Tensor<3> {
-        // `x + dropout(sublayer(x))`, one fused pass on flex (`kernels::residual_dropout`).
+        // `x + dropout(sublayer(…))`, one fused pass on flex (`kernels::residual_dropout`).
         let p = |p: f64| if train { p } else { 0.0 };
-        let a = self.attn.forward(x.clone(), cache, pad, train);
-        let n = self
-            .ln_1
-            .forward(residual_dropout(x, a, p(self.attn.resid_pdrop)));
-        let m = self.mlp.forward(n.clone());
-        self.ln_2
-            .forward(residual_dropout(n, m, p(self.mlp.resid_pdrop)))
+        let (p_attn, p_mlp) = (p(self.attn.resid_pdrop), p(self.mlp.resid_pdrop));
+        match self.arch {
+            Arch::Gpt1 => {
+                let a = self.attn.forward(x.clone(), cache, pad, train);
+                let n = self.ln_1.forward(residual_dropout(x, a, p_attn));
+                let m = self.mlp.forward(n.clone());
+                self.ln_2.forward(residual_dropout(n, m, p_mlp))
+            }
+            Arch::Gpt2 => {
+                let a = self
+                    .attn
+                    .forward(self.ln_1.forward(x.clone()), cache, pad, train);
+                let n = residual_dropout(x, a, p_attn);
+                let m = self.mlp.forward(self.ln_2.forward(n.clone()));
+                residual_dropout(n, m, p_mlp)
+            }
+        }
     }
 }
 
-/// The decoder: token and position embeddings, `n_layer` blocks, and an LM head tied to the
-/// token embedding.
+/// The decoder: token and position embeddings, `n_layer` blocks, (GPT-2) a final LayerNorm,
+/// and an LM head tied to the token embedding.
 #[derive(Module, Debug)]
 pub struct Gpt {
     /// [vocab_size + n_special, n_embd]: real tokens first, special tokens appended.
@@ -156,6 +176,10 @@ pub struct Gpt {
     /// [n_positions, n_embd].
     pub positions_embed: Param<Tensor<2>>,
     pub h: Vec<Block>,
+    /// GPT-2's final LayerNorm: pre-LN blocks leave the stream un-normalised, so it is
+    /// normalised once before the head. `None` for GPT-1, whose blocks end in a LayerNorm.
+    /// Declared after `h` so that a seeded GPT-1 initialisation draws exactly as before.
+    pub ln_f: Option<LayerNorm>,
     #[module(skip)]
     config: GptConfig,
 }
@@ -189,7 +213,7 @@ pub struct KvCache {
 /// What one forward pass yields: the final hidden states, for the LM head and the fine-tuning
 /// heads alike.
 pub struct GptOutput {
-    /// [batch, time, n_embd]: the last block's output.
+    /// [batch, time, n_embd]: the last block's output (after `ln_f` for GPT-2).
     pub hidden: Tensor<3>,
 }
 
@@ -217,6 +241,14 @@ impl Gpt {
             h: (0..config.n_layer)
                 .map(|_| Block::new(config, device))
                 .collect(),
+            ln_f: match config.arch {
+                Arch::Gpt1 => None,
+                Arch::Gpt2 => Some(LayerNorm::new(
+                    config.n_embd,
+                    config.layer_norm_epsilon,
+                    device,
+                )),
+            },
             config: config.clone(),
         }
     }
@@ -229,6 +261,17 @@ impl Gpt {
     /// when `train` is true.
     pub fn forward(&self, ids: Tensor<2, Int>, train: bool) -> GptOutput {
         self.forward_impl(ids, None, &[], train)
+    }
+
+    /// The blocks alone, over input embeddings `x` [batch, time, n_embd] that the caller made
+    /// (hook for `--fidelity release`, issue 15: the release embeds with a dropped copy of its
+    /// whole embedding matrix, see `crate::finetune::release`).
+    pub fn forward_embedded(&self, x: Tensor<3>, train: bool) -> GptOutput {
+        let mut x = x;
+        for block in &self.h {
+            x = block.forward(x, None, &[], train);
+        }
+        GptOutput { hidden: x }
     }
 
     /// Eval-mode forward over new tokens `ids` that continue the sequence held in `cache`
@@ -298,6 +341,9 @@ impl Gpt {
         }
         if let Some(cache) = cache {
             cache.len += time;
+        }
+        if let Some(ln_f) = &self.ln_f {
+            x = ln_f.forward(x);
         }
         GptOutput { hidden: x }
     }

@@ -1,4 +1,4 @@
-//! The GPT-1 decoder-only Transformer.
+//! The GPT-1 / GPT-2 decoder-only Transformer.
 
 pub mod dropout_rng;
 pub mod gpt;

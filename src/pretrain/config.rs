@@ -28,6 +28,12 @@ pub struct RunConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelSection {
+    /// Continued pre-training: start from this model directory (Hugging Face layout, the
+    /// release's npy files, or a genpt checkpoint) instead of random weights. The shape comes
+    /// from it (`preset` is not used); the shape fields below must be left out or agree. `n_head`
+    /// gives the release's npy layout its head count (default 12).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<PathBuf>,
     /// A preset (gpt1, small, mini, tiny); the fields below override it. The vocabulary size
     /// always comes from the data.
     #[serde(default = "default_preset")]

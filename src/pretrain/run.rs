@@ -32,6 +32,69 @@ pub struct RunOutcome {
     pub last_checkpoint: Option<PathBuf>,
 }
 
+/// The model a continued run starts from (`model.init`), checked against the run's data: the
+/// same vocabulary size, the same tokenizer where the directory has one, no fine-tuning rows, a
+/// shape the configuration does not contradict. Dropout follows `model.dropout` when set.
+pub fn init_model(
+    config: &RunConfig,
+    meta: &CorpusMeta,
+    device: &Device,
+) -> anyhow::Result<Option<Gpt>> {
+    let m = &config.model;
+    let Some(dir) = &m.init else {
+        return Ok(None);
+    };
+    let options = crate::weights::LoadOptions {
+        n_head: m.n_head.unwrap_or(12),
+    };
+    let model = crate::weights::load_model(dir, &options, device)
+        .with_context(|| format!("model.init: loading {}", dir.display()))?;
+    let c = model.config().clone();
+    for (key, given, has) in [
+        ("n_layer", m.n_layer, c.n_layer),
+        ("n_embd", m.n_embd, c.n_embd),
+        ("n_head", m.n_head, c.n_head),
+        ("n_positions", m.n_positions, c.n_positions),
+    ] {
+        if let Some(given) = given.filter(|&g| g != has) {
+            bail!(
+                "model.{key} = {given}, but model.init {} has {has}: the shape comes from it",
+                dir.display()
+            );
+        }
+    }
+    if c.n_special != 0 {
+        bail!(
+            "model.init {}: a fine-tuned model ({} special rows); continue pre-training from a language model",
+            dir.display(),
+            c.n_special
+        );
+    }
+    if c.vocab_size != meta.vocab_size {
+        bail!(
+            "model.init {} has a vocabulary of {} tokens, but {} was prepared with {}: prepare the corpus with the model's tokenizer",
+            dir.display(),
+            c.vocab_size,
+            config.data.dir.display(),
+            meta.vocab_size
+        );
+    }
+    if genpt_tokenizer::vocab::find_files(dir).is_ok() {
+        let tokenizer = genpt_tokenizer::Tokenizer::from_dir(dir)?;
+        if tokenizer.fingerprint() != meta.fingerprint {
+            bail!(
+                "model.init {}: its tokenizer is not the one {} was prepared with",
+                dir.display(),
+                config.data.dir.display()
+            );
+        }
+    }
+    Ok(Some(match m.dropout {
+        Some(p) => crate::finetune::model::with_dropout(model, p, device),
+        None => model,
+    }))
+}
+
 /// The model shape a run asks for, with the vocabulary of its data.
 pub fn model_config(config: &RunConfig, vocab_size: usize) -> anyhow::Result<GptConfig> {
     let m = &config.model;
@@ -137,7 +200,11 @@ pub fn pretrain(
         .map_err(anyhow::Error::msg)?
         .autodiff();
     let meta = CorpusMeta::read(&config.data.dir)?;
-    let model_config = model_config(config, meta.vocab_size)?;
+    let init = init_model(config, &meta, &device)?;
+    let model_config = match &init {
+        Some(model) => model.config().clone(),
+        None => model_config(config, meta.vocab_size)?,
+    };
     let window = model_config.n_positions + 1;
     let train_sampler = WindowSampler::new(meta.open(&config.data.dir, Split::Train)?, window)
         .map_err(|e| anyhow::anyhow!("training split of {}: {e}", config.data.dir.display()))?;
@@ -200,11 +267,17 @@ pub fn pretrain(
             data_fingerprint: meta.fingerprint,
             best_val_loss: None,
         };
-        (
-            Gpt::new(&model_config, &device),
-            OpenAiAdam::new(config.optimizer.clone()),
-            state,
-        )
+        let model = match init {
+            Some(model) => {
+                eprintln!(
+                    "continuing pre-training from {}",
+                    config.model.init.as_ref().expect("init").display()
+                );
+                model
+            }
+            None => Gpt::new(&model_config, &device),
+        };
+        (model, OpenAiAdam::new(config.optimizer.clone()), state)
     };
     std::fs::write(out.join("config.toml"), config.to_toml())?;
     let mut log = MetricsLog::open(&out.join("metrics.jsonl"), Some(state.step))?;

@@ -1,9 +1,12 @@
-//! Hugging Face `openai-gpt` directories: `config.json` + `model.safetensors`.
+//! Hugging Face `openai-gpt` and `gpt2` directories: `config.json` + `model.safetensors`.
 //!
-//! Names are those of `OpenAIGPTModel` (`tokens_embed.weight`, `h.0.attn.c_attn.weight` ...),
-//! optionally behind a `transformer.` prefix (as `OpenAIGPTLMHeadModel` saves them). Conv1D
-//! weights are stored input × output, the layout the model keeps in memory, so no transposes.
-//! `lm_head.weight` is tied to the token embedding and is neither needed nor written.
+//! Names are those of `OpenAIGPTModel` (`tokens_embed.weight`, `h.0.attn.c_attn.weight` ...)
+//! or `GPT2Model` (`wte.weight`, `wpe.weight`, the same `h.{i}` names, `ln_f`), optionally
+//! behind a `transformer.` prefix (as the `*LMHeadModel` classes save them). Conv1D weights are
+//! stored input × output in both, the layout the model keeps in memory, so no transposes.
+//! `lm_head.weight` is tied to the token embedding and is neither needed nor written. GPT-2
+//! checkpoints may also carry each layer's causal-mask buffers (`h.{i}.attn.bias`,
+//! `h.{i}.attn.masked_bias`): constants, not parameters, so they are skipped.
 
 use std::path::Path;
 
@@ -11,29 +14,50 @@ use burn::tensor::Device;
 use safetensors::{Dtype, SafeTensors};
 
 use super::{named, HostTensor, NamedTensors, WeightsError};
-use crate::{config::GptConfig, Gpt};
+use crate::config::{Arch, GptConfig};
+use crate::Gpt;
 
 pub const CONFIG_FILE: &str = "config.json";
 pub const WEIGHTS_FILE: &str = "model.safetensors";
 
-/// Our parameter names in the checkpoint's spelling: `positions_embed` is `positions_embed`
-/// and `tokens_embed` is `tokens_embed` in both, but parameters carry a `.weight` suffix there.
-fn to_hf_name(name: &str) -> String {
-    match name {
-        "tokens_embed" | "positions_embed" => format!("{name}.weight"),
-        other => other.to_string(),
+/// The checkpoint's name for one of our parameter paths. Only the embeddings differ: they are
+/// bare parameters here and `nn.Embedding`s (hence `.weight`) there, named `tokens_embed` /
+/// `positions_embed` by GPT-1 and `wte` / `wpe` by GPT-2.
+fn to_hf_name(arch: Arch, name: &str) -> String {
+    match (arch, name) {
+        (Arch::Gpt1, "tokens_embed" | "positions_embed") => format!("{name}.weight"),
+        (Arch::Gpt2, "tokens_embed") => "wte.weight".into(),
+        (Arch::Gpt2, "positions_embed") => "wpe.weight".into(),
+        (_, other) => other.to_string(),
     }
 }
 
-fn from_hf_name(name: &str) -> Option<String> {
+/// Our parameter path for a checkpoint name, or `None` for tensors that are not parameters of
+/// ours (the tied LM head, GPT-2's mask buffers).
+fn from_hf_name(arch: Arch, name: &str) -> Option<String> {
     let name = name.strip_prefix("transformer.").unwrap_or(name);
-    match name {
-        "lm_head.weight" => None, // tied to tokens_embed
-        "tokens_embed.weight" | "positions_embed.weight" => {
+    if name == "lm_head.weight" {
+        return None; // tied to tokens_embed
+    }
+    match (arch, name) {
+        (Arch::Gpt1, "tokens_embed.weight" | "positions_embed.weight") => {
             Some(name.trim_end_matches(".weight").to_string())
         }
-        other => Some(other.to_string()),
+        (Arch::Gpt2, "wte.weight") => Some("tokens_embed".into()),
+        (Arch::Gpt2, "wpe.weight") => Some("positions_embed".into()),
+        (Arch::Gpt2, _) if is_mask_buffer(name) => None,
+        (_, other) => Some(other.to_string()),
     }
+}
+
+/// `h.{i}.attn.bias` (the causal mask) and `h.{i}.attn.masked_bias` (the masked score), which
+/// older `transformers` versions saved with the weights.
+fn is_mask_buffer(name: &str) -> bool {
+    let parts: Vec<&str> = name.split('.').collect();
+    matches!(
+        parts.as_slice(),
+        ["h", i, "attn", "bias" | "masked_bias"] if i.parse::<usize>().is_ok()
+    )
 }
 
 pub fn read_config(dir: &Path) -> Result<GptConfig, WeightsError> {
@@ -105,7 +129,7 @@ pub fn load(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
     let path = dir.join(WEIGHTS_FILE);
     let mut tensors = NamedTensors::new();
     for (name, tensor) in read_safetensors(&path)? {
-        if let Some(ours) = from_hf_name(&name) {
+        if let Some(ours) = from_hf_name(config.arch, &name) {
             if tensors.insert(ours.clone(), tensor).is_some() {
                 return Err(WeightsError::format(
                     &path,
@@ -124,12 +148,17 @@ pub fn load(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
 }
 
 /// Writes `dir/config.json` + `dir/model.safetensors` in the layout
-/// `transformers.OpenAIGPTLMHeadModel.from_pretrained` reads.
+/// `transformers.OpenAIGPTLMHeadModel.from_pretrained` (GPT-1) or
+/// `GPT2LMHeadModel.from_pretrained` (GPT-2) reads, names without the `transformer.` prefix as
+/// in the released checkpoints.
 pub fn save(model: &Gpt, dir: &Path) -> Result<(), WeightsError> {
     std::fs::create_dir_all(dir).map_err(|e| WeightsError::io(dir, e))?;
     let config = serde_json::to_string_pretty(&model.config().to_hf_json()).expect("json");
     super::write_atomic(&dir.join(CONFIG_FILE), config.as_bytes())?;
-    save_safetensors(&named::export(model), &dir.join(WEIGHTS_FILE), to_hf_name)
+    let arch = model.config().arch;
+    save_safetensors(&named::export(model), &dir.join(WEIGHTS_FILE), |name| {
+        to_hf_name(arch, name)
+    })
 }
 
 /// Writes `tensors` as f32 safetensors under the names `rename` gives.
@@ -177,16 +206,48 @@ mod tests {
 
     #[test]
     fn names_with_and_without_prefix() {
+        let gpt1 = |n| from_hf_name(Arch::Gpt1, n);
         assert_eq!(
-            from_hf_name("transformer.h.0.ln_1.weight").unwrap(),
+            gpt1("transformer.h.0.ln_1.weight").unwrap(),
             "h.0.ln_1.weight"
         );
-        assert_eq!(from_hf_name("h.0.ln_1.weight").unwrap(), "h.0.ln_1.weight");
+        assert_eq!(gpt1("h.0.ln_1.weight").unwrap(), "h.0.ln_1.weight");
         assert_eq!(
-            from_hf_name("transformer.tokens_embed.weight").unwrap(),
+            gpt1("transformer.tokens_embed.weight").unwrap(),
             "tokens_embed"
         );
-        assert_eq!(from_hf_name("lm_head.weight"), None);
-        assert_eq!(to_hf_name("positions_embed"), "positions_embed.weight");
+        assert_eq!(gpt1("lm_head.weight"), None);
+        assert_eq!(
+            to_hf_name(Arch::Gpt1, "positions_embed"),
+            "positions_embed.weight"
+        );
+    }
+
+    #[test]
+    fn gpt2_names() {
+        let gpt2 = |n| from_hf_name(Arch::Gpt2, n);
+        assert_eq!(gpt2("transformer.wte.weight").unwrap(), "tokens_embed");
+        assert_eq!(gpt2("wpe.weight").unwrap(), "positions_embed");
+        assert_eq!(gpt2("ln_f.bias").unwrap(), "ln_f.bias");
+        assert_eq!(
+            gpt2("h.3.attn.c_attn.bias").unwrap(),
+            "h.3.attn.c_attn.bias"
+        );
+        assert_eq!(
+            gpt2("h.3.attn.c_proj.bias").unwrap(),
+            "h.3.attn.c_proj.bias"
+        );
+        assert_eq!(gpt2("transformer.h.3.attn.bias"), None);
+        assert_eq!(gpt2("h.11.attn.masked_bias"), None);
+        assert_eq!(gpt2("transformer.lm_head.weight"), None);
+        assert_eq!(gpt2("lm_head.weight"), None);
+        assert_eq!(to_hf_name(Arch::Gpt2, "tokens_embed"), "wte.weight");
+        assert_eq!(to_hf_name(Arch::Gpt2, "positions_embed"), "wpe.weight");
+        // GPT-1 has no such buffers: an `attn.bias` there is a foreign tensor, reported.
+        assert_eq!(gpt1_name("h.0.attn.bias"), Some("h.0.attn.bias".into()));
+    }
+
+    fn gpt1_name(n: &str) -> Option<String> {
+        from_hf_name(Arch::Gpt1, n)
     }
 }

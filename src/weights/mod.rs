@@ -1,5 +1,5 @@
-//! Reading and writing model weights: Hugging Face `openai-gpt` directories and the official
-//! release's `params_*.npy` files.
+//! Reading and writing model weights: Hugging Face `openai-gpt` and `gpt2` directories and the
+//! official GPT-1 release's `params_*.npy` files.
 
 pub mod hf;
 pub mod named;

@@ -141,8 +141,15 @@ pub fn load(dir: &Path, n_head: usize, device: &Device) -> Result<Gpt, WeightsEr
 
 /// Writes `model` in the release's layout: params_shapes.json and ten params_*.npy files.
 /// Special-token rows have no place in that layout and are left out (the release appends them
-/// at fine-tuning time).
+/// at fine-tuning time). GPT-2 models are refused: the layout is GPT-1's, with no `ln_f`, and
+/// its reader would compute the weights as post-LN.
 pub fn save(model: &Gpt, dir: &Path) -> Result<(), WeightsError> {
+    if model.config().arch != crate::config::Arch::Gpt1 {
+        return Err(WeightsError::format(
+            dir,
+            "the official release's layout holds GPT-1 models only; save GPT-2 as Hugging Face",
+        ));
+    }
     std::fs::create_dir_all(dir).map_err(|e| WeightsError::io(dir, e))?;
     let config = model.config();
     let tensors = named::export(model);

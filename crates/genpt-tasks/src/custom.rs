@@ -89,10 +89,15 @@ impl Cell {
             serde_json::Value::Number(n) => Cell::Number(n),
             serde_json::Value::Bool(b) => Cell::Text(b.to_string()),
             serde_json::Value::Null => Cell::Null,
-            serde_json::Value::Array(items) => {
-                Cell::List(items.into_iter().map(Cell::from_json).collect::<Result<_, _>>()?)
+            serde_json::Value::Array(items) => Cell::List(
+                items
+                    .into_iter()
+                    .map(Cell::from_json)
+                    .collect::<Result<_, _>>()?,
+            ),
+            serde_json::Value::Object(_) => {
+                return Err("an object where a value was expected".into())
             }
-            serde_json::Value::Object(_) => return Err("an object where a value was expected".into()),
         })
     }
 
@@ -160,7 +165,11 @@ fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Row>, TaskError> {
         let value: serde_json::Value = serde_json::from_str(line)
             .map_err(|e| TaskError::bad_row(path, i + 1, format!("not a JSON object: {e}")))?;
         let serde_json::Value::Object(object) = value else {
-            return Err(TaskError::bad_row(path, i + 1, "expected a JSON object per line"));
+            return Err(TaskError::bad_row(
+                path,
+                i + 1,
+                "expected a JSON object per line",
+            ));
         };
         let cells = object
             .into_iter()
@@ -172,7 +181,12 @@ fn read_jsonl(path: &Path, text: &str) -> Result<Vec<Row>, TaskError> {
     Ok(rows)
 }
 
-fn read_delimited(path: &Path, text: &str, delimiter: u8, quoting: bool) -> Result<Vec<Row>, TaskError> {
+fn read_delimited(
+    path: &Path,
+    text: &str,
+    delimiter: u8,
+    quoting: bool,
+) -> Result<Vec<Row>, TaskError> {
     let mut reader = csv::ReaderBuilder::new()
         .delimiter(delimiter)
         .quoting(quoting)
@@ -193,7 +207,11 @@ fn read_delimited(path: &Path, text: &str, delimiter: u8, quoting: bool) -> Resu
     }
     let mut seen = HashSet::new();
     if let Some(dup) = header.iter().find(|h| !seen.insert(h.as_str())) {
-        return Err(TaskError::bad_row(path, 1, format!("column {dup:?} appears twice in the header")));
+        return Err(TaskError::bad_row(
+            path,
+            1,
+            format!("column {dup:?} appears twice in the header"),
+        ));
     }
     let mut rows = Vec::new();
     for record in reader.records() {
@@ -209,7 +227,11 @@ fn read_delimited(path: &Path, text: &str, delimiter: u8, quoting: bool) -> Resu
             return Err(TaskError::bad_row(
                 path,
                 line,
-                format!("malformed row: {} columns where the header has {}", record.len(), header.len()),
+                format!(
+                    "malformed row: {} columns where the header has {}",
+                    record.len(),
+                    header.len()
+                ),
             ));
         }
         let cells = header
@@ -257,7 +279,12 @@ pub fn read_examples(
     let rows = read_rows(path)?;
     let form = match form {
         Some(form) => form,
-        None => kind.input_form(|field| columns.names(field).iter().any(|c| rows[0].cells.contains_key(*c))),
+        None => kind.input_form(|field| {
+            columns
+                .names(field)
+                .iter()
+                .any(|c| rows[0].cells.contains_key(*c))
+        }),
     };
     let mut ids = HashMap::new();
     let mut n_choices: Option<(usize, usize)> = None;
@@ -273,13 +300,17 @@ pub fn read_examples(
             }
         };
         let id = match row.cells.get(columns.names("id")[0]) {
-            Some(cell) => cell
-                .as_text()
-                .ok_or_else(|| TaskError::bad_row(path, row.line, "`id` must be a string or number"))?,
+            Some(cell) => cell.as_text().ok_or_else(|| {
+                TaskError::bad_row(path, row.line, "`id` must be a string or number")
+            })?,
             None => row.line.to_string(),
         };
         if let Some(first) = ids.insert(id.clone(), row.line) {
-            return Err(TaskError::bad_row(path, row.line, format!("duplicate id {id:?} (first at line {first})")));
+            return Err(TaskError::bad_row(
+                path,
+                row.line,
+                format!("duplicate id {id:?} (first at line {first})"),
+            ));
         }
         let input = match form {
             InputForm::Text => Input::Single(text("text")?),
@@ -295,7 +326,10 @@ pub fn read_examples(
                         return Err(TaskError::bad_row(
                             path,
                             row.line,
-                            format!("{} choices, but line {line} has {n}: every row needs the same number", choices.len()),
+                            format!(
+                            "{} choices, but line {line} has {n}: every row needs the same number",
+                            choices.len()
+                        ),
                         ))
                     }
                     Some(_) => {}
@@ -314,7 +348,11 @@ pub fn read_examples(
         let target = target_cell(kind, row, columns);
         let target = match (target, labels) {
             (None, Labels::Required) => {
-                let field = if kind == CustomKind::Regression { "score" } else { "label" };
+                let field = if kind == CustomKind::Regression {
+                    "score"
+                } else {
+                    "label"
+                };
                 return Err(TaskError::missing(path, row.line, columns.names(field)[0]));
             }
             (None, Labels::Optional) | (Some(Cell::Null), Labels::Optional) => None,
@@ -364,13 +402,22 @@ fn choice_cells(row: &Row, columns: &Columns, path: &Path) -> Result<Vec<String>
 }
 
 fn target_cell(kind: CustomKind, row: &Row, columns: &Columns) -> Option<Cell> {
-    let fields: &[&str] = if kind == CustomKind::Regression { &["score", "label"] } else { &["label"] };
+    let fields: &[&str] = if kind == CustomKind::Regression {
+        &["score", "label"]
+    } else {
+        &["label"]
+    };
     fields
         .iter()
         .find_map(|f| row.cells.get(columns.names(f)[0]).cloned())
 }
 
-fn parse_target(kind: CustomKind, cell: &Cell, path: &Path, line: usize) -> Result<RawTarget, TaskError> {
+fn parse_target(
+    kind: CustomKind,
+    cell: &Cell,
+    path: &Path,
+    line: usize,
+) -> Result<RawTarget, TaskError> {
     if kind == CustomKind::Regression {
         let value = match cell {
             Cell::Number(n) => n.as_f64(),
@@ -391,7 +438,10 @@ fn parse_target(kind: CustomKind, cell: &Cell, path: &Path, line: usize) -> Resu
         _ => Err(TaskError::bad_row(
             path,
             line,
-            format!("the label must be a string or number, found {}", describe(cell)),
+            format!(
+                "the label must be a string or number, found {}",
+                describe(cell)
+            ),
         )),
     }
 }
@@ -429,7 +479,11 @@ impl RawExamples {
             .collect();
         let numeric: Option<Vec<f64>> = labels.iter().map(|l| l.parse::<f64>().ok()).collect();
         match numeric {
-            Some(_) => labels.sort_by(|a, b| a.parse::<f64>().unwrap().total_cmp(&b.parse::<f64>().unwrap())),
+            Some(_) => labels.sort_by(|a, b| {
+                a.parse::<f64>()
+                    .unwrap()
+                    .total_cmp(&b.parse::<f64>().unwrap())
+            }),
             None => labels.sort(),
         }
         labels
@@ -448,10 +502,13 @@ impl RawExamples {
     pub fn into_examples(self, info: &TaskInfo) -> Result<Vec<Example>, TaskError> {
         let path = self.path;
         let kind = info.kind;
-        if let (Some(want), Some(n)) = (info.n_choices, self.examples.first().and_then(|e| match &e.2 {
-            Input::Choices { choices, .. } => Some(choices.len()),
-            _ => None,
-        })) {
+        if let (Some(want), Some(n)) = (
+            info.n_choices,
+            self.examples.first().and_then(|e| match &e.2 {
+                Input::Choices { choices, .. } => Some(choices.len()),
+                _ => None,
+            }),
+        ) {
             if want != n {
                 return Err(TaskError::bad_row(
                     &path,
@@ -503,7 +560,11 @@ impl RawExamples {
 }
 
 /// Reads a training file and describes the task it defines: kind, input form and label set.
-pub fn read_training(kind: CustomKind, path: &Path, columns: &Columns) -> Result<(TaskInfo, Vec<Example>), TaskError> {
+pub fn read_training(
+    kind: CustomKind,
+    path: &Path,
+    columns: &Columns,
+) -> Result<(TaskInfo, Vec<Example>), TaskError> {
     let (form, raw) = read_examples(kind, None, path, columns, Labels::Required)?;
     let labels = match kind {
         CustomKind::Regression | CustomKind::Choice => Vec::new(),
@@ -512,7 +573,10 @@ pub fn read_training(kind: CustomKind, path: &Path, columns: &Columns) -> Result
     if matches!(kind, CustomKind::Classification | CustomKind::Entailment) && labels.len() < 2 {
         return Err(TaskError::BadFile {
             path: path.to_path_buf(),
-            message: format!("only one label ({}) in the training file: a classifier needs two or more", labels.join("")),
+            message: format!(
+                "only one label ({}) in the training file: a classifier needs two or more",
+                labels.join("")
+            ),
         });
     }
     if kind == CustomKind::Similarity && labels.len() != 2 {
@@ -531,7 +595,12 @@ pub fn read_training(kind: CustomKind, path: &Path, columns: &Columns) -> Result
 }
 
 /// Reads a dev, test or prediction file for the task `info` describes.
-pub fn read_for(info: &TaskInfo, path: &Path, columns: &Columns, labels: Labels) -> Result<Vec<Example>, TaskError> {
+pub fn read_for(
+    info: &TaskInfo,
+    path: &Path,
+    columns: &Columns,
+    labels: Labels,
+) -> Result<Vec<Example>, TaskError> {
     let (_, raw) = read_examples(info.kind, Some(info.input), path, columns, labels)?;
     raw.into_examples(info)
 }

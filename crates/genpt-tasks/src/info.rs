@@ -112,9 +112,15 @@ fn fields_of(kind: CustomKind, input: InputForm) -> Vec<String> {
 }
 
 fn metric_from_name(name: &str) -> Option<Metric> {
-    [Metric::Accuracy, Metric::F1, Metric::Matthews, Metric::Pearson, Metric::Spearman]
-        .into_iter()
-        .find(|m| m.name() == name)
+    [
+        Metric::Accuracy,
+        Metric::F1,
+        Metric::Matthews,
+        Metric::Pearson,
+        Metric::Spearman,
+    ]
+    .into_iter()
+    .find(|m| m.name() == name)
 }
 
 impl TaskInfo {
@@ -146,12 +152,20 @@ impl TaskInfo {
     /// The description of a benchmark task.
     pub fn from_spec(spec: &TaskSpec) -> Self {
         let (kind, input, n_choices) = match spec.kind {
-            TaskKind::Classification { n_classes: 1 } => (CustomKind::Regression, InputForm::Text, None),
+            TaskKind::Classification { n_classes: 1 } => {
+                (CustomKind::Regression, InputForm::Text, None)
+            }
             TaskKind::Classification { .. } => (CustomKind::Classification, InputForm::Text, None),
             TaskKind::Entailment { .. } => (CustomKind::Entailment, InputForm::Pair, None),
-            TaskKind::Similarity { regression: true } => (CustomKind::Regression, InputForm::Pair, None),
-            TaskKind::Similarity { regression: false } => (CustomKind::Similarity, InputForm::Pair, None),
-            TaskKind::MultipleChoice { n_choices } => (CustomKind::Choice, InputForm::Choices, Some(n_choices)),
+            TaskKind::Similarity { regression: true } => {
+                (CustomKind::Regression, InputForm::Pair, None)
+            }
+            TaskKind::Similarity { regression: false } => {
+                (CustomKind::Similarity, InputForm::Pair, None)
+            }
+            TaskKind::MultipleChoice { n_choices } => {
+                (CustomKind::Choice, InputForm::Choices, Some(n_choices))
+            }
         };
         TaskInfo {
             task: spec.name.clone(),
@@ -187,7 +201,11 @@ impl TaskInfo {
             name: self.task.clone(),
             kind: self.task_kind(),
             label_names: self.labels.clone(),
-            metrics: self.metrics.iter().filter_map(|m| metric_from_name(m)).collect(),
+            metrics: self
+                .metrics
+                .iter()
+                .filter_map(|m| metric_from_name(m))
+                .collect(),
         }
     }
 

@@ -19,7 +19,7 @@ fn none() -> Columns {
 }
 
 fn error(result: Result<impl std::fmt::Debug, genpt_tasks::TaskError>) -> String {
-    result.err().expect("an error").to_string()
+    result.expect_err("an error").to_string()
 }
 
 #[test]
@@ -58,7 +58,11 @@ fn csv_with_a_column_mapping_and_quotes() {
     assert_eq!(examples[0].input, Input::Single("Loved it, truly".into()));
     assert_eq!(examples[1].input, Input::Single("Said \"meh\"".into()));
     assert_eq!(info.labels, ["negative", "positive"]);
-    assert_eq!(info.columns["text"], ["review"], "the mapping is kept for later files");
+    assert_eq!(
+        info.columns["text"],
+        ["review"],
+        "the mapping is kept for later files"
+    );
 }
 
 #[test]
@@ -66,9 +70,15 @@ fn every_kind_reads_its_fields() {
     let ent = write("ent.tsv", "premise\thypothesis\tlabel\nA man sleeps.\tA person rests.\tyes\nIt rains.\tIt is dry.\tno\n");
     let (info, ex) = read_training(CustomKind::Entailment, &ent, &none()).unwrap();
     assert_eq!(info.task_kind(), TaskKind::Entailment { n_classes: 2 });
-    assert_eq!(ex[0].input, Input::Pair("A man sleeps.".into(), "A person rests.".into()));
+    assert_eq!(
+        ex[0].input,
+        Input::Pair("A man sleeps.".into(), "A person rests.".into())
+    );
 
-    let sim = write("sim.jsonl", "{\"a\": \"x\", \"b\": \"y\", \"label\": 1}\n{\"a\": \"u\", \"b\": \"v\", \"label\": 0}\n");
+    let sim = write(
+        "sim.jsonl",
+        "{\"a\": \"x\", \"b\": \"y\", \"label\": 1}\n{\"a\": \"u\", \"b\": \"v\", \"label\": 0}\n",
+    );
     let (info, _) = read_training(CustomKind::Similarity, &sim, &none()).unwrap();
     assert_eq!(info.task_kind(), TaskKind::Similarity { regression: false });
 
@@ -77,10 +87,17 @@ fn every_kind_reads_its_fields() {
     assert_eq!(info.task_kind(), TaskKind::Similarity { regression: true });
     assert_eq!(ex[0].label, Some(Label::Score(4.5)));
 
-    let reg_text = write("regt.jsonl", "{\"text\": \"ok\", \"score\": 3}\n{\"text\": \"bad\", \"score\": \"-1.5\"}\n");
+    let reg_text = write(
+        "regt.jsonl",
+        "{\"text\": \"ok\", \"score\": 3}\n{\"text\": \"bad\", \"score\": \"-1.5\"}\n",
+    );
     let (info, ex) = read_training(CustomKind::Regression, &reg_text, &none()).unwrap();
     assert_eq!(info.task_kind(), TaskKind::Classification { n_classes: 1 });
-    assert_eq!(info.to_spec().metrics.len(), 2, "scored by Pearson and Spearman");
+    assert_eq!(
+        info.to_spec().metrics.len(),
+        2,
+        "scored by Pearson and Spearman"
+    );
     assert_eq!(ex[1].label, Some(Label::Score(-1.5)));
 
     let choice = write(
@@ -89,10 +106,17 @@ fn every_kind_reads_its_fields() {
     );
     let (info, ex) = read_training(CustomKind::Choice, &choice, &none()).unwrap();
     assert_eq!(info.task_kind(), TaskKind::MultipleChoice { n_choices: 2 });
-    assert_eq!(ex[1].label, Some(Label::Class(0)), "a label may be the right choice's text");
+    assert_eq!(
+        ex[1].label,
+        Some(Label::Class(0)),
+        "a label may be the right choice's text"
+    );
     assert!(matches!(&ex[1].input, Input::Choices { question, .. } if question.is_empty()));
 
-    let choice_csv = write("choice.csv", "story,end1,end2,right\nOnce.,It ended.,It began.,0\n");
+    let choice_csv = write(
+        "choice.csv",
+        "story,end1,end2,right\nOnce.,It ended.,It began.,0\n",
+    );
     let columns = Columns::parse("context=story,choices=end1,choices=end2,label=right").unwrap();
     let (_, ex) = read_training(CustomKind::Choice, &choice_csv, &columns).unwrap();
     assert_eq!(
@@ -107,15 +131,27 @@ fn every_kind_reads_its_fields() {
 
 #[test]
 fn test_files_may_lack_labels_and_dev_labels_must_be_known() {
-    let train = write("t.jsonl", "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"y\"}\n");
+    let train = write(
+        "t.jsonl",
+        "{\"text\": \"a\", \"label\": \"x\"}\n{\"text\": \"b\", \"label\": \"y\"}\n",
+    );
     let (info, _) = read_training(CustomKind::Classification, &train, &none()).unwrap();
-    let test = write("test.jsonl", "{\"text\": \"c\"}\n{\"text\": \"d\", \"label\": \"y\"}\n");
+    let test = write(
+        "test.jsonl",
+        "{\"text\": \"c\"}\n{\"text\": \"d\", \"label\": \"y\"}\n",
+    );
     let ex = read_for(&info, &test, &none(), Labels::Optional).unwrap();
     assert_eq!(ex[0].label, None);
     assert_eq!(ex[1].label, Some(Label::Class(1)));
-    let dev = write("dev.jsonl", "{\"text\": \"c\", \"label\": \"x\"}\n{\"text\": \"d\", \"label\": \"z\"}\n");
+    let dev = write(
+        "dev.jsonl",
+        "{\"text\": \"c\", \"label\": \"x\"}\n{\"text\": \"d\", \"label\": \"z\"}\n",
+    );
     let err = error(read_for(&info, &dev, &none(), Labels::Required));
-    assert!(err.contains("dev.jsonl:2") && err.contains("`z (not seen in training)`"), "{err}");
+    assert!(
+        err.contains("dev.jsonl:2") && err.contains("`z (not seen in training)`"),
+        "{err}"
+    );
     let err = error(read_for(&info, &test, &none(), Labels::Required));
     assert!(err.contains("test.jsonl:1: missing field `label`"), "{err}");
 }

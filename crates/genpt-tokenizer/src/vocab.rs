@@ -47,7 +47,10 @@ fn release_pairs(dir: &Path) -> Vec<(PathBuf, PathBuf)> {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if let Some(n) = name.strip_prefix("encoder_bpe_").and_then(|r| r.strip_suffix(".json")) {
+            if let Some(n) = name
+                .strip_prefix("encoder_bpe_")
+                .and_then(|r| r.strip_suffix(".json"))
+            {
                 let merges = dir.join(format!("vocab_{n}.bpe"));
                 if merges.exists() {
                     pairs.push((dir.join(&name), merges));
@@ -300,7 +303,10 @@ pub fn save(
         move |e| TokenizerError::Io { path, source: e }
     };
     for (i, (a, b)) in merges.iter().enumerate() {
-        if [a, b].iter().any(|p| p.is_empty() || p.chars().any(is_merge_separator)) {
+        if [a, b]
+            .iter()
+            .any(|p| p.is_empty() || p.chars().any(is_merge_separator))
+        {
             return Err(TokenizerError::Format {
                 path: dir.join(HF_MERGES),
                 line: Some(i + 2),

@@ -27,19 +27,35 @@ fn round_trip(name: &str, texts: &[&str], n_merges: usize) -> (Tokenizer, PathBu
     let dir = temp_dir(name);
     vocab::save(&dir, &encoder, &merges).expect("a trained vocabulary saves");
     let n = merges.len();
-    for file in [format!("encoder_bpe_{n}.json"), format!("vocab_{n}.bpe"), "vocab.json".into(), "merges.txt".into()] {
-        assert!(dir.join(&file).exists(), "{name}: {file} written (named by the real merge count)");
+    for file in [
+        format!("encoder_bpe_{n}.json"),
+        format!("vocab_{n}.bpe"),
+        "vocab.json".into(),
+        "merges.txt".into(),
+    ] {
+        assert!(
+            dir.join(&file).exists(),
+            "{name}: {file} written (named by the real merge count)"
+        );
     }
-    let loaded = Tokenizer::from_dir(&dir).unwrap_or_else(|e| panic!("{name}: saved vocabulary does not load: {e}"));
+    let loaded = Tokenizer::from_dir(&dir)
+        .unwrap_or_else(|e| panic!("{name}: saved vocabulary does not load: {e}"));
     let reread = vocab::load(&dir).unwrap();
     assert_eq!(reread.merges, merges, "{name}: merges read back as written");
-    assert_eq!(reread.encoder, encoder, "{name}: encoder read back as written");
+    assert_eq!(
+        reread.encoder, encoder,
+        "{name}: encoder read back as written"
+    );
     let memory = Tokenizer::new(encoder, merges);
     for text in texts.iter().take(50) {
         let ids = loaded.encode(text);
         assert_eq!(ids, memory.encode(text), "{name}: {text:?}");
         // Every character seen in training has an entry: nothing becomes <unk> (id 0).
-        assert!(!ids.contains(&0), "{name}: <unk> in {text:?}: {:?}", loaded.pieces(text));
+        assert!(
+            !ids.contains(&0),
+            "{name}: <unk> in {text:?}: {:?}",
+            loaded.pieces(text)
+        );
     }
     (loaded, dir)
 }
@@ -47,8 +63,9 @@ fn round_trip(name: &str, texts: &[&str], n_merges: usize) -> (Tokenizer, PathBu
 /// Text with every kind of character a merges file could choke on.
 fn hostile_texts() -> Vec<String> {
     let spaces = [
-        '\t', '\u{0b}', '\u{0c}', '\r', '\u{1c}', '\u{1d}', '\u{1e}', '\u{1f}', '\u{85}', '\u{a0}', '\u{1680}', '\u{2000}',
-        '\u{2007}', '\u{200a}', '\u{2028}', '\u{2029}', '\u{202f}', '\u{205f}', '\u{3000}',
+        '\t', '\u{0b}', '\u{0c}', '\r', '\u{1c}', '\u{1d}', '\u{1e}', '\u{1f}', '\u{85}', '\u{a0}',
+        '\u{1680}', '\u{2000}', '\u{2007}', '\u{200a}', '\u{2028}', '\u{2029}', '\u{202f}',
+        '\u{205f}', '\u{3000}',
     ];
     let mut texts = Vec::new();
     for (i, s) in spaces.iter().enumerate() {
@@ -60,7 +77,9 @@ fn hostile_texts() -> Vec<String> {
         }
     }
     for _ in 0..20 {
-        texts.push("tab\tseparated\tcolumns\nand\r\nwindows\r\nlines  with   runs    of spaces".into());
+        texts.push(
+            "tab\tseparated\tcolumns\nand\r\nwindows\r\nlines  with   runs    of spaces".into(),
+        );
         texts.push("controls \u{1}\u{2}\u{7f} bell\u{7} nul-free, emoji 😀😀 👍🏽 and combining e\u{301}e\u{301}".into());
         texts.push("zero\u{200b}width\u{200d}joiner\u{feff}bom soft\u{ad}hyphen".into());
     }
@@ -74,9 +93,16 @@ fn hostile_text_trains_saves_and_loads() {
     let (tokenizer, dir) = round_trip("hostile", &refs, 300);
     // No merge holds a separator, and the newline piece of the release layout is present.
     let merges = vocab::load(&dir).unwrap().merges;
-    assert!(merges.len() > 20, "training went on past the odd characters: {} merges", merges.len());
     assert!(
-        merges.iter().all(|(a, b)| !a.contains(vocab::is_merge_separator) && !b.contains(vocab::is_merge_separator)),
+        merges.len() > 20,
+        "training went on past the odd characters: {} merges",
+        merges.len()
+    );
+    assert!(
+        merges
+            .iter()
+            .all(|(a, b)| !a.contains(vocab::is_merge_separator)
+                && !b.contains(vocab::is_merge_separator)),
         "a merge holds whitespace"
     );
     assert!(tokenizer.token_id("\n</w>").is_some());
@@ -100,12 +126,23 @@ fn raw_books_train_save_and_load() {
     let paragraphs: Vec<&str> = books.iter().flat_map(|t| t.split("\n\n")).collect();
     let (tokenizer, dir) = round_trip("books", &paragraphs, 2000);
     let ids = tokenizer.encode("It was the best of times,\nit was the worst of times.");
-    assert!(ids.len() >= 10 && !ids.contains(&0), "{:?}", tokenizer.pieces("It was the best of times"));
+    assert!(
+        ids.len() >= 10 && !ids.contains(&0),
+        "{:?}",
+        tokenizer.pieces("It was the best of times")
+    );
     // Two release-named vocabularies of different merge counts in one directory are ambiguous.
     let merges = std::fs::read_to_string(dir.join("merges.txt")).unwrap();
     std::fs::copy(dir.join("vocab.json"), dir.join("encoder_bpe_40000.json")).unwrap();
-    std::fs::write(dir.join("vocab_40000.bpe"), &merges[..merges.trim_end().rfind('\n').unwrap() + 1]).unwrap();
-    let err = Tokenizer::from_dir(&dir).err().expect("two vocabularies are ambiguous").to_string();
+    std::fs::write(
+        dir.join("vocab_40000.bpe"),
+        &merges[..merges.trim_end().rfind('\n').unwrap() + 1],
+    )
+    .unwrap();
+    let err = Tokenizer::from_dir(&dir)
+        .err()
+        .expect("two vocabularies are ambiguous")
+        .to_string();
     assert!(err.contains("ambiguous"), "{err}");
     std::fs::remove_dir_all(dir).ok();
 }
@@ -130,7 +167,9 @@ fn a_merge_the_format_cannot_hold_is_an_error_not_a_broken_file() {
         .map(|(p, i)| (p.to_string(), *i))
         .collect();
     let dir = temp_dir("bad");
-    let err = vocab::save(&dir, &encoder, &[("a".into(), "\n".into())]).unwrap_err().to_string();
+    let err = vocab::save(&dir, &encoder, &[("a".into(), "\n".into())])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cannot be written"), "{err}");
     assert!(!Path::new(&dir).join("merges.txt").exists());
 }

@@ -1,0 +1,107 @@
+//! A GPT-2 classifier fine-tunes through the special-rows mechanism built for GPT-1
+//! (`finetune::model::add_special_rows`): it learns a task with a known answer and reloads as
+//! GPT-2. Nothing there assumes post-LN: the head reads the final hidden states, which for
+//! GPT-2 come after `ln_f`.
+
+use genpt::config::Arch;
+use genpt::data::sampler::Draws;
+use genpt::finetune::model::{add_special_rows, new_classifier};
+use genpt::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction, Target};
+use genpt::finetune::Pooling;
+use genpt::{Gpt, GptConfig};
+
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("genpt-gpt2-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+const FT_VOCAB: usize = 30;
+const START: u32 = FT_VOCAB as u32;
+const CLASSIFY: u32 = FT_VOCAB as u32 + 2;
+
+/// Label 1 when token 7 occurs in the text (the task of `tests/finetune_synthetic.rs`).
+fn contains_seven(n: usize, seed: u64) -> Vec<EncodedExample> {
+    let mut d = Draws::new(seed, 0);
+    (0..n)
+        .map(|i| {
+            let len = 3 + d.below(8) as usize;
+            let mut text: Vec<u32> = (0..len).map(|_| 8 + d.below(20) as u32).collect();
+            let label = i % 2;
+            if label == 1 {
+                text[d.below(len as u64) as usize] = 7;
+            }
+            let mut seq = vec![START];
+            seq.extend(&text);
+            seq.push(CLASSIFY);
+            let at = seq.len() - 1;
+            EncodedExample {
+                sequences: vec![seq],
+                classify_at: vec![at],
+                target: Some(Target::Class(label)),
+            }
+        })
+        .collect()
+}
+
+fn accuracy(predictions: &[Prediction], examples: &[EncodedExample]) -> f64 {
+    let correct = predictions
+        .iter()
+        .zip(examples)
+        .filter(|(p, e)| matches!((p, e.target), (Prediction::Class { index, .. }, Some(Target::Class(c))) if *index == c))
+        .count();
+    correct as f64 / examples.len() as f64
+}
+
+#[test]
+fn a_gpt2_classifier_fine_tunes_through_the_special_rows() {
+    let config = GptConfig {
+        vocab_size: FT_VOCAB,
+        n_positions: 16,
+        n_embd: 32,
+        n_layer: 2,
+        n_head: 2,
+        ..GptConfig::gpt2()
+    };
+    let device = genpt::device::device("flex").unwrap().autodiff();
+    device.seed(3);
+    let gpt = add_special_rows(Gpt::new(&config, &device), 3, 1, &device);
+    assert_eq!(gpt.config().arch, Arch::Gpt2);
+    assert!(gpt.ln_f.is_some(), "adding rows keeps ln_f");
+    let model = new_classifier(gpt, Pooling::Single, 2, 0.1, &device);
+    let (train, dev) = (contains_seven(384, 1), contains_seven(100, 2));
+    let ft = FinetuneConfig {
+        lr: 3e-3,
+        batch_size: 16,
+        micro_batch: 16,
+        epochs: 6,
+        warmup: 0.1,
+        ..FinetuneConfig::default()
+    };
+    let out = scratch("ft");
+    let outcome = run::finetune(
+        model,
+        &train,
+        &dev,
+        &ft,
+        &|p: &[Prediction]| {
+            let acc = accuracy(p, &dev);
+            (acc, serde_json::json!({ "accuracy": acc }))
+        },
+        &|_| Ok(()),
+        &out,
+        &device,
+    )
+    .unwrap();
+    println!("gpt2 contains-7 dev accuracy {}", outcome.best_score);
+    assert!(
+        outcome.best_score >= 0.85,
+        "dev accuracy {}",
+        outcome.best_score
+    );
+    let reloaded = run::load(&outcome.best_dir, &device).unwrap();
+    assert_eq!(reloaded.gpt.config().arch, Arch::Gpt2);
+    let again = accuracy(&run::predict(&reloaded, &dev, 8, &device), &dev);
+    assert!((again - outcome.best_score).abs() < 1e-9);
+}
