@@ -24,7 +24,7 @@ use anyhow::Context;
 use genpt_tasks::{SpecialIds, TaskInfo};
 use genpt_tokenizer::Tokenizer;
 
-mod task_data;
+use crate::finetune::task_data;
 use metrics::Metrics;
 use worker::{WorkerConfig, WorkerHandle};
 

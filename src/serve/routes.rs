@@ -23,7 +23,7 @@ use super::error::{ApiError, JsonBody};
 use super::text::piece_text;
 use super::worker::{GenEvent, GenerateParams, Job};
 use super::{AppState, TaskModel};
-use super::task_data;
+use crate::finetune::task_data;
 use crate::generate::SamplingConfig;
 
 type Shared = State<Arc<AppState>>;
