@@ -125,7 +125,10 @@ async fn load(url: String, pid: u32, clients: usize, seconds: u64, max_tokens: u
 }
 
 fn main() -> anyhow::Result<()> {
-    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| a != "--bench")
+        .collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["make-model", preset, out] => {
             let config = genpt::GptConfig::preset(preset)

@@ -85,16 +85,14 @@ fn fixture() -> &'static Fixture {
             let gpt = add_special_rows(Gpt::new(&tiny_config(vocab), &device), 3, 1, &device);
             let mut classifier = new_classifier(gpt, pooling, 2, 0.0, &device);
             // A head large enough that the probabilities are far from uniform.
-            classifier.head.weight = burn::module::Param::from_tensor(
-                classifier.head.weight.val().mul_scalar(50.0),
-            );
+            classifier.head.weight =
+                burn::module::Param::from_tensor(classifier.head.weight.val().mul_scalar(50.0));
             let out = dir.join(name);
             ft::save(&classifier, &out).unwrap();
             let labels = vec!["negative".to_string(), "positive".to_string()];
-            TaskInfo::custom(kind, input, labels, None, Default::default())
-                .save(&out)
-                .unwrap();
-            copy_vocab(&tokenizer_dir, &out);
+            // task.json and the tokenizer files, as `genpt finetune` leaves them.
+            let info = TaskInfo::custom(kind, input, labels, None, Default::default());
+            genpt::finetune::task_data::attach(&out, &info, &tokenizer_dir).unwrap();
             out
         };
         let text_task = task(
@@ -251,7 +249,12 @@ fn reference_text(model: &Gpt, prompt: &str, sampling: &SamplingConfig) -> Strin
 fn logits_of(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
     let [batch, time, width] = hidden.dims();
     let last = hidden.narrow(1, time - 1, 1).reshape([batch, 1, width]);
-    model.lm_logits(last).into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+    model
+        .lm_logits(last)
+        .into_data()
+        .convert::<f32>()
+        .try_to_vec::<f32>()
+        .unwrap()
 }
 
 fn argmax(row: &[f32]) -> u32 {
@@ -360,7 +363,10 @@ fn batched_decoding_gives_what_each_sequence_gets_alone() {
                 .zip(row)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
-            assert!(worst < 1e-4, "sequence {i}, step {step}: logits differ by {worst}");
+            assert!(
+                worst < 1e-4,
+                "sequence {i}, step {step}: logits differ by {worst}"
+            );
             context.push(batched[i].0[step]);
         }
     }
@@ -387,12 +393,59 @@ async fn concurrent_completions_match_generating_alone() {
     let server = Arc::new(Server::start(config).await);
     let model = load_lm();
     let cases: Vec<(&str, SamplingConfig)> = vec![
-        ("the cat sat", SamplingConfig { temperature: 0.0, max_new_tokens: 20, ..Default::default() }),
-        ("a bird sang in", SamplingConfig { temperature: 0.0, max_new_tokens: 14, ..Default::default() }),
-        ("we walked to the river", SamplingConfig { temperature: 0.8, top_k: 20, seed: 5, max_new_tokens: 18, ..Default::default() }),
-        ("she reads", SamplingConfig { temperature: 1.0, top_p: 0.9, seed: 11, max_new_tokens: 16, ..Default::default() }),
-        ("the dog ran in the park with", SamplingConfig { temperature: 0.0, max_new_tokens: 9, ..Default::default() }),
-        ("it is", SamplingConfig { temperature: 0.7, seed: 2, max_new_tokens: 20, ..Default::default() }),
+        (
+            "the cat sat",
+            SamplingConfig {
+                temperature: 0.0,
+                max_new_tokens: 20,
+                ..Default::default()
+            },
+        ),
+        (
+            "a bird sang in",
+            SamplingConfig {
+                temperature: 0.0,
+                max_new_tokens: 14,
+                ..Default::default()
+            },
+        ),
+        (
+            "we walked to the river",
+            SamplingConfig {
+                temperature: 0.8,
+                top_k: 20,
+                seed: 5,
+                max_new_tokens: 18,
+                ..Default::default()
+            },
+        ),
+        (
+            "she reads",
+            SamplingConfig {
+                temperature: 1.0,
+                top_p: 0.9,
+                seed: 11,
+                max_new_tokens: 16,
+                ..Default::default()
+            },
+        ),
+        (
+            "the dog ran in the park with",
+            SamplingConfig {
+                temperature: 0.0,
+                max_new_tokens: 9,
+                ..Default::default()
+            },
+        ),
+        (
+            "it is",
+            SamplingConfig {
+                temperature: 0.7,
+                seed: 2,
+                max_new_tokens: 20,
+                ..Default::default()
+            },
+        ),
     ];
     let tasks: Vec<_> = cases
         .iter()
@@ -420,8 +473,13 @@ async fn concurrent_completions_match_generating_alone() {
     }
     // Some decoding step really did carry more than one sequence.
     let steps = server.metric("genpt_decode_batch_size_count").await;
-    let single = server.metric("genpt_decode_batch_size_bucket{le=\"1\"}").await;
-    assert!(single < steps, "every step decoded one sequence ({steps} steps)");
+    let single = server
+        .metric("genpt_decode_batch_size_bucket{le=\"1\"}")
+        .await;
+    assert!(
+        single < steps,
+        "every step decoded one sequence ({steps} steps)"
+    );
     let tokens = server.metric("genpt_tokens_generated_total").await;
     assert_eq!(tokens, 97.0);
 }
@@ -474,7 +532,11 @@ async fn streaming_sends_each_token_and_ends_with_done() {
     // Log-probabilities: the same per token in both forms, and top alternatives sorted.
     let streamed_lp: Vec<f64> = chunks[..12]
         .iter()
-        .map(|c| c["choices"][0]["logprobs"]["token_logprobs"][0].as_f64().unwrap())
+        .map(|c| {
+            c["choices"][0]["logprobs"]["token_logprobs"][0]
+                .as_f64()
+                .unwrap()
+        })
         .collect();
     let whole_lp: Vec<f64> = whole["choices"][0]["logprobs"]["token_logprobs"]
         .as_array()
@@ -484,7 +546,9 @@ async fn streaming_sends_each_token_and_ends_with_done() {
         .collect();
     assert_eq!(streamed_lp, whole_lp);
     assert!(whole_lp.iter().all(|&lp| lp <= 0.0));
-    let top = whole["choices"][0]["logprobs"]["top_logprobs"][0].as_object().unwrap();
+    let top = whole["choices"][0]["logprobs"]["top_logprobs"][0]
+        .as_object()
+        .unwrap();
     assert!(!top.is_empty() && top.len() <= 2);
 }
 
@@ -495,7 +559,11 @@ async fn stop_sequences_end_the_completion_before_them() {
     let (_, full) = server.post("/v1/completions", greedy.clone()).await;
     let full = full["choices"][0]["text"].as_str().unwrap().to_string();
     // A stop made of the text's third word, wherever it first appears.
-    let word = full.split(' ').filter(|w| !w.is_empty()).nth(2).expect("three words");
+    let word = full
+        .split(' ')
+        .filter(|w| !w.is_empty())
+        .nth(2)
+        .expect("three words");
     let at = full.find(word).unwrap();
     for stream in [false, true] {
         let mut request = greedy.clone();
@@ -521,7 +589,10 @@ async fn stop_sequences_end_the_completion_before_them() {
                 .iter()
                 .map(|c| c["choices"][0]["text"].as_str().unwrap())
                 .collect();
-            (text, chunks.last().unwrap()["choices"][0]["finish_reason"].clone())
+            (
+                text,
+                chunks.last().unwrap()["choices"][0]["finish_reason"].clone(),
+            )
         } else {
             let (status, body) = server.post("/v1/completions", request).await;
             assert_eq!(status, 200);
@@ -544,7 +615,10 @@ async fn score_equals_the_models_log_probabilities() {
     let ids = tokenizer().encode(text);
     let model = load_lm();
     let reference: Vec<f32> = model
-        .next_token_logprobs(model.forward(ids_tensor(&ids), false).hidden, ids_tensor(&ids))
+        .next_token_logprobs(
+            model.forward(ids_tensor(&ids), false).hidden,
+            ids_tensor(&ids),
+        )
         .into_data()
         .convert::<f32>()
         .try_to_vec::<f32>()
@@ -613,7 +687,11 @@ async fn classify_answers_with_labels_and_probabilities() {
     for (task, expected) in tasks.into_iter().zip(&reference) {
         let (status, body) = task.await.unwrap();
         assert_eq!(status, 200, "{body}");
-        let Prediction::Class { index, probabilities } = expected else {
+        let Prediction::Class {
+            index,
+            probabilities,
+        } = expected
+        else {
             panic!("a classifier predicts classes")
         };
         let names = ["negative", "positive"];
@@ -643,7 +721,9 @@ async fn classify_answers_with_labels_and_probabilities() {
         json!(["the dog ran", "a dog is running"]),
         json!({"premise": "the dog ran", "hypothesis": "a dog is running"}),
     ] {
-        let (status, body) = server.post("/v1/classify", json!({"model": "nli", "inputs": inputs})).await;
+        let (status, body) = server
+            .post("/v1/classify", json!({"model": "nli", "inputs": inputs}))
+            .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["label"], ["negative", "positive"][*index]);
     }
@@ -674,8 +754,14 @@ async fn tokenize_detokenize_models_health_and_metrics() {
         .map(|m| m["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["tiny", "sentiment", "nli"]);
-    assert_eq!(models["data"][2]["meta"]["fields"], json!(["premise", "hypothesis"]));
-    assert_eq!(models["data"][1]["meta"]["labels"], json!(["negative", "positive"]));
+    assert_eq!(
+        models["data"][2]["meta"]["fields"],
+        json!(["premise", "hypothesis"])
+    );
+    assert_eq!(
+        models["data"][1]["meta"]["labels"],
+        json!(["negative", "positive"])
+    );
     let (status, health) = server.get("/health").await;
     assert_eq!((status, health.as_str()), (200, r#"{"status":"ok"}"#));
     let (status, metrics) = server.get("/metrics").await;
@@ -696,56 +782,217 @@ async fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
     let server = Server::start(config()).await;
     let long_prompt = "the cat sat on the mat ".repeat(30);
     let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
-        ("/v1/completions", b"{\"prompt\": \"the cat\",".to_vec(), 400, "not valid JSON"),
+        (
+            "/v1/completions",
+            b"{\"prompt\": \"the cat\",".to_vec(),
+            400,
+            "not valid JSON",
+        ),
         ("/v1/completions", b"".to_vec(), 400, "empty"),
-        ("/v1/completions", br#"{"prompt": "the cat", "max_tokens": "ten"}"#.to_vec(), 400, "invalid type"),
-        ("/v1/completions", br#"{"prompt": 42}"#.to_vec(), 400, "prompt must be a string"),
-        ("/v1/completions", br#"{"max_tokens": 3}"#.to_vec(), 400, "missing field `prompt`"),
-        ("/v1/completions", br#"{"prompt": ""}"#.to_vec(), 400, "the prompt is empty"),
-        ("/v1/completions", b"{\"prompt\": \"the \xff\xfe cat\"}".to_vec(), 400, "not valid UTF-8"),
-        ("/v1/completions", json!({"prompt": long_prompt}).to_string().into_bytes(), 400, "at most 64"),
-        ("/v1/completions", br#"{"prompt": "the cat", "max_tokens": 63}"#.to_vec(), 400, "exceed the model's context"),
-        ("/v1/completions", br#"{"prompt": "the cat", "max_tokens": 1000}"#.to_vec(), 400, "max_tokens must be between 1 and 64"),
-        ("/v1/completions", br#"{"prompt": "the cat", "temperature": -1}"#.to_vec(), 400, "temperature"),
-        ("/v1/completions", br#"{"prompt": "the cat", "top_p": 0}"#.to_vec(), 400, "top_p"),
-        ("/v1/completions", br#"{"prompt": "the cat", "logprobs": 50}"#.to_vec(), 400, "logprobs"),
-        ("/v1/completions", br#"{"prompt": "the cat", "stop": 7}"#.to_vec(), 400, "stop must be"),
-        ("/v1/completions", br#"{"prompt": "the cat", "model": "gpt-4"}"#.to_vec(), 404, "not served"),
-        ("/v1/completions", br#"{"prompt": "the cat", "model": "sentiment"}"#.to_vec(), 400, "use POST /v1/classify"),
-        ("/v1/completions", vec![b' '; 10 << 20], 413, "larger than the server accepts"),
-        ("/v1/score", br#"{"text": "cat"}"#.to_vec(), 400, "at least two"),
-        ("/v1/score", json!({"text": long_prompt}).to_string().into_bytes(), 400, "at most 64"),
-        ("/v1/classify", br#"{"inputs": "the cat"}"#.to_vec(), 400, "name the model"),
-        ("/v1/classify", br#"{"model": "sarcasm", "inputs": "the cat"}"#.to_vec(), 404, "no fine-tuned model \"sarcasm\""),
-        ("/v1/classify", br#"{"model": "nli", "inputs": "only one text"}"#.to_vec(), 400, "takes two strings"),
-        ("/v1/classify", br#"{"model": "nli", "inputs": {"premise": "a cat"}}"#.to_vec(), 400, "missing field \"hypothesis\""),
-        ("/v1/classify", br#"{"model": "sentiment", "inputs": ""}"#.to_vec(), 400, "empty"),
-        ("/v1/classify", json!({"model": "sentiment", "inputs": long_prompt}).to_string().into_bytes(), 400, "truncate"),
-        ("/detokenize", br#"{"tokens": [999999]}"#.to_vec(), 400, "not in the vocabulary"),
-        ("/tokenize", br#"{"content": "x", "model": "nope"}"#.to_vec(), 404, "not served"),
-        ("/v1/nothing", b"{}".to_vec(), 404, "no endpoint POST /v1/nothing"),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "max_tokens": "ten"}"#.to_vec(),
+            400,
+            "invalid type",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": 42}"#.to_vec(),
+            400,
+            "prompt must be a string",
+        ),
+        (
+            "/v1/completions",
+            br#"{"max_tokens": 3}"#.to_vec(),
+            400,
+            "missing field `prompt`",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": ""}"#.to_vec(),
+            400,
+            "the prompt is empty",
+        ),
+        (
+            "/v1/completions",
+            b"{\"prompt\": \"the \xff\xfe cat\"}".to_vec(),
+            400,
+            "not valid UTF-8",
+        ),
+        (
+            "/v1/completions",
+            json!({"prompt": long_prompt}).to_string().into_bytes(),
+            400,
+            "at most 64",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "max_tokens": 63}"#.to_vec(),
+            400,
+            "exceed the model's context",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "max_tokens": 1000}"#.to_vec(),
+            400,
+            "max_tokens must be between 1 and 64",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "temperature": -1}"#.to_vec(),
+            400,
+            "temperature",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "top_p": 0}"#.to_vec(),
+            400,
+            "top_p",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "logprobs": 50}"#.to_vec(),
+            400,
+            "logprobs",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "stop": 7}"#.to_vec(),
+            400,
+            "stop must be",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "model": "gpt-4"}"#.to_vec(),
+            404,
+            "not served",
+        ),
+        (
+            "/v1/completions",
+            br#"{"prompt": "the cat", "model": "sentiment"}"#.to_vec(),
+            400,
+            "use POST /v1/classify",
+        ),
+        (
+            "/v1/completions",
+            vec![b' '; 10 << 20],
+            413,
+            "larger than the server accepts",
+        ),
+        (
+            "/v1/score",
+            br#"{"text": "cat"}"#.to_vec(),
+            400,
+            "at least two",
+        ),
+        (
+            "/v1/score",
+            json!({"text": long_prompt}).to_string().into_bytes(),
+            400,
+            "at most 64",
+        ),
+        (
+            "/v1/classify",
+            br#"{"inputs": "the cat"}"#.to_vec(),
+            400,
+            "name the model",
+        ),
+        (
+            "/v1/classify",
+            br#"{"model": "sarcasm", "inputs": "the cat"}"#.to_vec(),
+            404,
+            "no fine-tuned model \"sarcasm\"",
+        ),
+        (
+            "/v1/classify",
+            br#"{"model": "nli", "inputs": "only one text"}"#.to_vec(),
+            400,
+            "takes two strings",
+        ),
+        (
+            "/v1/classify",
+            br#"{"model": "nli", "inputs": {"premise": "a cat"}}"#.to_vec(),
+            400,
+            "missing field \"hypothesis\"",
+        ),
+        (
+            "/v1/classify",
+            br#"{"model": "sentiment", "inputs": ""}"#.to_vec(),
+            400,
+            "empty",
+        ),
+        (
+            "/v1/classify",
+            json!({"model": "sentiment", "inputs": long_prompt})
+                .to_string()
+                .into_bytes(),
+            400,
+            "truncate",
+        ),
+        (
+            "/detokenize",
+            br#"{"tokens": [999999]}"#.to_vec(),
+            400,
+            "not in the vocabulary",
+        ),
+        (
+            "/tokenize",
+            br#"{"content": "x", "model": "nope"}"#.to_vec(),
+            404,
+            "not served",
+        ),
+        (
+            "/v1/nothing",
+            b"{}".to_vec(),
+            404,
+            "no endpoint POST /v1/nothing",
+        ),
     ];
     for (path, body, status, message) in cases {
         let shown = String::from_utf8_lossy(&body[..body.len().min(60)]).to_string();
         let (got, answer) = server.post_raw(path, body).await;
         assert_eq!(got, status, "{path} {shown}: {answer}");
         let text = answer["error"]["message"].as_str().unwrap_or_default();
-        assert!(text.contains(message), "{path} {shown}: {text:?} lacks {message:?}");
+        assert!(
+            text.contains(message),
+            "{path} {shown}: {text:?} lacks {message:?}"
+        );
         assert_eq!(answer["error"]["code"], status);
         // Still serving.
-        let (ok, _) = server.post("/v1/completions", json!({"prompt": "the cat", "max_tokens": 2})).await;
+        let (ok, _) = server
+            .post(
+                "/v1/completions",
+                json!({"prompt": "the cat", "max_tokens": 2}),
+            )
+            .await;
         assert_eq!(ok, 200, "after {path} {shown}");
     }
     // A truncated classification is accepted when asked for.
     let (status, _) = server
-        .post("/v1/classify", json!({"model": "sentiment", "inputs": long_prompt, "truncate": true}))
+        .post(
+            "/v1/classify",
+            json!({"model": "sentiment", "inputs": long_prompt, "truncate": true}),
+        )
         .await;
     assert_eq!(status, 200);
-    let response = server.client.get(server.url("/v1/completions")).send().await.unwrap();
+    let response = server
+        .client
+        .get(server.url("/v1/completions"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 405);
     let body: Value = response.json().await.unwrap();
-    assert!(body["error"]["message"].as_str().unwrap().contains("not allowed"));
-    assert!(server.metric("genpt_requests_total{endpoint=\"/v1/completions\",status=\"400\"}").await >= 10.0);
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("not allowed"));
+    assert!(
+        server
+            .metric("genpt_requests_total{endpoint=\"/v1/completions\",status=\"400\"}")
+            .await
+            >= 10.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -761,12 +1008,19 @@ async fn a_full_queue_is_refused_with_429() {
         tokio::spawn(async move { server.post("/v1/completions", request).await })
     };
     let first = send(server.clone());
-    server.wait_for_metric("genpt_active_sequences", |v| v == 1.0).await;
+    server
+        .wait_for_metric("genpt_active_sequences", |v| v == 1.0)
+        .await;
     let second = send(server.clone());
-    server.wait_for_metric("genpt_queue_depth", |v| v == 1.0).await;
+    server
+        .wait_for_metric("genpt_queue_depth", |v| v == 1.0)
+        .await;
     let (status, body) = server.post("/v1/completions", request.clone()).await;
     assert_eq!(status, 429, "{body}");
-    assert!(body["error"]["message"].as_str().unwrap().contains("queue is full"));
+    assert!(body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("queue is full"));
     // The admitted requests are served in full.
     for task in [first, second] {
         let (status, body) = task.await.unwrap();
@@ -776,7 +1030,12 @@ async fn a_full_queue_is_refused_with_429() {
     assert_eq!(server.metric("genpt_queue_rejected_total").await, 1.0);
     // Only one sequence at a time was decoded.
     let steps = server.metric("genpt_decode_batch_size_count").await;
-    assert_eq!(server.metric("genpt_decode_batch_size_bucket{le=\"1\"}").await, steps);
+    assert_eq!(
+        server
+            .metric("genpt_decode_batch_size_bucket{le=\"1\"}")
+            .await,
+        steps
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -819,7 +1078,10 @@ async fn a_client_that_disconnects_stops_its_generation() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let after = server.metric("genpt_tokens_generated_total").await;
     assert_eq!(before, after);
-    assert!(after < 120.0, "{after} tokens: the generations ran to the end");
+    assert!(
+        after < 120.0,
+        "{after} tokens: the generations ran to the end"
+    );
     assert_eq!(server.metric("genpt_active_sequences").await, 0.0);
 }
 
@@ -861,7 +1123,10 @@ fn sigterm_drains_in_flight_requests_then_exits() {
                     .send()
                     .await
                     .unwrap();
-                (response.status().as_u16(), response.json::<Value>().await.unwrap())
+                (
+                    response.status().as_u16(),
+                    response.json::<Value>().await.unwrap(),
+                )
             }
         });
         tokio::time::sleep(Duration::from_millis(150)).await;
@@ -872,7 +1137,10 @@ fn sigterm_drains_in_flight_requests_then_exits() {
         assert!(status.success());
         let (status, body) = in_flight.await.unwrap();
         assert_eq!(status, 200, "{body}");
-        assert_eq!(body["usage"]["completion_tokens"], 25, "the request ran to its end");
+        assert_eq!(
+            body["usage"]["completion_tokens"], 25,
+            "the request ran to its end"
+        );
     });
     let deadline = Instant::now() + Duration::from_secs(20);
     let exit = loop {
@@ -883,7 +1151,10 @@ fn sigterm_drains_in_flight_requests_then_exits() {
         std::thread::sleep(Duration::from_millis(20));
     };
     assert!(exit.success(), "{exit:?}");
-    assert!(std::net::TcpStream::connect(&addr).is_err(), "still listening");
+    assert!(
+        std::net::TcpStream::connect(&addr).is_err(),
+        "still listening"
+    );
 }
 
 #[test]
@@ -897,7 +1168,10 @@ fn a_model_directory_without_vocabulary_needs_tokenizer() {
     let mut config = config();
     config.model = bare;
     config.task_models.clear();
-    let error = AppState::load(&config).err().expect("no tokenizer").to_string();
+    let error = AppState::load(&config)
+        .err()
+        .expect("no tokenizer")
+        .to_string();
     assert!(error.contains("--tokenizer"), "{error}");
     config.tokenizer = Some(f.dir.join("tokenizer"));
     AppState::load(&config).expect("with --tokenizer");

@@ -71,7 +71,8 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             .map_err(|rejection| {
                 let status = rejection.status();
                 let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
-                    "the request body is larger than the server accepts (--max-body-bytes)".to_string()
+                    "the request body is larger than the server accepts (--max-body-bytes)"
+                        .to_string()
                 } else {
                     format!("could not read the request body: {}", rejection.body_text())
                 };
@@ -84,16 +85,18 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
             )));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Err(ApiError::bad_request("the request body is empty; expected a JSON object"));
+            return Err(ApiError::bad_request(
+                "the request body is empty; expected a JSON object",
+            ));
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
-            .map_err(|e| {
-                let what = match e.classify() {
-                    serde_json::error::Category::Data => "the JSON does not have the expected fields and types",
-                    _ => "the request body is not valid JSON",
-                };
-                ApiError::bad_request(format!("{what}: {e}"))
-            })
+        serde_json::from_slice(&bytes).map(JsonBody).map_err(|e| {
+            let what = match e.classify() {
+                serde_json::error::Category::Data => {
+                    "the JSON does not have the expected fields and types"
+                }
+                _ => "the request body is not valid JSON",
+            };
+            ApiError::bad_request(format!("{what}: {e}"))
+        })
     }
 }

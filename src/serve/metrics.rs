@@ -39,10 +39,23 @@ impl Histogram {
         let mut cumulative = 0;
         for (bound, count) in self.bounds.iter().zip(&self.counts) {
             cumulative += count;
-            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
+            );
         }
-        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}", self.count);
-        let braces = |s: &str| if s.is_empty() { String::new() } else { format!("{{{s}}}") };
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = |s: &str| {
+            if s.is_empty() {
+                String::new()
+            } else {
+                format!("{{{s}}}")
+            }
+        };
         let _ = writeln!(out, "{name}_sum{} {}", braces(labels), self.sum);
         let _ = writeln!(out, "{name}_count{} {}", braces(labels), self.count);
     }
@@ -134,7 +147,12 @@ impl Metrics {
         let header = |out: &mut String, name: &str, kind: &str, help: &str| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
         };
-        header(&mut out, "genpt_requests_total", "counter", "HTTP requests answered, by endpoint and status.");
+        header(
+            &mut out,
+            "genpt_requests_total",
+            "counter",
+            "HTTP requests answered, by endpoint and status.",
+        );
         for ((endpoint, status), n) in lock(&self.requests).iter() {
             let _ = writeln!(
                 out,
@@ -148,32 +166,80 @@ impl Metrics {
             "Time until the response (the headers, for a stream) was ready, by endpoint.",
         );
         for (endpoint, h) in lock(&self.latency).iter() {
-            h.render(&mut out, "genpt_request_duration_seconds", &format!("endpoint=\"{endpoint}\""));
+            h.render(
+                &mut out,
+                "genpt_request_duration_seconds",
+                &format!("endpoint=\"{endpoint}\""),
+            );
         }
         let histograms: [(&str, &str, &Mutex<Histogram>); 4] = [
-            ("genpt_generation_duration_seconds", "Generations from enqueueing to their last token.", &self.generation_seconds),
-            ("genpt_time_to_first_token_seconds", "From enqueueing to the first generated token.", &self.time_to_first_token),
-            ("genpt_decode_batch_size", "Sequences sharing one decoding step's forward pass.", &self.decode_batch),
-            ("genpt_classify_batch_size", "Classification requests sharing one forward pass.", &self.classify_batch),
+            (
+                "genpt_generation_duration_seconds",
+                "Generations from enqueueing to their last token.",
+                &self.generation_seconds,
+            ),
+            (
+                "genpt_time_to_first_token_seconds",
+                "From enqueueing to the first generated token.",
+                &self.time_to_first_token,
+            ),
+            (
+                "genpt_decode_batch_size",
+                "Sequences sharing one decoding step's forward pass.",
+                &self.decode_batch,
+            ),
+            (
+                "genpt_classify_batch_size",
+                "Classification requests sharing one forward pass.",
+                &self.classify_batch,
+            ),
         ];
         for (name, help, h) in histograms {
             header(&mut out, name, "histogram", help);
             lock(h).render(&mut out, name, "");
         }
         let counters: [(&str, &str, &AtomicU64); 5] = [
-            ("genpt_tokens_generated_total", "Tokens generated.", &self.tokens_generated),
-            ("genpt_prompt_tokens_total", "Prompt tokens prefilled.", &self.prompt_tokens),
-            ("genpt_generations_cancelled_total", "Generations stopped because the client went away.", &self.generations_cancelled),
-            ("genpt_queue_rejected_total", "Requests refused with 429 because the queue was full.", &self.queue_rejected),
-            ("genpt_worker_panics_total", "Model steps that panicked (their requests got a 500).", &self.worker_panics),
+            (
+                "genpt_tokens_generated_total",
+                "Tokens generated.",
+                &self.tokens_generated,
+            ),
+            (
+                "genpt_prompt_tokens_total",
+                "Prompt tokens prefilled.",
+                &self.prompt_tokens,
+            ),
+            (
+                "genpt_generations_cancelled_total",
+                "Generations stopped because the client went away.",
+                &self.generations_cancelled,
+            ),
+            (
+                "genpt_queue_rejected_total",
+                "Requests refused with 429 because the queue was full.",
+                &self.queue_rejected,
+            ),
+            (
+                "genpt_worker_panics_total",
+                "Model steps that panicked (their requests got a 500).",
+                &self.worker_panics,
+            ),
         ];
         for (name, help, value) in counters {
             header(&mut out, name, "counter", help);
             let _ = writeln!(out, "{name} {}", value.load(Ordering::Relaxed));
         }
         let gauges: [(&str, &str, &AtomicI64); 2] = [
-            ("genpt_queue_depth", "Requests waiting for the model worker.", &self.queue_depth),
-            ("genpt_active_sequences", "Generations being decoded.", &self.active_sequences),
+            (
+                "genpt_queue_depth",
+                "Requests waiting for the model worker.",
+                &self.queue_depth,
+            ),
+            (
+                "genpt_active_sequences",
+                "Generations being decoded.",
+                &self.active_sequences,
+            ),
         ];
         for (name, help, value) in gauges {
             header(&mut out, name, "gauge", help);

@@ -77,7 +77,11 @@ async fn not_found(State(state): Shared, request: Request) -> ApiError {
 async fn method_not_allowed(request: Request) -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        format!("{} is not allowed on {}", request.method(), request.uri().path()),
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
     )
 }
 
@@ -202,9 +206,10 @@ fn fresh_seed() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    nanos ^ COUNTER
-        .fetch_add(1, Ordering::Relaxed)
-        .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
 struct Validated {
@@ -389,7 +394,11 @@ fn stream_completion(
     created: u64,
     want_logprobs: bool,
 ) -> impl IntoResponse {
-    let chunk = move |state: &AppState, text: &str, logprobs: Value, finish: Value, usage: Value| {
+    let chunk = move |state: &AppState,
+                      text: &str,
+                      logprobs: Value,
+                      finish: Value,
+                      usage: Value| {
         let mut body = json!({
             "id": id,
             "object": "text_completion",
@@ -403,9 +412,8 @@ fn stream_completion(
         Event::default().data(body.to_string())
     };
     // State: the receiver, whether the generation has ended, the completion's text offset.
-    let stream = futures_util::stream::unfold(
-        (rx, false, 0usize),
-        move |(mut rx, finished, offset)| {
+    let stream =
+        futures_util::stream::unfold((rx, false, 0usize), move |(mut rx, finished, offset)| {
             let state = state.clone();
             let chunk = chunk.clone();
             async move {
@@ -453,8 +461,7 @@ fn stream_completion(
                 let events = events.into_iter().map(Ok::<Event, Infallible>);
                 Some((futures_util::stream::iter(events), (rx, finished, offset)))
             }
-        },
-    );
+        });
     Sse::new(futures_util::StreamExt::flatten(stream))
 }
 
@@ -547,11 +554,17 @@ fn find_task<'a>(state: &'a AppState, model: Option<&str>) -> Result<&'a TaskMod
     }
 }
 
-fn field_str(object: &serde_json::Map<String, Value>, name: &str, required: bool) -> Result<String, ApiError> {
+fn field_str(
+    object: &serde_json::Map<String, Value>,
+    name: &str,
+    required: bool,
+) -> Result<String, ApiError> {
     match object.get(name) {
         Some(Value::String(s)) => Ok(s.clone()),
         None | Some(Value::Null) if !required => Ok(String::new()),
-        None => Err(ApiError::bad_request(format!("inputs: missing field {name:?}"))),
+        None => Err(ApiError::bad_request(format!(
+            "inputs: missing field {name:?}"
+        ))),
         Some(other) => Err(ApiError::bad_request(format!(
             "inputs.{name} must be a string, got {other}"
         ))),
@@ -767,7 +780,11 @@ async fn detokenize(
     JsonBody(request): JsonBody<DetokenizeRequest>,
 ) -> Result<Json<Value>, ApiError> {
     let tokenizer = tokenizer_for(&state, request.model.as_deref())?;
-    if let Some(bad) = request.tokens.iter().find(|&&id| tokenizer.piece(id).is_none()) {
+    if let Some(bad) = request
+        .tokens
+        .iter()
+        .find(|&&id| tokenizer.piece(id).is_none())
+    {
         return Err(ApiError::bad_request(format!(
             "token {bad} is not in the vocabulary"
         )));

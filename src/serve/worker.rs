@@ -248,7 +248,12 @@ impl Worker {
             let mut classify: Vec<Vec<(EncodedExample, oneshot::Sender<_>)>> =
                 (0..self.tasks.len()).map(|_| Vec::new()).collect();
             let mut sort = |Queued(job, enqueued): Queued,
-                            new: &mut Vec<(Vec<u32>, GenerateParams, UnboundedSender<GenEvent>, Instant)>| {
+                            new: &mut Vec<(
+                Vec<u32>,
+                GenerateParams,
+                UnboundedSender<GenEvent>,
+                Instant,
+            )>| {
                 self.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 match job {
                     Job::Generate {
@@ -305,7 +310,12 @@ impl Worker {
         self.metrics.observe_classify_batch(jobs.len());
         let examples: Vec<EncodedExample> = jobs.iter().map(|(e, _)| e.clone()).collect();
         let result = guarded(&self.metrics, || {
-            crate::finetune::run::predict(&self.tasks[task], &examples, examples.len(), &self.device)
+            crate::finetune::run::predict(
+                &self.tasks[task],
+                &examples,
+                examples.len(),
+                &self.device,
+            )
         });
         match result {
             Ok(predictions) => {
@@ -358,7 +368,9 @@ impl Worker {
         enqueued: Instant,
     ) {
         if events.is_closed() {
-            self.metrics.generations_cancelled.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .generations_cancelled
+                .fetch_add(1, Ordering::Relaxed);
             return;
         }
         self.metrics
@@ -366,7 +378,10 @@ impl Worker {
             .fetch_add(prompt.len() as u64, Ordering::Relaxed);
         let mut cache = KvCache::default();
         let logits = guarded(&self.metrics, || {
-            let hidden = self.lm.forward_cached(self.ids_tensor(&prompt), &mut cache).hidden;
+            let hidden = self
+                .lm
+                .forward_cached(self.ids_tensor(&prompt), &mut cache)
+                .hidden;
             self.last_logits(hidden)
         });
         let mut sequence = Sequence {
@@ -420,7 +435,9 @@ impl Worker {
         };
         sequence.generated += 1;
         sequence.last = id;
-        self.metrics.tokens_generated.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .tokens_generated
+            .fetch_add(1, Ordering::Relaxed);
         let (text, stopped) = match sequence.text.push(&piece_bytes(&self.tokenizer, id)) {
             Step::Text(text) => (text, false),
             Step::Stopped(text) => (text, true),
@@ -432,7 +449,9 @@ impl Worker {
             top,
         });
         if sent.is_err() {
-            self.metrics.generations_cancelled.fetch_add(1, Ordering::Relaxed);
+            self.metrics
+                .generations_cancelled
+                .fetch_add(1, Ordering::Relaxed);
             return true;
         }
         let finish_reason = if stopped {
@@ -466,7 +485,8 @@ impl Worker {
             let ids: Vec<u32> = self.active.iter().map(|s| s.last).collect();
             let mut active = std::mem::take(&mut self.active);
             let logits = guarded(&self.metrics, || {
-                let mut caches: Vec<&mut KvCache> = active.iter_mut().map(|s| &mut s.cache).collect();
+                let mut caches: Vec<&mut KvCache> =
+                    active.iter_mut().map(|s| &mut s.cache).collect();
                 let hidden = self.lm.forward_decode_each(&ids, &mut caches).hidden;
                 self.last_logits(hidden)
             });
@@ -474,7 +494,9 @@ impl Worker {
                 Ok(logits) => {
                     let vocab = logits.len() / active.len();
                     let mut rows = logits.chunks(vocab);
-                    active.retain_mut(|s| !self.accept(s, rows.next().expect("one row per sequence")));
+                    active.retain_mut(|s| {
+                        !self.accept(s, rows.next().expect("one row per sequence"))
+                    });
                     self.active = active;
                 }
                 Err(message) => {
