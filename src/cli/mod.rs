@@ -8,6 +8,7 @@ mod info;
 mod lm_eval;
 mod prepare;
 mod pretrain;
+mod serve;
 mod tokenize;
 mod zeroshot;
 
@@ -60,6 +61,8 @@ pub enum Command {
     Zeroshot(zeroshot::ZeroshotArgs),
     /// Bits per byte and last-word accuracy on held-out text (the GPT-2 paper's LM evaluation).
     LmEval(lm_eval::LmEvalArgs),
+    /// Serve the language model and fine-tuned classifiers over HTTP (OpenAI-style API).
+    Serve(serve::ServeArgs),
     /// Tokenizer tools.
     #[command(subcommand)]
     Tokenizer(tokenize::TokenizerCommand),
@@ -122,5 +125,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tokenizer(command) => tokenize::run_tokenizer(command),
         Command::Zeroshot(args) => zeroshot::run(args),
         Command::LmEval(args) => lm_eval::run(args),
+        Command::Serve(args) => serve::run(args),
     }
 }

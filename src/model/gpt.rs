@@ -421,3 +421,102 @@ impl Gpt {
         self.lm_target_logprobs(hidden.narrow(1, 0, time - 1), ids.narrow(1, 1, time - 1))
     }
 }
+
+// Batched decoding for serving: one new token for each of several independent sequences, each
+// with its own key/value cache (continuous batching in `crate::serve`). The dense layers (QKV,
+// projections, MLP, and the LM head the caller applies) run once over all sequences as a
+// [B, 1, width] batch, which is where batching pays: the weights are read once per step instead
+// of once per sequence. Attention runs per sequence, since each attends to its own cache of its
+// own length.
+
+impl Attention {
+    /// `x`: [B, 1, width], the new token of each sequence; `caches[b]` is sequence b's cache for
+    /// this layer, which gets the new key and value appended.
+    fn forward_each(&self, x: Tensor<3>, caches: &mut [&mut LayerCache]) -> Tensor<3> {
+        let [batch, time, width] = x.dims();
+        assert_eq!(time, 1, "one new token per sequence");
+        assert_eq!(batch, caches.len(), "one cache per sequence");
+        let head_dim = width / self.n_head;
+        let heads = |t: Tensor<3>| t.reshape([1, 1, self.n_head, head_dim]).swap_dims(1, 2);
+        let qkv = self.c_attn.forward(x);
+        let contexts: Vec<Tensor<3>> = caches
+            .iter_mut()
+            .enumerate()
+            .map(|(b, cache)| {
+                let mut parts = qkv.clone().narrow(0, b, 1).chunk(3, 2).into_iter();
+                let (q, k, v) = (
+                    heads(parts.next().unwrap()),
+                    heads(parts.next().unwrap()),
+                    heads(parts.next().unwrap()),
+                );
+                let (k, v) = cache.append(k, v);
+                let past = k.dims()[2] - 1;
+                let weights = crate::kernels::attention_softmax(
+                    q.matmul(k.swap_dims(2, 3)),
+                    past,
+                    &[],
+                    1.0 / (head_dim as f64).sqrt(),
+                    0.0,
+                );
+                weights.matmul(v).swap_dims(1, 2).reshape([1, 1, width])
+            })
+            .collect();
+        self.c_proj.forward(Tensor::cat(contexts, 0))
+    }
+}
+
+impl Block {
+    /// [`Block::forward`] in eval mode for one new token per sequence, attention per sequence.
+    fn forward_each(&self, x: Tensor<3>, caches: &mut [&mut LayerCache]) -> Tensor<3> {
+        let a = self.attn.forward_each(x.clone(), caches);
+        let n = self.ln_1.forward(residual_dropout(x, a, 0.0));
+        let m = self.mlp.forward(n.clone());
+        self.ln_2.forward(residual_dropout(n, m, 0.0))
+    }
+}
+
+impl Gpt {
+    /// Eval-mode forward of one new token `ids[b]` for each of B independent sequences, sequence
+    /// b continuing the tokens held in `caches[b]` (each cache of its own length, filled by
+    /// [`Gpt::forward_cached`] for the prompt). Returns the hidden states [B, 1, n_embd]; each
+    /// sequence gets what `forward_cached` would give it alone, up to the rounding of a
+    /// different GEMM shape.
+    pub fn forward_decode_each(&self, ids: &[u32], caches: &mut [&mut KvCache]) -> GptOutput {
+        assert_eq!(ids.len(), caches.len(), "one cache per sequence");
+        let batch = ids.len();
+        for cache in caches.iter_mut() {
+            assert!(
+                cache.len < self.config.n_positions,
+                "sequence of {} tokens exceeds the context of {} positions",
+                cache.len + 1,
+                self.config.n_positions
+            );
+            if cache.layers.is_empty() {
+                cache.layers = (0..self.h.len()).map(|_| LayerCache::default()).collect();
+            }
+        }
+        let device = self.tokens_embed.val().device();
+        let column = |values: Vec<i64>| {
+            Tensor::<2, Int>::from_data(burn::tensor::TensorData::new(values, [batch, 1]), &device)
+        };
+        let tokens = burn::tensor::module::embedding(
+            self.tokens_embed.val(),
+            column(ids.iter().map(|&t| t as i64).collect()),
+        );
+        // Each sequence's new token sits at its own position: the length of its cache.
+        let positions = burn::tensor::module::embedding(
+            self.positions_embed.val(),
+            column(caches.iter().map(|c| c.len as i64).collect()),
+        );
+        let mut x = tokens + positions;
+        for (i, block) in self.h.iter().enumerate() {
+            let mut layer: Vec<&mut LayerCache> =
+                caches.iter_mut().map(|c| &mut c.layers[i]).collect();
+            x = block.forward_each(x, &mut layer);
+        }
+        for cache in caches.iter_mut() {
+            cache.len += 1;
+        }
+        GptOutput { hidden: x }
+    }
+}

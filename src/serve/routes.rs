@@ -1,0 +1,844 @@
+//! The endpoints: request shapes, validation (each violation a 4xx with a message, checked
+//! before anything is queued), and answers. Model work goes to the worker; tokenizing is done
+//! here, since it is cheap and needs no model.
+
+use std::convert::Infallible;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{header, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use genpt_tasks::{Example, Input, InputForm};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use super::error::{ApiError, JsonBody};
+use super::text::piece_text;
+use super::worker::{GenEvent, GenerateParams, Job};
+use super::{AppState, TaskModel};
+use crate::finetune::task_data;
+use crate::generate::SamplingConfig;
+
+type Shared = State<Arc<AppState>>;
+
+pub fn router(state: Arc<AppState>) -> Router {
+    let body_limit = state.limits.max_body_bytes;
+    Router::new()
+        .route("/v1/completions", post(completions))
+        .route("/v1/score", post(score))
+        .route("/v1/classify", post(classify))
+        .route("/tokenize", post(tokenize))
+        .route("/detokenize", post(detokenize))
+        .route("/v1/models", get(models))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        // After routing, so that the endpoint label is the route, not the raw path.
+        .route_layer(middleware::from_fn_with_state(state.clone(), track))
+        .layer(DefaultBodyLimit::max(body_limit))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Counts each answered request by endpoint and status, with its latency.
+async fn track(State(state): Shared, request: Request, next: Next) -> Response {
+    let endpoint = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("other", |p| p.as_str())
+        .to_string();
+    let start = Instant::now();
+    let response = next.run(request).await;
+    state.metrics.record_request(
+        &endpoint,
+        response.status().as_u16(),
+        start.elapsed().as_secs_f64(),
+    );
+    response
+}
+
+async fn not_found(State(state): Shared, request: Request) -> ApiError {
+    state.metrics.record_request("other", 404, 0.0);
+    ApiError::not_found(format!(
+        "no endpoint {} {}; see GET /v1/models, POST /v1/completions, /v1/score, /v1/classify, \
+         /tokenize, /detokenize, GET /health, /metrics",
+        request.method(),
+        request.uri().path()
+    ))
+}
+
+async fn method_not_allowed(request: Request) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{} is not allowed on {}",
+            request.method(),
+            request.uri().path()
+        ),
+    )
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Checks that `model` (when given) names the language model.
+fn check_lm(state: &AppState, model: Option<&str>) -> Result<(), ApiError> {
+    match model {
+        None => Ok(()),
+        Some(name) if name == state.lm.name => Ok(()),
+        Some(name) if state.tasks.iter().any(|t| t.name == name) => Err(ApiError::bad_request(
+            format!("{name:?} is a fine-tuned classifier; use POST /v1/classify"),
+        )),
+        Some(name) => Err(ApiError::not_found(format!(
+            "model {name:?} is not served (the language model is {:?}; see GET /v1/models)",
+            state.lm.name
+        ))),
+    }
+}
+
+/// The text's tokens, refusing an empty text or one longer than allowed.
+fn prompt_tokens(state: &AppState, what: &str, text: &str) -> Result<Vec<u32>, ApiError> {
+    if text.trim().is_empty() {
+        return Err(ApiError::bad_request(format!("{what} is empty")));
+    }
+    let ids = state.lm.tokenizer.encode(text);
+    if ids.is_empty() {
+        return Err(ApiError::bad_request(format!("{what} has no tokens")));
+    }
+    let limit = state
+        .limits
+        .max_prompt_tokens
+        .unwrap_or(state.lm.n_positions)
+        .min(state.lm.n_positions);
+    if ids.len() > limit {
+        return Err(ApiError::bad_request(format!(
+            "{what} has {} tokens; at most {limit} are accepted (the model's context is {})",
+            ids.len(),
+            state.lm.n_positions
+        )));
+    }
+    Ok(ids)
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/completions
+
+#[derive(Deserialize)]
+struct CompletionRequest {
+    model: Option<String>,
+    /// A string, or an array holding one string.
+    prompt: Value,
+    max_tokens: Option<usize>,
+    temperature: Option<f64>,
+    top_p: Option<f64>,
+    top_k: Option<usize>,
+    seed: Option<u64>,
+    /// A string or up to four strings.
+    stop: Option<Value>,
+    logprobs: Option<usize>,
+    #[serde(default)]
+    stream: bool,
+    n: Option<usize>,
+}
+
+const MAX_STOPS: usize = 4;
+const MAX_LOGPROBS: usize = 5;
+const DEFAULT_MAX_TOKENS: usize = 16;
+
+fn one_string(value: &Value, field: &str) -> Result<String, ApiError> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Array(items) if items.len() == 1 && items[0].is_string() => {
+            Ok(items[0].as_str().unwrap().to_string())
+        }
+        Value::Array(items) if items.len() > 1 => Err(ApiError::bad_request(format!(
+            "{field}: one {field} per request (got {})",
+            items.len()
+        ))),
+        other => Err(ApiError::bad_request(format!(
+            "{field} must be a string, got {other}"
+        ))),
+    }
+}
+
+fn stop_strings(value: Option<&Value>) -> Result<Vec<String>, ApiError> {
+    let stops: Vec<String> = match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => vec![s.clone()],
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| ApiError::bad_request(format!("stop: {v} is not a string")))
+            })
+            .collect::<Result<_, _>>()?,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "stop must be a string or an array of strings, got {other}"
+            )))
+        }
+    };
+    if stops.len() > MAX_STOPS {
+        return Err(ApiError::bad_request(format!(
+            "stop: at most {MAX_STOPS} sequences"
+        )));
+    }
+    if stops.iter().any(String::is_empty) {
+        return Err(ApiError::bad_request("stop: a stop sequence is empty"));
+    }
+    Ok(stops)
+}
+
+/// A seed for requests that give none: a different stream each time.
+fn fresh_seed() -> u64 {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    nanos
+        ^ COUNTER
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15)
+}
+
+struct Validated {
+    prompt: Vec<u32>,
+    params: GenerateParams,
+}
+
+fn validate_completion(state: &AppState, r: &CompletionRequest) -> Result<Validated, ApiError> {
+    check_lm(state, r.model.as_deref())?;
+    if r.n.is_some_and(|n| n != 1) {
+        return Err(ApiError::bad_request("n: one completion per request"));
+    }
+    let text = one_string(&r.prompt, "prompt")?;
+    let prompt = prompt_tokens(state, "the prompt", &text)?;
+    let max_tokens = r.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    if max_tokens == 0 || max_tokens > state.limits.max_tokens {
+        return Err(ApiError::bad_request(format!(
+            "max_tokens must be between 1 and {} (got {max_tokens})",
+            state.limits.max_tokens
+        )));
+    }
+    if prompt.len() + max_tokens > state.lm.n_positions {
+        return Err(ApiError::bad_request(format!(
+            "the prompt's {} tokens plus max_tokens {max_tokens} exceed the model's context of {} \
+             tokens",
+            prompt.len(),
+            state.lm.n_positions
+        )));
+    }
+    let temperature = r.temperature.unwrap_or(1.0);
+    if !(0.0..=100.0).contains(&temperature) {
+        return Err(ApiError::bad_request(format!(
+            "temperature must be between 0 and 100 (got {temperature})"
+        )));
+    }
+    let top_p = r.top_p.unwrap_or(1.0);
+    if !(top_p > 0.0 && top_p <= 1.0) {
+        return Err(ApiError::bad_request(format!(
+            "top_p must be in (0, 1] (got {top_p})"
+        )));
+    }
+    if r.logprobs.is_some_and(|n| n > MAX_LOGPROBS) {
+        return Err(ApiError::bad_request(format!(
+            "logprobs: at most {MAX_LOGPROBS}"
+        )));
+    }
+    Ok(Validated {
+        prompt,
+        params: GenerateParams {
+            sampling: SamplingConfig {
+                temperature,
+                top_k: r.top_k.unwrap_or(0),
+                top_p,
+                seed: r.seed.unwrap_or_else(fresh_seed),
+                max_new_tokens: max_tokens,
+            },
+            stop: stop_strings(r.stop.as_ref())?,
+            logprobs: r.logprobs,
+        },
+    })
+}
+
+/// OpenAI's `logprobs` object for some tokens.
+#[derive(Default)]
+struct Logprobs {
+    tokens: Vec<String>,
+    token_logprobs: Vec<f32>,
+    top_logprobs: Vec<serde_json::Map<String, Value>>,
+    text_offset: Vec<usize>,
+}
+
+impl Logprobs {
+    fn push(&mut self, state: &AppState, id: u32, logprob: f32, top: &[(u32, f32)], offset: usize) {
+        let tokenizer = &state.lm.tokenizer;
+        self.tokens.push(piece_text(tokenizer, id));
+        self.token_logprobs.push(logprob);
+        self.top_logprobs.push(
+            top.iter()
+                .map(|&(t, lp)| (piece_text(tokenizer, t), json!(lp)))
+                .collect(),
+        );
+        self.text_offset.push(offset);
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "tokens": self.tokens,
+            "token_logprobs": self.token_logprobs,
+            "top_logprobs": self.top_logprobs,
+            "text_offset": self.text_offset,
+        })
+    }
+}
+
+async fn completions(
+    State(state): Shared,
+    JsonBody(request): JsonBody<CompletionRequest>,
+) -> Result<Response, ApiError> {
+    let Validated { prompt, params } = validate_completion(&state, &request)?;
+    let want_logprobs = params.logprobs.is_some();
+    let (tx, rx) = mpsc::unbounded_channel();
+    state.worker.submit(Job::Generate {
+        prompt,
+        params,
+        events: tx,
+    })?;
+    let id = format!("cmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
+    let created = unix_now();
+    if request.stream {
+        Ok(stream_completion(state, rx, id, created, want_logprobs).into_response())
+    } else {
+        collect_completion(state, rx, id, created, want_logprobs)
+            .await
+            .map(IntoResponse::into_response)
+    }
+}
+
+/// The whole completion as one answer. If the client goes away, this future is dropped with
+/// `rx`, and the worker stops the generation at its next step.
+async fn collect_completion(
+    state: Arc<AppState>,
+    mut rx: mpsc::UnboundedReceiver<GenEvent>,
+    id: String,
+    created: u64,
+    want_logprobs: bool,
+) -> Result<Json<Value>, ApiError> {
+    let mut text = String::new();
+    let mut logprobs = Logprobs::default();
+    let mut offset = 0;
+    while let Some(event) = rx.recv().await {
+        match event {
+            GenEvent::Token {
+                id: token,
+                text: delta,
+                logprob,
+                top,
+            } => {
+                if want_logprobs {
+                    logprobs.push(&state, token, logprob, &top, offset);
+                    offset += piece_text(&state.lm.tokenizer, token).len();
+                }
+                text.push_str(&delta);
+            }
+            GenEvent::Done {
+                finish_reason,
+                tail,
+                prompt_tokens,
+                completion_tokens,
+            } => {
+                text.push_str(&tail);
+                return Ok(Json(json!({
+                    "id": id,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": state.lm.name,
+                    "choices": [{
+                        "text": text,
+                        "index": 0,
+                        "logprobs": if want_logprobs { logprobs.to_json() } else { Value::Null },
+                        "finish_reason": finish_reason,
+                    }],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                    },
+                })));
+            }
+            GenEvent::Failed(message) => return Err(ApiError::internal(message)),
+        }
+    }
+    Err(ApiError::internal("the generation ended without an answer"))
+}
+
+/// Server-Sent Events: one `text_completion` chunk per token, a last chunk with the finish
+/// reason and usage, then `data: [DONE]`. When the client disconnects, hyper drops this stream
+/// and with it `rx`: the worker sees the closed channel and stops the generation.
+fn stream_completion(
+    state: Arc<AppState>,
+    rx: mpsc::UnboundedReceiver<GenEvent>,
+    id: String,
+    created: u64,
+    want_logprobs: bool,
+) -> impl IntoResponse {
+    let chunk = move |state: &AppState,
+                      text: &str,
+                      logprobs: Value,
+                      finish: Value,
+                      usage: Value| {
+        let mut body = json!({
+            "id": id,
+            "object": "text_completion",
+            "created": created,
+            "model": state.lm.name,
+            "choices": [{ "text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish }],
+        });
+        if !usage.is_null() {
+            body["usage"] = usage;
+        }
+        Event::default().data(body.to_string())
+    };
+    // State: the receiver, whether the generation has ended, the completion's text offset.
+    let stream =
+        futures_util::stream::unfold((rx, false, 0usize), move |(mut rx, finished, offset)| {
+            let state = state.clone();
+            let chunk = chunk.clone();
+            async move {
+                if finished {
+                    return None;
+                }
+                let done = || Event::default().data("[DONE]");
+                let (events, finished, offset) = match rx.recv().await? {
+                    GenEvent::Token {
+                        id: token,
+                        text,
+                        logprob,
+                        top,
+                    } => {
+                        let logprobs = if want_logprobs {
+                            let mut l = Logprobs::default();
+                            l.push(&state, token, logprob, &top, offset);
+                            l.to_json()
+                        } else {
+                            Value::Null
+                        };
+                        let next = offset + piece_text(&state.lm.tokenizer, token).len();
+                        let event = chunk(&state, &text, logprobs, Value::Null, Value::Null);
+                        (vec![event], false, next)
+                    }
+                    GenEvent::Done {
+                        finish_reason,
+                        tail,
+                        prompt_tokens,
+                        completion_tokens,
+                    } => {
+                        let usage = json!({
+                            "prompt_tokens": prompt_tokens,
+                            "completion_tokens": completion_tokens,
+                            "total_tokens": prompt_tokens + completion_tokens,
+                        });
+                        let last = chunk(&state, &tail, Value::Null, json!(finish_reason), usage);
+                        (vec![last, done()], true, offset)
+                    }
+                    GenEvent::Failed(message) => {
+                        let error = ApiError::internal(message).body().to_string();
+                        (vec![Event::default().data(error), done()], true, offset)
+                    }
+                };
+                let events = events.into_iter().map(Ok::<Event, Infallible>);
+                Some((futures_util::stream::iter(events), (rx, finished, offset)))
+            }
+        });
+    Sse::new(futures_util::StreamExt::flatten(stream))
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/score
+
+#[derive(Deserialize)]
+struct ScoreRequest {
+    model: Option<String>,
+    text: String,
+}
+
+async fn score(
+    State(state): Shared,
+    JsonBody(request): JsonBody<ScoreRequest>,
+) -> Result<Json<Value>, ApiError> {
+    check_lm(&state, request.model.as_deref())?;
+    let ids = prompt_tokens(&state, "the text", &request.text)?;
+    if ids.len() < 2 {
+        return Err(ApiError::bad_request(
+            "the text has one token; scoring needs at least two (the first has no context)",
+        ));
+    }
+    let (tx, rx) = oneshot::channel();
+    state.worker.submit(Job::Score {
+        ids: ids.clone(),
+        reply: tx,
+    })?;
+    let logprobs = rx
+        .await
+        .map_err(|_| ApiError::internal("the model worker dropped the request"))?
+        .map_err(ApiError::internal)?;
+    let total: f64 = logprobs.iter().map(|&x| x as f64).sum();
+    // The first token has no log-probability: nothing precedes it.
+    let token_logprobs: Vec<Value> = std::iter::once(Value::Null)
+        .chain(logprobs.iter().map(|&x| json!(x)))
+        .collect();
+    let tokens: Vec<String> = ids
+        .iter()
+        .map(|&i| piece_text(&state.lm.tokenizer, i))
+        .collect();
+    Ok(Json(json!({
+        "model": state.lm.name,
+        "ids": ids,
+        "tokens": tokens,
+        "token_logprobs": token_logprobs,
+        "total_logprob": total,
+        "mean_logprob": total / logprobs.len() as f64,
+    })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /v1/classify
+
+#[derive(Deserialize)]
+struct ClassifyRequest {
+    model: Option<String>,
+    /// The task's input: a string (text), two strings (pair), or an object with the task's
+    /// field names (`TaskInfo::fields`).
+    inputs: Value,
+    /// Cut inputs longer than the context as fine-tuning did, instead of refusing them.
+    #[serde(default)]
+    truncate: bool,
+}
+
+fn find_task<'a>(state: &'a AppState, model: Option<&str>) -> Result<&'a TaskModel, ApiError> {
+    let names = || {
+        state
+            .tasks
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    match model {
+        _ if state.tasks.is_empty() => Err(ApiError::not_found(
+            "no fine-tuned model is served (start the server with --task-model NAME=DIR)",
+        )),
+        None if state.tasks.len() == 1 => Ok(&state.tasks[0]),
+        None => Err(ApiError::bad_request(format!(
+            "name the model: one of {}",
+            names()
+        ))),
+        Some(name) => state.tasks.iter().find(|t| t.name == name).ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no fine-tuned model {name:?} (served: {})",
+                names()
+            ))
+        }),
+    }
+}
+
+fn field_str(
+    object: &serde_json::Map<String, Value>,
+    name: &str,
+    required: bool,
+) -> Result<String, ApiError> {
+    match object.get(name) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        None | Some(Value::Null) if !required => Ok(String::new()),
+        None => Err(ApiError::bad_request(format!(
+            "inputs: missing field {name:?}"
+        ))),
+        Some(other) => Err(ApiError::bad_request(format!(
+            "inputs.{name} must be a string, got {other}"
+        ))),
+    }
+}
+
+/// The request's input in the task's form.
+fn task_input(task: &TaskModel, inputs: &Value) -> Result<Input, ApiError> {
+    let fields = &task.info.fields;
+    let field = |i: usize| fields.get(i).map_or("", String::as_str);
+    let input = match (task.info.input, inputs) {
+        (InputForm::Text, Value::String(s)) => Input::Single(s.clone()),
+        (InputForm::Text, Value::Object(o)) => Input::Single(field_str(o, field(0), true)?),
+        (InputForm::Pair, Value::Array(items))
+            if items.len() == 2 && items.iter().all(Value::is_string) =>
+        {
+            Input::Pair(
+                items[0].as_str().unwrap().to_string(),
+                items[1].as_str().unwrap().to_string(),
+            )
+        }
+        (InputForm::Pair, Value::Object(o)) => {
+            Input::Pair(field_str(o, field(0), true)?, field_str(o, field(1), true)?)
+        }
+        (InputForm::Choices, Value::Object(o)) => {
+            let choices = match o.get("choices") {
+                Some(Value::Array(items)) => items
+                    .iter()
+                    .map(|v| {
+                        v.as_str().map(str::to_string).ok_or_else(|| {
+                            ApiError::bad_request(format!("inputs.choices: {v} is not a string"))
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()?,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "inputs.choices must be an array of strings",
+                    ))
+                }
+            };
+            if let Some(n) = task.info.n_choices {
+                if choices.len() != n {
+                    return Err(ApiError::bad_request(format!(
+                        "inputs.choices: this task has {n} choices, got {}",
+                        choices.len()
+                    )));
+                }
+            }
+            if choices.is_empty() {
+                return Err(ApiError::bad_request("inputs.choices is empty"));
+            }
+            Input::Choices {
+                context: field_str(o, "context", true)?,
+                question: field_str(o, "question", false)?,
+                choices,
+            }
+        }
+        (form, other) => {
+            let expected = match form {
+                InputForm::Text => format!("a string or {{\"{}\": ...}}", field(0)),
+                InputForm::Pair => format!(
+                    "two strings or {{\"{}\": ..., \"{}\": ...}}",
+                    field(0),
+                    field(1)
+                ),
+                InputForm::Choices => {
+                    "{\"context\": ..., \"question\": ..., \"choices\": [...]}".to_string()
+                }
+            };
+            return Err(ApiError::bad_request(format!(
+                "inputs: task {} ({}) takes {expected}, got {other}",
+                task.name, task.info.task
+            )));
+        }
+    };
+    let texts: Vec<&String> = match &input {
+        Input::Single(t) => vec![t],
+        Input::Pair(a, b) => vec![a, b],
+        Input::Choices { context, .. } => vec![context],
+    };
+    if texts.iter().any(|t| t.trim().is_empty()) {
+        return Err(ApiError::bad_request("inputs: a text is empty"));
+    }
+    Ok(input)
+}
+
+/// The longest sequence the input transformation makes before any truncation.
+fn untruncated_len(task: &TaskModel, input: &Input) -> usize {
+    let n = |t: &str| task.tokenizer.encode(t).len();
+    match input {
+        Input::Single(t) => n(t) + 2,
+        Input::Pair(a, b) => n(a) + n(b) + 3,
+        Input::Choices {
+            context,
+            question,
+            choices,
+        } => {
+            let stem = n(context) + n(question);
+            choices.iter().map(|c| stem + n(c) + 3).max().unwrap_or(0)
+        }
+    }
+}
+
+async fn classify(
+    State(state): Shared,
+    JsonBody(request): JsonBody<ClassifyRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let task_index = {
+        let task = find_task(&state, request.model.as_deref())?;
+        state
+            .tasks
+            .iter()
+            .position(|t| std::ptr::eq(t, task))
+            .expect("the task is one of the server's")
+    };
+    let task = &state.tasks[task_index];
+    let input = task_input(task, &request.inputs)?;
+    let length = untruncated_len(task, &input);
+    let limit = state
+        .limits
+        .max_prompt_tokens
+        .unwrap_or(task.n_positions)
+        .min(task.n_positions);
+    if length > limit && !request.truncate {
+        return Err(ApiError::bad_request(format!(
+            "the input makes a sequence of {length} tokens; at most {limit} are accepted \
+             (\"truncate\": true cuts it as fine-tuning did)"
+        )));
+    }
+    let example = Example {
+        id: format!("clf-{}", state.next_id.fetch_add(1, Ordering::Relaxed)),
+        input,
+        label: None,
+    };
+    let encoded = task_data::encode_examples(
+        &task.tokenizer,
+        task.specials,
+        &task.info,
+        std::slice::from_ref(&example),
+        limit,
+    )
+    .map_err(|e| ApiError::bad_request(format!("{e:#}")))?
+    .pop()
+    .expect("one example in, one out");
+    let (tx, rx) = oneshot::channel();
+    state.worker.submit(Job::Classify {
+        task: task_index,
+        example: encoded,
+        reply: tx,
+    })?;
+    let prediction = rx
+        .await
+        .map_err(|_| ApiError::internal("the model worker dropped the request"))?
+        .map_err(ApiError::internal)?;
+    let mut out = task_data::prediction_json(&task.info, &example, &prediction);
+    out["model"] = json!(task.name);
+    out["task"] = json!(task.info.task);
+    Ok(Json(out))
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /tokenize, POST /detokenize (llama.cpp's shapes)
+
+#[derive(Deserialize)]
+struct TokenizeRequest {
+    model: Option<String>,
+    content: String,
+    #[serde(default)]
+    with_pieces: bool,
+}
+
+#[derive(Deserialize)]
+struct DetokenizeRequest {
+    model: Option<String>,
+    tokens: Vec<u32>,
+}
+
+/// The tokenizer of the named model (the language model's when none is named).
+fn tokenizer_for<'a>(
+    state: &'a AppState,
+    model: Option<&str>,
+) -> Result<&'a genpt_tokenizer::Tokenizer, ApiError> {
+    match model {
+        None => Ok(&state.lm.tokenizer),
+        Some(name) if name == state.lm.name => Ok(&state.lm.tokenizer),
+        Some(name) => state
+            .tasks
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| &t.tokenizer)
+            .ok_or_else(|| ApiError::not_found(format!("model {name:?} is not served"))),
+    }
+}
+
+async fn tokenize(
+    State(state): Shared,
+    JsonBody(request): JsonBody<TokenizeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let tokenizer = tokenizer_for(&state, request.model.as_deref())?;
+    let ids = tokenizer.encode(&request.content);
+    let tokens: Vec<Value> = if request.with_pieces {
+        ids.iter()
+            .map(|&id| json!({ "id": id, "piece": piece_text(tokenizer, id) }))
+            .collect()
+    } else {
+        ids.iter().map(|&id| json!(id)).collect()
+    };
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+async fn detokenize(
+    State(state): Shared,
+    JsonBody(request): JsonBody<DetokenizeRequest>,
+) -> Result<Json<Value>, ApiError> {
+    let tokenizer = tokenizer_for(&state, request.model.as_deref())?;
+    if let Some(bad) = request
+        .tokens
+        .iter()
+        .find(|&&id| tokenizer.piece(id).is_none())
+    {
+        return Err(ApiError::bad_request(format!(
+            "token {bad} is not in the vocabulary"
+        )));
+    }
+    // The tokens' bytes joined, then read as UTF-8: a character split between tokens is whole.
+    let bytes: Vec<u8> = request
+        .tokens
+        .iter()
+        .flat_map(|&id| super::text::piece_bytes(tokenizer, id))
+        .collect();
+    let content = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(Json(json!({ "content": content })))
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /v1/models, /health, /metrics
+
+async fn models(State(state): Shared) -> Json<Value> {
+    let created = unix_now();
+    let mut data = vec![json!({
+        "id": state.lm.name,
+        "object": "model",
+        "created": created,
+        "owned_by": "genpt",
+        "meta": { "kind": "language-model", "n_ctx": state.lm.n_positions, "vocab_size": state.lm.vocab_size },
+    })];
+    for task in &state.tasks {
+        data.push(json!({
+            "id": task.name,
+            "object": "model",
+            "created": created,
+            "owned_by": "genpt",
+            "meta": {
+                "kind": "classifier",
+                "task": task.info.task,
+                "task_kind": task.info.kind,
+                "input": task.info.input,
+                "fields": task.info.fields,
+                "labels": task.info.labels,
+                "n_choices": task.info.n_choices,
+                "n_ctx": task.n_positions,
+            },
+        }));
+    }
+    Json(json!({ "object": "list", "data": data }))
+}
+
+async fn health() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn metrics(State(state): Shared) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,517 @@
+//! The model worker: one dedicated thread owns every model and runs all tensor work, fed by a
+//! bounded queue. Burn's tensor operations are synchronous and use the CPU fully, so they stay
+//! off the tokio runtime, which is left free to accept connections and stream answers.
+//!
+//! Each turn of the loop:
+//! 1. takes queued jobs (blocking only when nothing is being generated), at most as many new
+//!    generations as free decoding slots (`max_batch`);
+//! 2. runs the classification requests it took, one forward pass per task model for all of them;
+//! 3. scores texts;
+//! 4. prefills each new generation's prompt into its own key/value cache and samples its first
+//!    token: from the next step on it decodes with the others (continuous batching);
+//! 5. runs ONE decoding step for every active generation: [`Gpt::forward_decode_each`] batches
+//!    the dense layers over all sequences, attention runs over each sequence's own cache.
+//!
+//! A generation ends when it has its tokens, meets a stop sequence, or its client is gone (the
+//! receiving end of its event channel was dropped: a closed stream or an abandoned response).
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Device, Int, Tensor, TensorData};
+use tokio::sync::{mpsc::UnboundedSender, oneshot};
+
+use super::error::ApiError;
+use super::metrics::Metrics;
+use super::text::{piece_bytes, Step, StopText};
+use crate::data::sampler::Draws;
+use crate::finetune::model::Classifier;
+use crate::finetune::run::{EncodedExample, Prediction};
+use crate::generate::{sample_next, SamplingConfig};
+use crate::model::KvCache;
+use crate::{Gpt, GptConfig};
+
+/// How a generation is to be made.
+#[derive(Debug, Clone)]
+pub struct GenerateParams {
+    pub sampling: SamplingConfig,
+    pub stop: Vec<String>,
+    /// Report the chosen token's log-probability and this many alternatives.
+    pub logprobs: Option<usize>,
+}
+
+/// What a generation sends back, token by token.
+#[derive(Debug, Clone)]
+pub enum GenEvent {
+    Token {
+        id: u32,
+        /// Text released with this token (empty while a stop sequence's prefix is held).
+        text: String,
+        /// log p(token) under the model (temperature 1, before top-k/top-p).
+        logprob: f32,
+        /// The most likely tokens and their log-probabilities, when asked for.
+        top: Vec<(u32, f32)>,
+    },
+    Done {
+        finish_reason: &'static str,
+        /// Held text released at the end.
+        tail: String,
+        prompt_tokens: usize,
+        completion_tokens: usize,
+    },
+    Failed(String),
+}
+
+pub enum Job {
+    Generate {
+        prompt: Vec<u32>,
+        params: GenerateParams,
+        events: UnboundedSender<GenEvent>,
+    },
+    Score {
+        ids: Vec<u32>,
+        reply: oneshot::Sender<Result<Vec<f32>, String>>,
+    },
+    Classify {
+        task: usize,
+        example: EncodedExample,
+        reply: oneshot::Sender<Result<Prediction, String>>,
+    },
+}
+
+/// A job with the time it was queued.
+struct Queued(Job, Instant);
+
+/// What the worker loads, and how it batches.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub lm_dir: PathBuf,
+    pub task_dirs: Vec<PathBuf>,
+    pub backend: String,
+    /// Generations decoded together at most; 1 serves one request at a time.
+    pub max_batch: usize,
+    /// Jobs that may wait in the queue.
+    pub max_queue: usize,
+    /// Sleep after each decoding step (tests: keeps a generation in flight long enough to watch).
+    pub step_delay: Duration,
+}
+
+/// The handlers' side of the worker: submit jobs, never block.
+pub struct WorkerHandle {
+    tx: SyncSender<Queued>,
+    metrics: Arc<Metrics>,
+}
+
+impl WorkerHandle {
+    /// Queues a job, or refuses it with 429 when the queue is full.
+    pub fn submit(&self, job: Job) -> Result<(), ApiError> {
+        self.metrics.queue_depth.fetch_add(1, Ordering::Relaxed);
+        let refused = |status, message: &str| {
+            self.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+            Err(ApiError::new(status, message))
+        };
+        match self.tx.try_send(Queued(job, Instant::now())) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(_)) => {
+                self.metrics.queue_rejected.fetch_add(1, Ordering::Relaxed);
+                refused(
+                    axum::http::StatusCode::TOO_MANY_REQUESTS,
+                    "the server is busy: its request queue is full; retry later",
+                )
+            }
+            Err(TrySendError::Disconnected(_)) => refused(
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "the model worker has stopped",
+            ),
+        }
+    }
+}
+
+/// Starts the worker thread and loads the models there (the thread owns them from then on).
+/// Returns the handle and the configurations of the LM and of each task model, in order.
+pub fn spawn(
+    config: WorkerConfig,
+    tokenizer: Arc<genpt_tokenizer::Tokenizer>,
+    metrics: Arc<Metrics>,
+) -> anyhow::Result<(WorkerHandle, Vec<GptConfig>)> {
+    let (tx, rx) = std::sync::mpsc::sync_channel(config.max_queue.max(1));
+    let (loaded_tx, loaded_rx) = std::sync::mpsc::channel();
+    let worker_metrics = metrics.clone();
+    std::thread::Builder::new()
+        .name("genpt-model".into())
+        .spawn(move || {
+            let worker = match Worker::load(&config, tokenizer, worker_metrics, rx) {
+                Ok(worker) => worker,
+                Err(e) => {
+                    let _ = loaded_tx.send(Err(e));
+                    return;
+                }
+            };
+            let configs = std::iter::once(worker.lm.config().clone())
+                .chain(worker.tasks.iter().map(|t| t.gpt.config().clone()))
+                .collect();
+            let _ = loaded_tx.send(Ok(configs));
+            worker.run();
+        })?;
+    let configs = loaded_rx
+        .recv()
+        .map_err(|_| anyhow::anyhow!("the model worker stopped while loading"))??;
+    Ok((WorkerHandle { tx, metrics }, configs))
+}
+
+/// One generation being decoded.
+struct Sequence {
+    cache: KvCache,
+    draws: Draws,
+    params: GenerateParams,
+    prompt_len: usize,
+    generated: usize,
+    /// The last sampled token: the input of the next decoding step.
+    last: u32,
+    text: StopText,
+    events: UnboundedSender<GenEvent>,
+    enqueued: Instant,
+}
+
+struct Worker {
+    lm: Gpt,
+    tasks: Vec<Classifier>,
+    device: Device,
+    tokenizer: Arc<genpt_tokenizer::Tokenizer>,
+    metrics: Arc<Metrics>,
+    rx: Receiver<Queued>,
+    max_batch: usize,
+    step_delay: Duration,
+    active: Vec<Sequence>,
+}
+
+/// Runs `f`, turning a panic into an error message: a bad step fails its requests, not the
+/// server.
+fn guarded<T>(metrics: &Metrics, f: impl FnOnce() -> T) -> Result<T, String> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
+        metrics.worker_panics.fetch_add(1, Ordering::Relaxed);
+        let what = panic
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_else(|| "unknown panic".into());
+        format!("the model failed on this request: {what}")
+    })
+}
+
+/// Log-softmax of one row of logits, in f64.
+fn log_softmax(row: &[f32]) -> Vec<f64> {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let log_total = row
+        .iter()
+        .map(|&l| (l as f64 - max).exp())
+        .sum::<f64>()
+        .ln();
+    row.iter().map(|&l| l as f64 - max - log_total).collect()
+}
+
+impl Worker {
+    fn load(
+        config: &WorkerConfig,
+        tokenizer: Arc<genpt_tokenizer::Tokenizer>,
+        metrics: Arc<Metrics>,
+        rx: Receiver<Queued>,
+    ) -> anyhow::Result<Self> {
+        let device = crate::device::device(&config.backend).map_err(anyhow::Error::msg)?;
+        let lm = crate::weights::load_model(&config.lm_dir, &Default::default(), &device)?;
+        let tasks = config
+            .task_dirs
+            .iter()
+            .map(|dir| crate::finetune::run::load(dir, &device))
+            .collect::<anyhow::Result<_>>()?;
+        Ok(Self {
+            lm,
+            tasks,
+            device,
+            tokenizer,
+            metrics,
+            rx,
+            max_batch: config.max_batch.max(1),
+            step_delay: config.step_delay,
+            active: Vec::new(),
+        })
+    }
+
+    fn run(mut self) {
+        loop {
+            let mut new = Vec::new();
+            let mut scores = Vec::new();
+            let mut classify: Vec<Vec<(EncodedExample, oneshot::Sender<_>)>> =
+                (0..self.tasks.len()).map(|_| Vec::new()).collect();
+            let mut sort = |Queued(job, enqueued): Queued,
+                            new: &mut Vec<(
+                Vec<u32>,
+                GenerateParams,
+                UnboundedSender<GenEvent>,
+                Instant,
+            )>| {
+                self.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
+                match job {
+                    Job::Generate {
+                        prompt,
+                        params,
+                        events,
+                    } => new.push((prompt, params, events, enqueued)),
+                    Job::Score { ids, reply } => scores.push((ids, reply)),
+                    Job::Classify {
+                        task,
+                        example,
+                        reply,
+                    } => classify[task].push((example, reply)),
+                }
+            };
+            if self.active.is_empty() {
+                // Idle: wait for work. Every sender gone means the server has shut down.
+                match self.rx.recv() {
+                    Ok(job) => sort(job, &mut new),
+                    Err(_) => return,
+                }
+            }
+            while self.active.len() + new.len() < self.max_batch {
+                match self.rx.try_recv() {
+                    Ok(job) => sort(job, &mut new),
+                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => break,
+                }
+            }
+            for (task, jobs) in classify.into_iter().enumerate() {
+                self.classify(task, jobs);
+            }
+            for (ids, reply) in scores {
+                if !reply.is_closed() {
+                    let result = guarded(&self.metrics, || self.score(&ids));
+                    let _ = reply.send(result);
+                }
+            }
+            for (prompt, params, events, enqueued) in new {
+                self.prefill(prompt, params, events, enqueued);
+            }
+            self.decode_step();
+        }
+    }
+
+    fn classify(
+        &self,
+        task: usize,
+        jobs: Vec<(EncodedExample, oneshot::Sender<Result<Prediction, String>>)>,
+    ) {
+        let jobs: Vec<_> = jobs.into_iter().filter(|(_, r)| !r.is_closed()).collect();
+        if jobs.is_empty() {
+            return;
+        }
+        self.metrics.observe_classify_batch(jobs.len());
+        let examples: Vec<EncodedExample> = jobs.iter().map(|(e, _)| e.clone()).collect();
+        let result = guarded(&self.metrics, || {
+            crate::finetune::run::predict(
+                &self.tasks[task],
+                &examples,
+                examples.len(),
+                &self.device,
+            )
+        });
+        match result {
+            Ok(predictions) => {
+                for ((_, reply), prediction) in jobs.into_iter().zip(predictions) {
+                    let _ = reply.send(Ok(prediction));
+                }
+            }
+            Err(message) => {
+                for (_, reply) in jobs {
+                    let _ = reply.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+
+    fn ids_tensor(&self, ids: &[u32]) -> Tensor<2, Int> {
+        let values: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
+        Tensor::from_data(TensorData::new(values, [1, ids.len()]), &self.device)
+    }
+
+    /// log p(ids[t+1] | ids[..=t]) for every t.
+    fn score(&self, ids: &[u32]) -> Vec<f32> {
+        let ids = self.ids_tensor(ids);
+        let hidden = self.lm.forward(ids.clone(), false).hidden;
+        self.lm
+            .next_token_logprobs(hidden, ids)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 log-probabilities")
+    }
+
+    /// Next-token logits at the last position of each row of `hidden` [B, T, width].
+    fn last_logits(&self, hidden: Tensor<3>) -> Vec<f32> {
+        let [batch, time, width] = hidden.dims();
+        let last = hidden.narrow(1, time - 1, 1).reshape([batch, 1, width]);
+        self.lm
+            .lm_logits(last)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32 logits")
+    }
+
+    fn prefill(
+        &mut self,
+        prompt: Vec<u32>,
+        params: GenerateParams,
+        events: UnboundedSender<GenEvent>,
+        enqueued: Instant,
+    ) {
+        if events.is_closed() {
+            self.metrics
+                .generations_cancelled
+                .fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        self.metrics
+            .prompt_tokens
+            .fetch_add(prompt.len() as u64, Ordering::Relaxed);
+        let mut cache = KvCache::default();
+        let logits = guarded(&self.metrics, || {
+            let hidden = self
+                .lm
+                .forward_cached(self.ids_tensor(&prompt), &mut cache)
+                .hidden;
+            self.last_logits(hidden)
+        });
+        let mut sequence = Sequence {
+            cache,
+            draws: Draws::new(params.sampling.seed, 0),
+            text: StopText::new(params.stop.clone()),
+            params,
+            prompt_len: prompt.len(),
+            generated: 0,
+            last: 0,
+            events,
+            enqueued,
+        };
+        match logits {
+            Ok(logits) => {
+                self.metrics
+                    .observe_first_token(enqueued.elapsed().as_secs_f64());
+                if !self.accept(&mut sequence, &logits) {
+                    self.active.push(sequence);
+                }
+            }
+            Err(message) => {
+                let _ = sequence.events.send(GenEvent::Failed(message));
+            }
+        }
+        self.metrics
+            .active_sequences
+            .store(self.active.len() as i64, Ordering::Relaxed);
+    }
+
+    /// Samples the sequence's next token from `logits` and sends it. True when the sequence is
+    /// finished (its tokens made, a stop met, or its client gone).
+    fn accept(&self, sequence: &mut Sequence, logits: &[f32]) -> bool {
+        let id = sample_next(logits, &sequence.params.sampling, &mut sequence.draws);
+        let (logprob, top) = match sequence.params.logprobs {
+            None => (f32::NAN, Vec::new()),
+            Some(n) => {
+                let lp = log_softmax(logits);
+                let mut order: Vec<u32> = (0..lp.len() as u32).collect();
+                let n = n.min(order.len());
+                if n > 0 {
+                    order.select_nth_unstable_by(n - 1, |&a, &b| {
+                        lp[b as usize].total_cmp(&lp[a as usize])
+                    });
+                }
+                order.truncate(n);
+                order.sort_by(|&a, &b| lp[b as usize].total_cmp(&lp[a as usize]));
+                let top = order.iter().map(|&t| (t, lp[t as usize] as f32)).collect();
+                (lp[id as usize] as f32, top)
+            }
+        };
+        sequence.generated += 1;
+        sequence.last = id;
+        self.metrics
+            .tokens_generated
+            .fetch_add(1, Ordering::Relaxed);
+        let (text, stopped) = match sequence.text.push(&piece_bytes(&self.tokenizer, id)) {
+            Step::Text(text) => (text, false),
+            Step::Stopped(text) => (text, true),
+        };
+        let sent = sequence.events.send(GenEvent::Token {
+            id,
+            text,
+            logprob,
+            top,
+        });
+        if sent.is_err() {
+            self.metrics
+                .generations_cancelled
+                .fetch_add(1, Ordering::Relaxed);
+            return true;
+        }
+        let finish_reason = if stopped {
+            "stop"
+        } else if sequence.generated >= sequence.params.sampling.max_new_tokens {
+            "length"
+        } else {
+            return false;
+        };
+        let _ = sequence.events.send(GenEvent::Done {
+            finish_reason,
+            tail: sequence.text.finish(),
+            prompt_tokens: sequence.prompt_len,
+            completion_tokens: sequence.generated,
+        });
+        self.metrics
+            .observe_generation(sequence.enqueued.elapsed().as_secs_f64());
+        true
+    }
+
+    /// One decoding step for every active generation, in one batched forward pass.
+    fn decode_step(&mut self) {
+        // Clients that went away: their generations stop here.
+        let before = self.active.len();
+        self.active.retain(|s| !s.events.is_closed());
+        self.metrics
+            .generations_cancelled
+            .fetch_add((before - self.active.len()) as u64, Ordering::Relaxed);
+        if !self.active.is_empty() {
+            self.metrics.observe_decode_batch(self.active.len());
+            let ids: Vec<u32> = self.active.iter().map(|s| s.last).collect();
+            let mut active = std::mem::take(&mut self.active);
+            let logits = guarded(&self.metrics, || {
+                let mut caches: Vec<&mut KvCache> =
+                    active.iter_mut().map(|s| &mut s.cache).collect();
+                let hidden = self.lm.forward_decode_each(&ids, &mut caches).hidden;
+                self.last_logits(hidden)
+            });
+            match logits {
+                Ok(logits) => {
+                    let vocab = logits.len() / active.len();
+                    let mut rows = logits.chunks(vocab);
+                    active.retain_mut(|s| {
+                        !self.accept(s, rows.next().expect("one row per sequence"))
+                    });
+                    self.active = active;
+                }
+                Err(message) => {
+                    // The caches may be half-updated: every sequence of the step fails.
+                    for s in active {
+                        let _ = s.events.send(GenEvent::Failed(message.clone()));
+                    }
+                }
+            }
+            if !self.step_delay.is_zero() {
+                std::thread::sleep(self.step_delay);
+            }
+        }
+        self.metrics
+            .active_sequences
+            .store(self.active.len() as i64, Ordering::Relaxed);
+    }
+}
