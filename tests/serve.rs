@@ -1176,3 +1176,68 @@ fn a_model_directory_without_vocabulary_needs_tokenizer() {
     config.tokenizer = Some(f.dir.join("tokenizer"));
     AppState::load(&config).expect("with --tokenizer");
 }
+
+/// A GPT-2 model (the tiny random one of ../shared, its byte-level vocabulary in the same
+/// directory) served as it is: completions equal `generate_until` stopping at `<|endoftext|>`,
+/// streamed or not, and their text is the byte-level decoding of the tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gpt2_model_completes_like_generating_alone() {
+    let Some(shared) = genpt::shared_dir() else {
+        eprintln!("skipped: ../shared not found (set GENPT_SHARED)");
+        return;
+    };
+    let dir = shared.join("fixtures/tiny-random-gpt2");
+    let mut config = config();
+    config.model = dir.clone();
+    config.task_models.clear();
+    let server = Server::start(config).await;
+    let model = genpt::weights::load_model(&dir, &Default::default(), &device()).unwrap();
+    assert_eq!(model.config().arch, genpt::config::Arch::Gpt2);
+    let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&dir).unwrap();
+    for (prompt, seed) in [("Hello world, it's", 0u64), ("Üñíçødé 😀 text", 3)] {
+        let sampling = SamplingConfig {
+            temperature: if seed == 0 { 0.0 } else { 1.0 },
+            seed,
+            max_new_tokens: 24,
+            ..Default::default()
+        };
+        let ids = tokenizer.encode(prompt);
+        let want = genpt::generate::generate_until(
+            &model,
+            &ids,
+            &sampling,
+            true,
+            tokenizer.eot_id(),
+            |_| {},
+        );
+        let want_text = String::from_utf8_lossy(&tokenizer.decode_bytes(&want)).into_owned();
+        let body = json!({"prompt": prompt, "max_tokens": 24, "temperature": sampling.temperature, "seed": seed});
+        let (status, answer) = server.post("/v1/completions", body.clone()).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["choices"][0]["text"], want_text.as_str(), "{prompt}");
+        assert_eq!(answer["usage"]["completion_tokens"], want.len());
+        let mut streamed = body;
+        streamed["stream"] = json!(true);
+        let response = server
+            .client
+            .post(server.url("/v1/completions"))
+            .json(&streamed)
+            .send()
+            .await
+            .unwrap();
+        let text: String = sse_data(&response.text().await.unwrap())
+            .iter()
+            .filter(|d| *d != "[DONE]")
+            .map(|d| {
+                serde_json::from_str::<Value>(d).unwrap()["choices"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(
+            text, want_text,
+            "{prompt}: the stream joins to the same text"
+        );
+    }
+}

@@ -468,10 +468,20 @@ impl Attention {
 impl Block {
     /// [`Block::forward`] in eval mode for one new token per sequence, attention per sequence.
     fn forward_each(&self, x: Tensor<3>, caches: &mut [&mut LayerCache]) -> Tensor<3> {
-        let a = self.attn.forward_each(x.clone(), caches);
-        let n = self.ln_1.forward(residual_dropout(x, a, 0.0));
-        let m = self.mlp.forward(n.clone());
-        self.ln_2.forward(residual_dropout(n, m, 0.0))
+        match self.arch {
+            Arch::Gpt1 => {
+                let a = self.attn.forward_each(x.clone(), caches);
+                let n = self.ln_1.forward(residual_dropout(x, a, 0.0));
+                let m = self.mlp.forward(n.clone());
+                self.ln_2.forward(residual_dropout(n, m, 0.0))
+            }
+            Arch::Gpt2 => {
+                let a = self.attn.forward_each(self.ln_1.forward(x.clone()), caches);
+                let n = residual_dropout(x, a, 0.0);
+                let m = self.mlp.forward(self.ln_2.forward(n.clone()));
+                residual_dropout(n, m, 0.0)
+            }
+        }
     }
 }
 
@@ -516,6 +526,9 @@ impl Gpt {
         }
         for cache in caches.iter_mut() {
             cache.len += 1;
+        }
+        if let Some(ln_f) = &self.ln_f {
+            x = ln_f.forward(x);
         }
         GptOutput { hidden: x }
     }

@@ -416,6 +416,19 @@ impl Worker {
     /// finished (its tokens made, a stop met, or its client gone).
     fn accept(&self, sequence: &mut Sequence, logits: &[f32]) -> bool {
         let id = sample_next(logits, &sequence.params.sampling, &mut sequence.draws);
+        if Some(id) == self.tokenizer.eot_id() {
+            // GPT-2's <|endoftext|> ends the document: the completion stops before it, as
+            // `generate::generate_until` and OpenAI's API do.
+            let _ = sequence.events.send(GenEvent::Done {
+                finish_reason: "stop",
+                tail: sequence.text.finish(),
+                prompt_tokens: sequence.prompt_len,
+                completion_tokens: sequence.generated,
+            });
+            self.metrics
+                .observe_generation(sequence.enqueued.elapsed().as_secs_f64());
+            return true;
+        }
         let (logprob, top) = match sequence.params.logprobs {
             None => (f32::NAN, Vec::new()),
             Some(n) => {
