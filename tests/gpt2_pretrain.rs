@@ -6,7 +6,7 @@
 //! training in parallel would change the masks between the straight and the resumed run.
 
 mod common;
-use common::write_corpus;
+use common::{final_weights, write_corpus};
 
 use std::path::{Path, PathBuf};
 
@@ -18,42 +18,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn config(data: &Path, out: &Path) -> RunConfig {
-    let text = format!(
-        r#"
-        out_dir = "{}"
-        [model]
-        preset = "gpt2-tiny"
-        n_layer = 2
-        n_embd = 32
-        n_head = 2
-        n_positions = 16
-        [data]
-        dir = "{}"
-        [train]
-        batch_size = 3
-        grad_accum = 2
-        steps = 8
-        warmup_steps = 2
-        eval_every = 4
-        eval_windows = 4
-        seed = 17
-        [optimizer]
-        lr = 3e-3
-        [checkpoint]
-        every = 2
-        keep_last = 2
-        "#,
-        out.display(),
-        data.display()
-    );
-    RunConfig::parse(&text, &[]).unwrap()
-}
-
-fn final_weights(out: &Path) -> genpt::weights::NamedTensors {
-    let last = checkpoint::list(&out.join("checkpoints"))
-        .pop()
-        .expect("a checkpoint");
-    genpt::weights::hf::read_safetensors(&last.join("model.safetensors")).unwrap()
+    common::run_config(data, out, "gpt2-tiny")
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use genpt::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
 use genpt::data::sampler::Draws;
 use genpt::data::shards::ShardWriter;
+use genpt::pretrain::{checkpoint, RunConfig};
 
 /// The corpus's vocabulary size.
 pub const VOCAB: usize = 48;
@@ -56,4 +57,46 @@ pub fn write_corpus(dir: &Path) {
         validation: split("val.tok", 2),
     };
     std::fs::write(dir.join(META_FILE), serde_json::to_string(&meta).unwrap()).unwrap();
+}
+
+/// A short run of a 2-layer, 32-wide model of `preset`'s family on the corpus in `data`: 8
+/// updates of 2 × 3 windows of 16 tokens, validation every 4, a checkpoint every 2.
+pub fn run_config(data: &Path, out: &Path, preset: &str) -> RunConfig {
+    let text = format!(
+        r#"
+        out_dir = "{}"
+        [model]
+        preset = "{preset}"
+        n_layer = 2
+        n_embd = 32
+        n_head = 2
+        n_positions = 16
+        [data]
+        dir = "{}"
+        [train]
+        batch_size = 3
+        grad_accum = 2
+        steps = 8
+        warmup_steps = 2
+        eval_every = 4
+        eval_windows = 4
+        seed = 17
+        [optimizer]
+        lr = 3e-3
+        [checkpoint]
+        every = 2
+        keep_last = 2
+        "#,
+        out.display(),
+        data.display()
+    );
+    RunConfig::parse(&text, &[]).unwrap()
+}
+
+/// The weights of the newest checkpoint under `out`.
+pub fn final_weights(out: &Path) -> genpt::weights::NamedTensors {
+    let last = checkpoint::list(&out.join("checkpoints"))
+        .pop()
+        .expect("a checkpoint");
+    genpt::weights::hf::read_safetensors(&last.join("model.safetensors")).unwrap()
 }
