@@ -39,12 +39,35 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(models))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            reject_declared_oversize,
+        ))
         // After routing, so that the endpoint label is the route, not the raw path.
         .route_layer(middleware::from_fn_with_state(state.clone(), track))
         .layer(DefaultBodyLimit::max(body_limit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
+}
+
+/// A body whose declared length is over the limit is refused from its headers, before a byte of
+/// it is read: a client that sent `Expect: 100-continue` (curl does for large bodies) then never
+/// sends it, and gets its 413 instead of a reset connection.
+async fn reject_declared_oversize(State(state): Shared, request: Request, next: Next) -> Response {
+    let declared = request
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.limits.max_body_bytes as u64) {
+        return ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "the request body is larger than the server accepts (--max-body-bytes)".to_string(),
+        )
+        .into_response();
+    }
+    next.run(request).await
 }
 
 /// Counts each answered request by endpoint and status, with its latency.
