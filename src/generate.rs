@@ -93,7 +93,7 @@ pub fn sample_next(logits: &[f32], config: &SamplingConfig, draws: &mut Draws) -
 
 /// Next-token logits at the last position of every sequence of `hidden` [batch, time, width]:
 /// `batch` rows of `vocab_size`, one after the other.
-fn last_logits(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
+pub fn last_logits(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
     let [batch, time, width] = hidden.dims();
     let last = hidden.narrow(1, time - 1, 1).reshape([batch, 1, width]);
     model

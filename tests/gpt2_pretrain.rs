@@ -18,7 +18,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn config(data: &Path, out: &Path) -> RunConfig {
-    common::run_config(data, out, "gpt2-tiny")
+    common::run_config(data, out, "gpt2-tiny", &[])
 }
 
 #[test]

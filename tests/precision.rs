@@ -178,35 +178,17 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn config(data: &Path, out: &Path, precision: &str) -> RunConfig {
-    let text = format!(
-        r#"
-        out_dir = "{}"
-        [model]
-        preset = "tiny"
-        n_layer = 2
-        n_embd = 32
-        n_head = 2
-        n_positions = 16
-        [data]
-        dir = "{}"
-        [train]
-        batch_size = 3
-        grad_accum = 2
-        steps = 4
-        warmup_steps = 1
-        eval_every = 2
-        eval_windows = 4
-        seed = 17
-        [optimizer]
-        lr = 3e-3
-        [checkpoint]
-        every = 1
-        keep_last = 5
-        "#,
-        out.display(),
-        data.display()
-    );
-    RunConfig::parse(&text, &[format!("train.precision={precision:?}")]).unwrap()
+    // The shared short run, shortened further, with a checkpoint after every update.
+    let overrides = [
+        "train.steps=4",
+        "train.warmup_steps=1",
+        "train.eval_every=2",
+        "checkpoint.every=1",
+        "checkpoint.keep_last=5",
+    ];
+    let mut overrides: Vec<String> = overrides.iter().map(|o| o.to_string()).collect();
+    overrides.push(format!("train.precision={precision:?}"));
+    common::run_config(data, out, "tiny", &overrides)
 }
 
 fn last_checkpoint(out: &Path) -> PathBuf {

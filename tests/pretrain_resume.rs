@@ -27,7 +27,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 fn config(data: &Path, out: &Path) -> RunConfig {
-    common::run_config(data, out, "tiny")
+    common::run_config(data, out, "tiny", &[])
 }
 
 #[test]

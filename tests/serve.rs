@@ -285,14 +285,7 @@ fn reference_text(model: &Gpt, prompt: &str, sampling: &SamplingConfig) -> Strin
 }
 
 fn logits_of(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
-    let [batch, time, width] = hidden.dims();
-    let last = hidden.narrow(1, time - 1, 1).reshape([batch, 1, width]);
-    model
-        .lm_logits(last)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .unwrap()
+    genpt::generate::last_logits(model, hidden)
 }
 
 fn argmax(row: &[f32]) -> u32 {

@@ -60,8 +60,9 @@ pub fn write_corpus(dir: &Path) {
 }
 
 /// A short run of a 2-layer, 32-wide model of `preset`'s family on the corpus in `data`: 8
-/// updates of 2 × 3 windows of 16 tokens, validation every 4, a checkpoint every 2.
-pub fn run_config(data: &Path, out: &Path, preset: &str) -> RunConfig {
+/// updates of 2 × 3 windows of 16 tokens, validation every 4, a checkpoint every 2; `overrides`
+/// as `--set` takes them.
+pub fn run_config(data: &Path, out: &Path, preset: &str, overrides: &[String]) -> RunConfig {
     let text = format!(
         r#"
         out_dir = "{}"
@@ -90,7 +91,7 @@ pub fn run_config(data: &Path, out: &Path, preset: &str) -> RunConfig {
         out.display(),
         data.display()
     );
-    RunConfig::parse(&text, &[]).unwrap()
+    RunConfig::parse(&text, overrides).unwrap()
 }
 
 /// The weights of the newest checkpoint under `out`.
