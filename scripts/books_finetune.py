@@ -1,0 +1,165 @@
+"""Issue 22, parts 2-4: Table 5, Figure 2 (left) and the label-efficiency curve, fine-tuned from
+the books language model. Called by experiments/books_reproduction.sh; resumable (a run whose
+metrics.json exists is not run again), and it prints its plan, its progress and an ETA.
+
+Usage: python3 scripts/books_finetune.py GENPT MODEL SHARED_DATA SPLITS OUT
+
+For every task, in the order of TASKS (the issue's targets first):
+  1. the learning-rate grid, seed 1, lambda = 0.5: GRID["pretrained"] from MODEL's weights and
+     GRID["random"] from a random initialisation of the same shape;
+  2. each initialisation keeps the learning rate of its best seed-1 dev score (the same rule for
+     both), and runs seeds 2 and 3 with it; lambda = 0 (no auxiliary LM) runs seeds 1-3 at the
+     pre-trained model's learning rate.
+Then Figure 2 (left): LAYER_TASKS fine-tuned keeping the first n pre-trained blocks
+(n = 0 .. n_layer; 0 keeps the embeddings only), seed 1, the pre-trained learning rate.
+The scores are the best dev score over the epochs (genpt finetune's model selection), which is
+what both initialisations are compared on. A fine-tuned model's weights are deleted once its
+metrics are written (only metrics.json and metrics.jsonl are kept).
+
+Environment: EPOCHS (3), SEEDS (1 2 3), TASKS (a space-separated subset, in order), LAYERS (1 to
+run Figure 2 left, default 1).
+"""
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+GRID = {"pretrained": [1e-4, 2.5e-4, 5e-4], "random": [2.5e-4, 5e-4, 1e-3]}
+TASKS = [
+    "storycloze", "stsb", "sst2@1000", "sst2@250", "rte", "mrpc", "cola", "qnli",
+    "sst2@4000", "sst2@16000", "sst2",
+]
+LAYER_TASKS = ["stsb", "sst2"]
+
+
+def task_source(name, shared, splits):
+    """(genpt task name, data directory) of a task of TASKS."""
+    if name.startswith("sst2@"):
+        return "sst2", os.path.join(splits, "SST-2@" + name.split("@")[1])
+    return {
+        "storycloze": ("storycloze", os.path.join(shared, "storycloze")),
+        "stsb": ("stsb", os.path.join(shared, "glue", "STS-B")),
+        "sst2": ("sst2", os.path.join(shared, "glue", "SST-2")),
+        "rte": ("rte", os.path.join(shared, "glue", "RTE")),
+        "mrpc": ("mrpc", os.path.join(shared, "glue", "MRPC")),
+        "cola": ("cola", os.path.join(shared, "glue", "CoLA")),
+        "qnli": ("qnli", os.path.join(splits, "QNLI")),
+    }[name]
+
+
+def train_size(task, data):
+    """Training examples, for the ETA (Story Cloze trains on part of its validation file)."""
+    if task == "storycloze":
+        return 1497
+    with open(os.path.join(data, "train.tsv"), encoding="utf-8") as f:
+        return sum(1 for _ in f) - 1
+
+
+class Runner:
+    def __init__(self, genpt, model, shared, splits, out, epochs):
+        self.genpt, self.model, self.shared, self.splits = genpt, model, shared, splits
+        self.out, self.epochs = out, epochs
+        self.started = time.time()
+        self.spent = 0.0  # seconds of the runs made by this process
+        self.done_work = 0  # their training examples x epochs
+        self.planned = []  # (name, args) of the runs still to make, for the ETA
+
+    def run_dir(self, task, variant, lr, seed, layers=None):
+        name = f"{task}-{variant}-lr{lr:g}-s{seed}"
+        if layers is not None:
+            name += f"-layers{layers}"
+        return os.path.join(self.out, name)
+
+    def result(self, task, variant, lr, seed, layers=None):
+        path = os.path.join(self.run_dir(task, variant, lr, seed, layers), "metrics.json")
+        if os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)["best_dev_score"]
+        return None
+
+    def run(self, task, variant, lr, seed, layers=None, remaining=0):
+        if self.result(task, variant, lr, seed, layers) is not None:
+            return self.result(task, variant, lr, seed, layers)
+        genpt_task, data = task_source(task, self.shared, self.splits)
+        out = self.run_dir(task, variant, lr, seed, layers)
+        args = [self.genpt, "finetune", "--task", genpt_task, "--data", data,
+                "--model", self.model, "--lr", str(lr), "--epochs", str(self.epochs),
+                "--seed", str(seed), "--out", out,
+                "--lm-coef", "0" if variant == "no_aux" else "0.5"]
+        if variant == "random":
+            args += ["--init", "random"]
+        if layers is not None:
+            args += ["--transfer-layers", str(layers)]
+        work = train_size(genpt_task, data) * self.epochs
+        eta = ""
+        if self.done_work:
+            eta = f", ETA for this task's remaining runs {remaining * work * self.spent / self.done_work / 60:.0f} min"
+        print(f"[{(time.time() - self.started) / 60:.0f} min] {os.path.basename(out)}{eta}", flush=True)
+        if os.path.exists(out):
+            shutil.rmtree(out)  # an interrupted run starts again
+        t0 = time.time()
+        with open(out + ".log", "w") as log:
+            code = subprocess.call(args, stderr=log, stdout=log)
+        if code != 0:
+            with open(out + ".log") as f:
+                sys.exit(f"{os.path.basename(out)} failed:\n" + "".join(f.readlines()[-5:]))
+        self.spent += time.time() - t0
+        self.done_work += work
+        for entry in os.listdir(out):  # keep the metrics, not the weights
+            path = os.path.join(out, entry)
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+        score = self.result(task, variant, lr, seed, layers)
+        print(f"    best dev {score:.4f} in {time.time() - t0:.0f} s", flush=True)
+        return score
+
+
+def main(genpt, model, shared, splits, out):
+    epochs = int(os.environ.get("EPOCHS", "3"))
+    seeds = [int(s) for s in os.environ.get("SEEDS", "1 2 3").split()]
+    tasks = os.environ.get("TASKS", " ".join(TASKS)).split()
+    os.makedirs(out, exist_ok=True)
+    r = Runner(genpt, model, shared, splits, out, epochs)
+    with open(os.path.join(model, "config.json")) as f:
+        n_layer = json.load(f)["n_layer"]
+    runs_per_task = 2 * len(GRID["pretrained"]) + 3 * len(seeds) - 2
+    print(f"plan: {len(tasks)} tasks x {runs_per_task} runs, {epochs} epochs each; "
+          f"grids {GRID}; then Figure 2 left on {LAYER_TASKS}", flush=True)
+    chosen = {}
+    for task in tasks:
+        left = runs_per_task
+        best = {}
+        for init in ("pretrained", "random"):
+            scores = {}
+            for lr in GRID[init]:
+                left -= 1
+                scores[lr] = r.run(task, init, lr, seeds[0], remaining=left)
+            best[init] = max(scores, key=lambda lr: scores[lr])
+        for seed in seeds:
+            for variant, lr in (("pretrained", best["pretrained"]), ("random", best["random"]),
+                                ("no_aux", best["pretrained"])):
+                if variant != "no_aux" and seed == seeds[0]:
+                    continue
+                left -= 1
+                r.run(task, variant, lr, seed, remaining=left)
+        chosen[task] = best
+        cells = {v: [r.result(task, v, best["random" if v == "random" else "pretrained"], s)
+                     for s in seeds] for v in ("pretrained", "no_aux", "random")}
+        print(f"== {task}: lr {best}; medians " + ", ".join(
+            f"{v} {statistics.median(x):.4f}" for v, x in cells.items()), flush=True)
+    if os.environ.get("LAYERS", "1") == "1":
+        for task in LAYER_TASKS:
+            if task not in chosen:
+                continue
+            for n in range(n_layer):  # n = n_layer is the full model, run above
+                r.run(task, "pretrained", chosen[task]["pretrained"], seeds[0], layers=n,
+                      remaining=n_layer - 1 - n)
+    with open(os.path.join(out, "chosen_lr.json"), "w") as f:
+        json.dump(chosen, f, indent=1)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:6])
