@@ -10,7 +10,7 @@ For every task, in the order of TASKS (the issue's targets first):
   2. each initialisation keeps the learning rate of its best seed-1 dev score (the same rule for
      both), and runs seeds 2 and 3 with it; lambda = 0 (no auxiliary LM) runs seeds 1-3 at the
      pre-trained model's learning rate.
-Then Figure 2 (left): LAYER_TASKS fine-tuned keeping the first n pre-trained blocks
+After each of LAYER_TASKS, Figure 2 (left): that task fine-tuned keeping the first n pre-trained blocks
 (n = 0 .. n_layer; 0 keeps the embeddings only), seed 1, the pre-trained learning rate.
 The scores are the best dev score over the epochs (genpt finetune's model selection), which is
 what both initialisations are compared on. A fine-tuned model's weights are deleted once its
@@ -32,7 +32,7 @@ TASKS = [
     "storycloze", "stsb", "sst2@1000", "sst2@250", "rte", "mrpc", "cola", "qnli",
     "sst2@4000", "sst2@16000", "sst2",
 ]
-LAYER_TASKS = ["stsb", "sst2"]
+LAYER_TASKS = ["stsb", "sst2@1000"]
 
 
 def task_source(name, shared, splits):
@@ -150,13 +150,12 @@ def main(genpt, model, shared, splits, out):
                      for s in seeds] for v in ("pretrained", "no_aux", "random")}
         print(f"== {task}: lr {best}; medians " + ", ".join(
             f"{v} {statistics.median(x):.4f}" for v, x in cells.items()), flush=True)
-    if os.environ.get("LAYERS", "1") == "1":
-        for task in LAYER_TASKS:
-            if task not in chosen:
-                continue
+        if task in LAYER_TASKS and os.environ.get("LAYERS", "1") == "1":
             for n in range(n_layer):  # n = n_layer is the full model, run above
-                r.run(task, "pretrained", chosen[task]["pretrained"], seeds[0], layers=n,
+                r.run(task, "pretrained", best["pretrained"], seeds[0], layers=n,
                       remaining=n_layer - 1 - n)
+        with open(os.path.join(out, "chosen_lr.json"), "w") as f:
+            json.dump(chosen, f, indent=1)
     with open(os.path.join(out, "chosen_lr.json"), "w") as f:
         json.dump(chosen, f, indent=1)
 
