@@ -42,6 +42,10 @@ pub struct ServeArgs {
     /// Bytes of a request body, at most; larger bodies are refused with 413.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Require `Authorization: Bearer KEY` on every endpoint but /health (read from the
+    /// environment variable GENPT_API_KEY when the flag is not given: keeps the key out of `ps`).
+    #[arg(long, env = "GENPT_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
     /// Sleep after each decoding step, in milliseconds (tests).
     #[arg(long, default_value_t = 0, hide = true)]
     pub step_delay_ms: u64,
@@ -73,6 +77,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
             max_body_bytes: args.max_body_bytes,
         },
         step_delay: Duration::from_millis(args.step_delay_ms),
+        api_key: args.api_key,
     };
     let state = crate::serve::AppState::load(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -82,6 +87,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         let listener = tokio::net::TcpListener::bind(&args.addr).await?;
         // The bound address, on stdout: with port 0 this is how callers learn the port.
         println!("listening on http://{}", listener.local_addr()?);
+        let local = listener.local_addr()?.ip().is_loopback();
+        if !local && state.api_key.is_none() {
+            eprintln!(
+                "warning: listening beyond loopback without --api-key: anyone who can reach \
+                 this port can use the server"
+            );
+        }
         eprintln!(
             "serving {} (language model){}",
             state.lm.name,

@@ -210,6 +210,35 @@ pub struct KvCache {
     pub len: usize,
 }
 
+impl KvCache {
+    /// The cache of a right-padded batch, cut into one cache per sequence holding its first
+    /// `lens[b]` tokens. Causal attention never lets a real token see the padding after it, so
+    /// each sequence's cache is the one it would have had alone (batched prefill).
+    pub fn split_rows(self, lens: &[usize]) -> Vec<KvCache> {
+        lens.iter()
+            .enumerate()
+            .map(|(b, &len)| {
+                assert!(len <= self.len, "a sequence longer than the cache");
+                KvCache {
+                    layers: self
+                        .layers
+                        .iter()
+                        .map(|layer| LayerCache {
+                            kv: layer.kv.as_ref().map(|(k, v)| {
+                                (
+                                    k.clone().narrow(0, b, 1).narrow(2, 0, len),
+                                    v.clone().narrow(0, b, 1).narrow(2, 0, len),
+                                )
+                            }),
+                        })
+                        .collect(),
+                    len,
+                }
+            })
+            .collect()
+    }
+}
+
 /// What one forward pass yields: the final hidden states, for the LM head and the fine-tuning
 /// heads alike.
 pub struct GptOutput {

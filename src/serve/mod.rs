@@ -44,6 +44,8 @@ pub struct ServeConfig {
     pub limits: Limits,
     /// Sleep after each decoding step: for tests that need a generation to stay in flight.
     pub step_delay: Duration,
+    /// When set, every endpoint but /health needs `Authorization: Bearer KEY`.
+    pub api_key: Option<String>,
 }
 
 /// What one request may ask for, and how much the server takes on.
@@ -100,11 +102,16 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// For response ids (`cmpl-N`).
     pub next_id: AtomicU64,
+    pub api_key: Option<String>,
 }
 
 impl AppState {
     /// Loads the tokenizers and task descriptions here and the weights on the worker thread.
     pub fn load(config: &ServeConfig) -> anyhow::Result<Arc<Self>> {
+        anyhow::ensure!(
+            config.api_key.as_deref() != Some(""),
+            "the API key is empty"
+        );
         let (tokenizer, _) =
             task_data::resolve_tokenizer(config.tokenizer.as_deref(), Some(&config.model))?;
         let tokenizer = Arc::new(tokenizer);
@@ -158,6 +165,7 @@ impl AppState {
             worker,
             metrics,
             next_id: AtomicU64::new(1),
+            api_key: config.api_key.clone(),
         }))
     }
 }

@@ -14,14 +14,15 @@ use axum::response::sse::{Event, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt as _;
 use genpt_tasks::{Example, Input, InputForm};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::{ApiError, JsonBody};
-use super::text::piece_text;
-use super::worker::{GenEvent, GenerateParams, Job};
+use super::text::{clean_up_tokenization, join_pieces, piece_bytes, piece_text};
+use super::worker::{EchoToken, GenEvent, GenerateParams, Job};
 use super::{AppState, TaskModel};
 use crate::finetune::task_data;
 use crate::generate::SamplingConfig;
@@ -48,7 +49,55 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(body_limit))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Outermost: a request without the key learns nothing, not even which paths exist.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_api_key,
+        ))
         .with_state(state)
+}
+
+/// With `--api-key`, every endpoint but `/health` (for load balancers and orchestrators) needs
+/// `Authorization: Bearer KEY`; anything else gets 401 with a JSON error.
+async fn require_api_key(State(state): Shared, request: Request, next: Next) -> Response {
+    let Some(key) = state.api_key.as_deref() else {
+        return next.run(request).await;
+    };
+    if request.uri().path() == "/health" {
+        return next.run(request).await;
+    }
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match given {
+        Some(given) if keys_match(given.trim().as_bytes(), key.as_bytes()) => {
+            next.run(request).await
+        }
+        _ => {
+            state.metrics.record_request("unauthorized", 401, 0.0);
+            let mut response = ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "missing or wrong API key: send the header `Authorization: Bearer KEY`",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, "Bearer".parse().unwrap());
+            response
+        }
+    }
+}
+
+/// Compares two keys in time that depends on their lengths only, not on where they differ.
+fn keys_match(given: &[u8], key: &[u8]) -> bool {
+    let mut difference = given.len() ^ key.len();
+    for (i, &k) in key.iter().enumerate() {
+        let g = given.get(i).copied().unwrap_or(!k);
+        difference |= usize::from(g ^ k);
+    }
+    difference == 0
 }
 
 /// A body whose declared length is over the limit is refused from its headers, before a byte of
@@ -156,10 +205,15 @@ fn prompt_tokens(state: &AppState, what: &str, text: &str) -> Result<Vec<u32>, A
 // ---------------------------------------------------------------------------------------------
 // POST /v1/completions
 
+/// Every field of OpenAI's completion request, and genpt's own (`top_k`,
+/// `clean_up_tokenization_spaces`). Any other field is refused by name (`deny_unknown_fields`),
+/// and an OpenAI field genpt does not implement is refused unless it has its neutral value:
+/// nothing a client asks for is silently ignored. `user` is accepted and not used.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct CompletionRequest {
     model: Option<String>,
-    /// A string, or an array holding one string.
+    /// A string, a list of strings, a list of token ids, or a list of lists of token ids.
     prompt: Value,
     max_tokens: Option<usize>,
     temperature: Option<f64>,
@@ -171,25 +225,76 @@ struct CompletionRequest {
     logprobs: Option<usize>,
     #[serde(default)]
     stream: bool,
+    stream_options: Option<Value>,
     n: Option<usize>,
+    echo: Option<bool>,
+    best_of: Option<usize>,
+    suffix: Option<String>,
+    logit_bias: Option<Value>,
+    presence_penalty: Option<f64>,
+    frequency_penalty: Option<f64>,
+    #[allow(dead_code)] // accepted: an end-user id for the operator's logs, unused here
+    user: Option<String>,
+    /// GPT-1 only: transformers' clean-up of the text (" ." → ".", ...); default true.
+    clean_up_tokenization_spaces: Option<bool>,
 }
 
 const MAX_STOPS: usize = 4;
 const MAX_LOGPROBS: usize = 5;
 const DEFAULT_MAX_TOKENS: usize = 16;
 
-fn one_string(value: &Value, field: &str) -> Result<String, ApiError> {
+/// One prompt of a request, as text or as token ids.
+enum Prompt {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+const PROMPT_FORMS: &str =
+    "a string, a list of strings, a list of token ids, or a list of lists of token ids";
+
+/// The prompts of `prompt` in any of OpenAI's four forms; ids outside the vocabulary are refused
+/// with their index.
+fn parse_prompts(value: &Value, vocab_size: usize) -> Result<Vec<Prompt>, ApiError> {
+    let ids = |items: &[Value], at: &dyn Fn(usize) -> String| -> Result<Vec<u32>, ApiError> {
+        items
+            .iter()
+            .enumerate()
+            .map(|(j, v)| match v.as_u64() {
+                Some(id) if id < vocab_size as u64 => Ok(id as u32),
+                Some(id) => Err(ApiError::bad_request(format!(
+                    "{}: token id {id} is outside the vocabulary (ids 0 to {})",
+                    at(j),
+                    vocab_size - 1
+                ))),
+                None => Err(ApiError::bad_request(format!(
+                    "{}: {v} is not a token id",
+                    at(j)
+                ))),
+            })
+            .collect()
+    };
     match value {
-        Value::String(s) => Ok(s.clone()),
-        Value::Array(items) if items.len() == 1 && items[0].is_string() => {
-            Ok(items[0].as_str().unwrap().to_string())
+        Value::String(s) => Ok(vec![Prompt::Text(s.clone())]),
+        Value::Array(items) if items.is_empty() => {
+            Err(ApiError::bad_request("prompt is an empty list"))
         }
-        Value::Array(items) if items.len() > 1 => Err(ApiError::bad_request(format!(
-            "{field}: one {field} per request (got {})",
-            items.len()
-        ))),
+        Value::Array(items) if items.iter().all(Value::is_string) => Ok(items
+            .iter()
+            .map(|v| Prompt::Text(v.as_str().unwrap().to_string()))
+            .collect()),
+        Value::Array(items) if items.iter().all(Value::is_number) => {
+            Ok(vec![Prompt::Ids(ids(items, &|j| format!("prompt[{j}]"))?)])
+        }
+        Value::Array(items) if items.iter().all(Value::is_array) => items
+            .iter()
+            .enumerate()
+            .map(|(i, row)| {
+                let row = row.as_array().unwrap();
+                Ok(Prompt::Ids(ids(row, &|j| format!("prompt[{i}][{j}]"))?))
+            })
+            .collect(),
         other => Err(ApiError::bad_request(format!(
-            "{field} must be a string, got {other}"
+            "prompt must be {PROMPT_FORMS}; got {other}"
         ))),
     }
 }
@@ -235,32 +340,115 @@ fn fresh_seed() -> u64 {
             .wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
 
+/// OpenAI fields genpt does not implement: refused by name unless they hold their neutral value.
+fn refuse_unimplemented(r: &CompletionRequest) -> Result<(), ApiError> {
+    let refuse = |field: &str, why: &str| {
+        Err(ApiError::bad_request(format!(
+            "{field}: {why} is not supported by genpt serve"
+        )))
+    };
+    if r.n.is_some_and(|n| n != 1) {
+        return refuse(
+            "n",
+            "more than one completion per prompt (repeat the prompt in a list, with a seed)",
+        );
+    }
+    if r.best_of.is_some_and(|n| n > 1) {
+        return refuse("best_of", "best_of above 1");
+    }
+    if r.suffix.as_deref().is_some_and(|s| !s.is_empty()) {
+        return refuse("suffix", "a suffix (insertion)");
+    }
+    match &r.logit_bias {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(map)) if map.is_empty() => {}
+        Some(_) => return refuse("logit_bias", "a logit bias"),
+    }
+    if r.presence_penalty.is_some_and(|p| p != 0.0) {
+        return refuse("presence_penalty", "a presence penalty other than 0");
+    }
+    if r.frequency_penalty.is_some_and(|p| p != 0.0) {
+        return refuse("frequency_penalty", "a frequency penalty other than 0");
+    }
+    match &r.stream_options {
+        None | Some(Value::Null) => {}
+        // Usage comes in each choice's last chunk whether or not it is asked for.
+        Some(Value::Object(map)) if map.keys().all(|k| k == "include_usage") => {}
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "stream_options: only include_usage is supported, got {other}"
+            )))
+        }
+    }
+    Ok(())
+}
+
+/// The completion request, checked: each prompt's tokens and the shared parameters.
 struct Validated {
-    prompt: Vec<u32>,
+    prompts: Vec<Vec<u32>>,
     params: GenerateParams,
 }
 
 fn validate_completion(state: &AppState, r: &CompletionRequest) -> Result<Validated, ApiError> {
     check_lm(state, r.model.as_deref())?;
-    if r.n.is_some_and(|n| n != 1) {
-        return Err(ApiError::bad_request("n: one completion per request"));
-    }
-    let text = one_string(&r.prompt, "prompt")?;
-    let prompt = prompt_tokens(state, "the prompt", &text)?;
-    let max_tokens = r.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    if max_tokens == 0 || max_tokens > state.limits.max_tokens {
+    refuse_unimplemented(r)?;
+    let echo = r.echo.unwrap_or(false);
+    let parsed = parse_prompts(&r.prompt, state.lm.vocab_size)?;
+    if parsed.len() > state.limits.max_queue {
         return Err(ApiError::bad_request(format!(
-            "max_tokens must be between 1 and {} (got {max_tokens})",
+            "prompt: {} prompts in one request; at most {} (the server's queue)",
+            parsed.len(),
+            state.limits.max_queue
+        )));
+    }
+    let limit = state
+        .limits
+        .max_prompt_tokens
+        .unwrap_or(state.lm.n_positions)
+        .min(state.lm.n_positions);
+    let name = |i: usize| {
+        if parsed.len() == 1 {
+            "the prompt".to_string()
+        } else {
+            format!("prompt[{i}]")
+        }
+    };
+    let prompts = parsed
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match p {
+            Prompt::Text(text) => prompt_tokens(state, &name(i), text),
+            Prompt::Ids(ids) if ids.is_empty() => {
+                Err(ApiError::bad_request(format!("{} is empty", name(i))))
+            }
+            Prompt::Ids(ids) if ids.len() > limit => Err(ApiError::bad_request(format!(
+                "{} has {} tokens; at most {limit} are accepted (the model's context is {})",
+                name(i),
+                ids.len(),
+                state.lm.n_positions
+            ))),
+            Prompt::Ids(ids) => Ok(ids.clone()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let max_tokens = r.max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    if max_tokens > state.limits.max_tokens || (max_tokens == 0 && !echo) {
+        return Err(ApiError::bad_request(format!(
+            "max_tokens must be between 1 and {} (got {max_tokens}; 0 is allowed with echo, to \
+             score the prompt)",
             state.limits.max_tokens
         )));
     }
-    if prompt.len() + max_tokens > state.lm.n_positions {
-        return Err(ApiError::bad_request(format!(
-            "the prompt's {} tokens plus max_tokens {max_tokens} exceed the model's context of {} \
-             tokens",
-            prompt.len(),
-            state.lm.n_positions
-        )));
+    // The last generated token is never fed back, so it needs no position of its own.
+    for (i, prompt) in prompts.iter().enumerate() {
+        if prompt.len() + max_tokens.saturating_sub(1) > state.lm.n_positions {
+            return Err(ApiError::bad_request(format!(
+                "{}'s {} tokens plus max_tokens {max_tokens} exceed the model's context of {} \
+                 tokens",
+                name(i),
+                prompt.len(),
+                state.lm.n_positions
+            )));
+        }
     }
     let temperature = r.temperature.unwrap_or(1.0);
     if !(0.0..=100.0).contains(&temperature) {
@@ -279,8 +467,9 @@ fn validate_completion(state: &AppState, r: &CompletionRequest) -> Result<Valida
             "logprobs: at most {MAX_LOGPROBS}"
         )));
     }
+    let gpt1 = state.lm.tokenizer.kind() == genpt_tokenizer::TokenizerKind::Gpt1;
     Ok(Validated {
-        prompt,
+        prompts,
         params: GenerateParams {
             sampling: SamplingConfig {
                 temperature,
@@ -291,30 +480,61 @@ fn validate_completion(state: &AppState, r: &CompletionRequest) -> Result<Valida
             },
             stop: stop_strings(r.stop.as_ref())?,
             logprobs: r.logprobs,
+            echo,
+            clean_up: gpt1 && r.clean_up_tokenization_spaces.unwrap_or(true),
         },
     })
 }
 
-/// OpenAI's `logprobs` object for some tokens.
+/// OpenAI's `logprobs` object for some tokens; the first echoed prompt token has no
+/// log-probability and no alternatives (null).
 #[derive(Default)]
 struct Logprobs {
     tokens: Vec<String>,
-    token_logprobs: Vec<f32>,
-    top_logprobs: Vec<serde_json::Map<String, Value>>,
+    token_logprobs: Vec<Option<f32>>,
+    top_logprobs: Vec<Option<serde_json::Map<String, Value>>>,
     text_offset: Vec<usize>,
 }
 
 impl Logprobs {
-    fn push(&mut self, state: &AppState, id: u32, logprob: f32, top: &[(u32, f32)], offset: usize) {
+    fn push(
+        &mut self,
+        state: &AppState,
+        id: u32,
+        logprob: Option<f32>,
+        top: &[(u32, f32)],
+        offset: usize,
+    ) {
         let tokenizer = &state.lm.tokenizer;
         self.tokens.push(piece_text(tokenizer, id));
         self.token_logprobs.push(logprob);
-        self.top_logprobs.push(
+        self.top_logprobs.push(logprob.map(|_| {
             top.iter()
                 .map(|&(t, lp)| (piece_text(tokenizer, t), json!(lp)))
-                .collect(),
-        );
+                .collect()
+        }));
         self.text_offset.push(offset);
+    }
+
+    /// The echoed prompt: its tokens with their offsets in `echo_text`.
+    fn echo(state: &AppState, tokens: &[EchoToken], clean_up: bool) -> (String, Self) {
+        let pieces: Vec<Vec<u8>> = tokens
+            .iter()
+            .map(|t| piece_bytes(&state.lm.tokenizer, t.id))
+            .collect();
+        let (text, offsets) = join_pieces(&pieces, clean_up);
+        let mut logprobs = Self::default();
+        for (token, offset) in tokens.iter().zip(offsets) {
+            logprobs.push(state, token.id, token.logprob, &token.top, offset);
+        }
+        (text, logprobs)
+    }
+
+    fn extend(&mut self, other: Self) {
+        self.tokens.extend(other.tokens);
+        self.token_logprobs.extend(other.token_logprobs);
+        self.top_logprobs.extend(other.top_logprobs);
+        self.text_offset.extend(other.text_offset);
     }
 
     fn to_json(&self) -> Value {
@@ -331,39 +551,73 @@ async fn completions(
     State(state): Shared,
     JsonBody(request): JsonBody<CompletionRequest>,
 ) -> Result<Response, ApiError> {
-    let Validated { prompt, params } = validate_completion(&state, &request)?;
-    let want_logprobs = params.logprobs.is_some();
-    let (tx, rx) = mpsc::unbounded_channel();
-    state.worker.submit(Job::Generate {
-        prompt,
-        params,
-        events: tx,
-    })?;
+    let Validated { prompts, params } = validate_completion(&state, &request)?;
+    // One job per prompt: the worker prefills the prompts it takes in one turn together and
+    // decodes all active generations in one batch.
+    let mut receivers = Vec::with_capacity(prompts.len());
+    for prompt in prompts {
+        let (tx, rx) = mpsc::unbounded_channel();
+        state.worker.submit(Job::Generate {
+            prompt,
+            params: params.clone(),
+            events: tx,
+        })?;
+        receivers.push(rx);
+    }
     let id = format!("cmpl-{}", state.next_id.fetch_add(1, Ordering::Relaxed));
     let created = unix_now();
     if request.stream {
-        Ok(stream_completion(state, rx, id, created, want_logprobs).into_response())
+        Ok(stream_completion(state, receivers, id, created, params).into_response())
     } else {
-        collect_completion(state, rx, id, created, want_logprobs)
-            .await
-            .map(IntoResponse::into_response)
+        let choices = futures_util::future::join_all(
+            receivers
+                .into_iter()
+                .enumerate()
+                .map(|(index, rx)| collect_choice(state.clone(), rx, index, params.clone())),
+        )
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let (prompt_tokens, completion_tokens) = choices
+            .iter()
+            .fold((0, 0), |(p, c), (_, u)| (p + u.0, c + u.1));
+        Ok(Json(json!({
+            "id": id,
+            "object": "text_completion",
+            "created": created,
+            "model": state.lm.name,
+            "choices": choices.into_iter().map(|(c, _)| c).collect::<Vec<_>>(),
+            "usage": {
+                "prompt_tokens": prompt_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": prompt_tokens + completion_tokens,
+            },
+        }))
+        .into_response())
     }
 }
 
-/// The whole completion as one answer. If the client goes away, this future is dropped with
-/// `rx`, and the worker stops the generation at its next step.
-async fn collect_completion(
+/// One prompt's whole choice, with its (prompt, completion) token counts. If the client goes
+/// away, this future is dropped with `rx`, and the worker stops the generation at its next step.
+async fn collect_choice(
     state: Arc<AppState>,
     mut rx: mpsc::UnboundedReceiver<GenEvent>,
-    id: String,
-    created: u64,
-    want_logprobs: bool,
-) -> Result<Json<Value>, ApiError> {
+    index: usize,
+    params: GenerateParams,
+) -> Result<(Value, (usize, usize)), ApiError> {
+    let want_logprobs = params.logprobs.is_some();
     let mut text = String::new();
     let mut logprobs = Logprobs::default();
+    // Offsets of completion tokens: the echoed text, then each token's own text.
     let mut offset = 0;
     while let Some(event) = rx.recv().await {
         match event {
+            GenEvent::Prompt(tokens) => {
+                let (echo_text, echo_logprobs) = Logprobs::echo(&state, &tokens, params.clean_up);
+                text.push_str(&echo_text);
+                offset = text.len();
+                logprobs.extend(echo_logprobs);
+            }
             GenEvent::Token {
                 id: token,
                 text: delta,
@@ -371,7 +625,7 @@ async fn collect_completion(
                 top,
             } => {
                 if want_logprobs {
-                    logprobs.push(&state, token, logprob, &top, offset);
+                    logprobs.push(&state, token, Some(logprob), &top, offset);
                     offset += piece_text(&state.lm.tokenizer, token).len();
                 }
                 text.push_str(&delta);
@@ -383,23 +637,13 @@ async fn collect_completion(
                 completion_tokens,
             } => {
                 text.push_str(&tail);
-                return Ok(Json(json!({
-                    "id": id,
-                    "object": "text_completion",
-                    "created": created,
-                    "model": state.lm.name,
-                    "choices": [{
-                        "text": text,
-                        "index": 0,
-                        "logprobs": if want_logprobs { logprobs.to_json() } else { Value::Null },
-                        "finish_reason": finish_reason,
-                    }],
-                    "usage": {
-                        "prompt_tokens": prompt_tokens,
-                        "completion_tokens": completion_tokens,
-                        "total_tokens": prompt_tokens + completion_tokens,
-                    },
-                })));
+                let choice = json!({
+                    "text": text,
+                    "index": index,
+                    "logprobs": if want_logprobs { logprobs.to_json() } else { Value::Null },
+                    "finish_reason": finish_reason,
+                });
+                return Ok((choice, (prompt_tokens, completion_tokens)));
             }
             GenEvent::Failed(message) => return Err(ApiError::internal(message)),
         }
@@ -407,17 +651,22 @@ async fn collect_completion(
     Err(ApiError::internal("the generation ended without an answer"))
 }
 
-/// Server-Sent Events: one `text_completion` chunk per token, a last chunk with the finish
-/// reason and usage, then `data: [DONE]`. When the client disconnects, hyper drops this stream
-/// and with it `rx`: the worker sees the closed channel and stops the generation.
+/// Server-Sent Events: per choice, the echoed prompt (with `echo`), one `text_completion` chunk
+/// per token, and a last chunk with its finish reason and usage; when every choice has ended,
+/// `data: [DONE]`. The choices of a batch are interleaved as their tokens come, each chunk
+/// naming its `index`. When the client disconnects, hyper drops this stream and with it the
+/// receivers: the worker sees the closed channels and stops the generations.
 fn stream_completion(
     state: Arc<AppState>,
-    rx: mpsc::UnboundedReceiver<GenEvent>,
+    receivers: Vec<mpsc::UnboundedReceiver<GenEvent>>,
     id: String,
     created: u64,
-    want_logprobs: bool,
+    params: GenerateParams,
 ) -> impl IntoResponse {
+    let want_logprobs = params.logprobs.is_some();
+    let choices = receivers.len();
     let chunk = move |state: &AppState,
+                      index: usize,
                       text: &str,
                       logprobs: Value,
                       finish: Value,
@@ -427,24 +676,51 @@ fn stream_completion(
             "object": "text_completion",
             "created": created,
             "model": state.lm.name,
-            "choices": [{ "text": text, "index": 0, "logprobs": logprobs, "finish_reason": finish }],
+            "choices": [{ "text": text, "index": index, "logprobs": logprobs, "finish_reason": finish }],
         });
         if !usage.is_null() {
             body["usage"] = usage;
         }
         Event::default().data(body.to_string())
     };
-    // State: the receiver, whether the generation has ended, the completion's text offset.
-    let stream =
-        futures_util::stream::unfold((rx, false, 0usize), move |(mut rx, finished, offset)| {
+    // Each choice's events, tagged with its index, merged in arrival order.
+    let tagged = receivers.into_iter().enumerate().map(|(index, rx)| {
+        futures_util::stream::unfold(rx, move |mut rx| async move {
+            rx.recv().await.map(|event| ((index, event), rx))
+        })
+        .boxed()
+    });
+    let merged = futures_util::stream::select_all(tagged);
+    // State: the merged events, the choices still open, each choice's text offset.
+    let stream = futures_util::stream::unfold(
+        (merged, choices, vec![0usize; choices]),
+        move |(mut merged, open, mut offsets)| {
             let state = state.clone();
             let chunk = chunk.clone();
             async move {
-                if finished {
+                if open == 0 {
                     return None;
                 }
                 let done = || Event::default().data("[DONE]");
-                let (events, finished, offset) = match rx.recv().await? {
+                let Some((index, event)) = merged.next().await else {
+                    // Every sender gone without an end: the worker stopped.
+                    let error = ApiError::internal("the generation ended without an answer");
+                    let events = vec![Event::default().data(error.body().to_string()), done()];
+                    let events = events.into_iter().map(Ok::<Event, Infallible>);
+                    return Some((futures_util::stream::iter(events), (merged, 0, offsets)));
+                };
+                let (events, open) = match event {
+                    GenEvent::Prompt(tokens) => {
+                        let (text, logprobs) = Logprobs::echo(&state, &tokens, params.clean_up);
+                        offsets[index] = text.len();
+                        let logprobs = if want_logprobs {
+                            logprobs.to_json()
+                        } else {
+                            Value::Null
+                        };
+                        let event = chunk(&state, index, &text, logprobs, Value::Null, Value::Null);
+                        (vec![event], open)
+                    }
                     GenEvent::Token {
                         id: token,
                         text,
@@ -453,14 +729,14 @@ fn stream_completion(
                     } => {
                         let logprobs = if want_logprobs {
                             let mut l = Logprobs::default();
-                            l.push(&state, token, logprob, &top, offset);
+                            l.push(&state, token, Some(logprob), &top, offsets[index]);
                             l.to_json()
                         } else {
                             Value::Null
                         };
-                        let next = offset + piece_text(&state.lm.tokenizer, token).len();
-                        let event = chunk(&state, &text, logprobs, Value::Null, Value::Null);
-                        (vec![event], false, next)
+                        offsets[index] += piece_text(&state.lm.tokenizer, token).len();
+                        let event = chunk(&state, index, &text, logprobs, Value::Null, Value::Null);
+                        (vec![event], open)
                     }
                     GenEvent::Done {
                         finish_reason,
@@ -473,18 +749,31 @@ fn stream_completion(
                             "completion_tokens": completion_tokens,
                             "total_tokens": prompt_tokens + completion_tokens,
                         });
-                        let last = chunk(&state, &tail, Value::Null, json!(finish_reason), usage);
-                        (vec![last, done()], true, offset)
+                        let last = chunk(
+                            &state,
+                            index,
+                            &tail,
+                            Value::Null,
+                            json!(finish_reason),
+                            usage,
+                        );
+                        let open = open - 1;
+                        if open == 0 {
+                            (vec![last, done()], 0)
+                        } else {
+                            (vec![last], open)
+                        }
                     }
                     GenEvent::Failed(message) => {
                         let error = ApiError::internal(message).body().to_string();
-                        (vec![Event::default().data(error), done()], true, offset)
+                        (vec![Event::default().data(error), done()], 0)
                     }
                 };
                 let events = events.into_iter().map(Ok::<Event, Infallible>);
-                Some((futures_util::stream::iter(events), (rx, finished, offset)))
+                Some((futures_util::stream::iter(events), (merged, open, offsets)))
             }
-        });
+        },
+    );
     Sse::new(futures_util::StreamExt::flatten(stream))
 }
 
@@ -763,6 +1052,8 @@ struct TokenizeRequest {
 struct DetokenizeRequest {
     model: Option<String>,
     tokens: Vec<u32>,
+    /// GPT-1 only: transformers' clean-up (" ." → ".", ...); default true.
+    clean_up_tokenization_spaces: Option<bool>,
 }
 
 /// The tokenizer of the named model (the language model's when none is named).
@@ -818,7 +1109,15 @@ async fn detokenize(
         .iter()
         .flat_map(|&id| super::text::piece_bytes(tokenizer, id))
         .collect();
-    let content = String::from_utf8_lossy(&bytes).into_owned();
+    let mut content = String::from_utf8_lossy(&bytes).into_owned();
+    if tokenizer.kind() == genpt_tokenizer::TokenizerKind::Gpt1 {
+        // transformers' OpenAIGPTTokenizer.decode: the pieces joined, the end trimmed, then
+        // (by default) the clean-up.
+        content.truncate(content.trim_end().len());
+        if request.clean_up_tokenization_spaces.unwrap_or(true) {
+            content = clean_up_tokenization(&content);
+        }
+    }
     Ok(Json(json!({ "content": content })))
 }
 

@@ -27,7 +27,7 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use super::error::ApiError;
 use super::metrics::Metrics;
-use super::text::{piece_bytes, Step, StopText};
+use super::text::{piece_bytes, CompletionText, Step};
 use crate::data::sampler::Draws;
 use crate::finetune::model::Classifier;
 use crate::finetune::run::{EncodedExample, Prediction};
@@ -42,11 +42,26 @@ pub struct GenerateParams {
     pub stop: Vec<String>,
     /// Report the chosen token's log-probability and this many alternatives.
     pub logprobs: Option<usize>,
+    /// Send the prompt's tokens (with their log-probabilities when `logprobs` is set) first.
+    pub echo: bool,
+    /// GPT-1's clean-up of the text (`text::clean_up_tokenization`).
+    pub clean_up: bool,
+}
+
+/// One prompt token as echoed: its id, log p(token | the tokens before it) (None for the
+/// first, which has no context) and the most likely tokens at its position.
+#[derive(Debug, Clone)]
+pub struct EchoToken {
+    pub id: u32,
+    pub logprob: Option<f32>,
+    pub top: Vec<(u32, f32)>,
 }
 
 /// What a generation sends back, token by token.
 #[derive(Debug, Clone)]
 pub enum GenEvent {
+    /// The prompt's tokens, before any generated one (only with `echo`).
+    Prompt(Vec<EchoToken>),
     Token {
         id: u32,
         /// Text released with this token (empty while a stop sequence's prefix is held).
@@ -172,7 +187,7 @@ struct Sequence {
     generated: usize,
     /// The last sampled token: the input of the next decoding step.
     last: u32,
-    text: StopText,
+    text: CompletionText,
     events: UnboundedSender<GenEvent>,
     enqueued: Instant,
 }
@@ -201,6 +216,26 @@ fn guarded<T>(metrics: &Metrics, f: impl FnOnce() -> T) -> Result<T, String> {
             .unwrap_or_else(|| "unknown panic".into());
         format!("the model failed on this request: {what}")
     })
+}
+
+/// The `n` most likely tokens of a log-softmax row, most likely first.
+fn top_n(lp: &[f64], n: usize) -> Vec<(u32, f32)> {
+    let mut order: Vec<u32> = (0..lp.len() as u32).collect();
+    let n = n.min(order.len());
+    if n > 0 {
+        order.select_nth_unstable_by(n - 1, |&a, &b| lp[b as usize].total_cmp(&lp[a as usize]));
+    }
+    order.truncate(n);
+    order.sort_by(|&a, &b| lp[b as usize].total_cmp(&lp[a as usize]));
+    order.iter().map(|&t| (t, lp[t as usize] as f32)).collect()
+}
+
+/// A generation taken from the queue, not yet prefilled.
+struct NewGeneration {
+    prompt: Vec<u32>,
+    params: GenerateParams,
+    events: UnboundedSender<GenEvent>,
+    enqueued: Instant,
 }
 
 /// Log-softmax of one row of logits, in f64.
@@ -247,20 +282,19 @@ impl Worker {
             let mut scores = Vec::new();
             let mut classify: Vec<Vec<(EncodedExample, oneshot::Sender<_>)>> =
                 (0..self.tasks.len()).map(|_| Vec::new()).collect();
-            let mut sort = |Queued(job, enqueued): Queued,
-                            new: &mut Vec<(
-                Vec<u32>,
-                GenerateParams,
-                UnboundedSender<GenEvent>,
-                Instant,
-            )>| {
+            let mut sort = |Queued(job, enqueued): Queued, new: &mut Vec<NewGeneration>| {
                 self.metrics.queue_depth.fetch_sub(1, Ordering::Relaxed);
                 match job {
                     Job::Generate {
                         prompt,
                         params,
                         events,
-                    } => new.push((prompt, params, events, enqueued)),
+                    } => new.push(NewGeneration {
+                        prompt,
+                        params,
+                        events,
+                        enqueued,
+                    }),
                     Job::Score { ids, reply } => scores.push((ids, reply)),
                     Job::Classify {
                         task,
@@ -291,9 +325,7 @@ impl Worker {
                     let _ = reply.send(result);
                 }
             }
-            for (prompt, params, events, enqueued) in new {
-                self.prefill(prompt, params, events, enqueued);
-            }
+            self.prefill(new);
             self.decode_step();
         }
     }
@@ -360,56 +392,140 @@ impl Worker {
             .expect("f32 logits")
     }
 
-    fn prefill(
-        &mut self,
-        prompt: Vec<u32>,
-        params: GenerateParams,
-        events: UnboundedSender<GenEvent>,
-        enqueued: Instant,
-    ) {
-        if events.is_closed() {
-            self.metrics
-                .generations_cancelled
-                .fetch_add(1, Ordering::Relaxed);
+    /// Starts the new generations of this turn: their prompts go through the model together in
+    /// one right-padded forward pass (a real token never attends to the padding after it), then
+    /// the batch's key/value cache is cut into one per sequence, each samples its first token,
+    /// and those not finished join the decoding batch.
+    fn prefill(&mut self, new: Vec<NewGeneration>) {
+        let (new, cancelled): (Vec<_>, Vec<_>) =
+            new.into_iter().partition(|g| !g.events.is_closed());
+        self.metrics
+            .generations_cancelled
+            .fetch_add(cancelled.len() as u64, Ordering::Relaxed);
+        if new.is_empty() {
             return;
         }
+        let lens: Vec<usize> = new.iter().map(|g| g.prompt.len()).collect();
         self.metrics
             .prompt_tokens
-            .fetch_add(prompt.len() as u64, Ordering::Relaxed);
-        let mut cache = KvCache::default();
-        let logits = guarded(&self.metrics, || {
-            let hidden = self
-                .lm
-                .forward_cached(self.ids_tensor(&prompt), &mut cache)
-                .hidden;
-            self.last_logits(hidden)
-        });
-        let mut sequence = Sequence {
-            cache,
-            draws: Draws::new(params.sampling.seed, 0),
-            text: StopText::new(params.stop.clone()),
-            params,
-            prompt_len: prompt.len(),
-            generated: 0,
-            last: 0,
-            events,
-            enqueued,
-        };
-        match logits {
-            Ok(logits) => {
-                self.metrics
-                    .observe_first_token(enqueued.elapsed().as_secs_f64());
-                if !self.accept(&mut sequence, &logits) {
-                    self.active.push(sequence);
-                }
+            .fetch_add(lens.iter().sum::<usize>() as u64, Ordering::Relaxed);
+        let result = guarded(&self.metrics, || {
+            let width = *lens.iter().max().expect("at least one prompt");
+            let mut padded = Vec::with_capacity(new.len() * width);
+            for g in &new {
+                padded.extend(g.prompt.iter().map(|&t| t as i64));
+                padded.extend(std::iter::repeat_n(0, width - g.prompt.len()));
             }
+            let ids = Tensor::from_data(TensorData::new(padded, [new.len(), width]), &self.device);
+            let mut cache = KvCache::default();
+            let hidden = self.lm.forward_cached(ids, &mut cache).hidden;
+            (cache.split_rows(&lens), hidden)
+        });
+        let (caches, hidden) = match result {
+            Ok(done) => done,
             Err(message) => {
-                let _ = sequence.events.send(GenEvent::Failed(message));
+                for g in new {
+                    let _ = g.events.send(GenEvent::Failed(message.clone()));
+                }
+                return;
+            }
+        };
+        let vocab = self.lm.config().vocab_size;
+        let n_embd = hidden.dims()[2];
+        for (b, (g, cache)) in new.into_iter().zip(caches).enumerate() {
+            // The logits of every prompt position when echoing them with their
+            // log-probabilities, else of the last one only (one sequence at a time: a long
+            // prompt's rows over a large vocabulary are large).
+            let len = g.prompt.len();
+            let from = if g.params.echo && g.params.logprobs.is_some() {
+                0
+            } else {
+                len - 1
+            };
+            let rows = len - from;
+            let logits = guarded(&self.metrics, || {
+                let h = hidden.clone().narrow(0, b, 1).narrow(1, from, rows);
+                self.lm
+                    .lm_logits(h.reshape([1, rows, n_embd]))
+                    .into_data()
+                    .convert::<f32>()
+                    .try_to_vec::<f32>()
+                    .expect("f32 logits")
+            });
+            let logits = match logits {
+                Ok(logits) => logits,
+                Err(message) => {
+                    let _ = g.events.send(GenEvent::Failed(message));
+                    continue;
+                }
+            };
+            self.metrics
+                .observe_first_token(g.enqueued.elapsed().as_secs_f64());
+            let mut sequence = Sequence {
+                cache,
+                draws: Draws::new(g.params.sampling.seed, 0),
+                text: CompletionText::new(g.params.stop.clone(), g.params.clean_up),
+                params: g.params,
+                prompt_len: g.prompt.len(),
+                generated: 0,
+                last: 0,
+                events: g.events,
+                enqueued: g.enqueued,
+            };
+            if sequence.params.echo {
+                // Row t predicts token t + 1; the first token has no prediction.
+                let echoed = g
+                    .prompt
+                    .iter()
+                    .enumerate()
+                    .map(|(t, &id)| match sequence.params.logprobs {
+                        Some(n) if t > 0 => {
+                            let row = &logits[(t - 1) * vocab..t * vocab];
+                            let lp = log_softmax(row);
+                            EchoToken {
+                                id,
+                                logprob: Some(lp[id as usize] as f32),
+                                top: top_n(&lp, n),
+                            }
+                        }
+                        _ => EchoToken {
+                            id,
+                            logprob: None,
+                            top: Vec::new(),
+                        },
+                    })
+                    .collect();
+                let _ = sequence.events.send(GenEvent::Prompt(echoed));
+            }
+            if sequence.params.sampling.max_new_tokens == 0 {
+                // Scoring the prompt only (echo with max_tokens 0).
+                self.finish(&mut sequence, "length");
+                continue;
+            }
+            let last = &logits[(rows - 1) * vocab..rows * vocab];
+            if !self.accept(&mut sequence, last) {
+                self.active.push(sequence);
             }
         }
         self.metrics
             .active_sequences
             .store(self.active.len() as i64, Ordering::Relaxed);
+    }
+
+    /// Ends a generation: the held text is released (a stop sequence in it still counts).
+    fn finish(&self, sequence: &mut Sequence, reason: &'static str) {
+        let (tail, finish_reason) = match sequence.text.finish() {
+            Step::Text(tail) => (tail, reason),
+            Step::Stopped(tail) => (tail, "stop"),
+        };
+        let _ = sequence.events.send(GenEvent::Done {
+            finish_reason,
+            tail,
+            prompt_tokens: sequence.prompt_len,
+            completion_tokens: sequence.generated,
+        });
+        self.metrics
+            .observe_generation(sequence.enqueued.elapsed().as_secs_f64());
     }
 
     /// Samples the sequence's next token from `logits` and sends it. True when the sequence is
@@ -419,31 +535,14 @@ impl Worker {
         if Some(id) == self.tokenizer.eot_id() {
             // GPT-2's <|endoftext|> ends the document: the completion stops before it, as
             // `generate::generate_until` and OpenAI's API do.
-            let _ = sequence.events.send(GenEvent::Done {
-                finish_reason: "stop",
-                tail: sequence.text.finish(),
-                prompt_tokens: sequence.prompt_len,
-                completion_tokens: sequence.generated,
-            });
-            self.metrics
-                .observe_generation(sequence.enqueued.elapsed().as_secs_f64());
+            self.finish(sequence, "stop");
             return true;
         }
         let (logprob, top) = match sequence.params.logprobs {
             None => (f32::NAN, Vec::new()),
             Some(n) => {
                 let lp = log_softmax(logits);
-                let mut order: Vec<u32> = (0..lp.len() as u32).collect();
-                let n = n.min(order.len());
-                if n > 0 {
-                    order.select_nth_unstable_by(n - 1, |&a, &b| {
-                        lp[b as usize].total_cmp(&lp[a as usize])
-                    });
-                }
-                order.truncate(n);
-                order.sort_by(|&a, &b| lp[b as usize].total_cmp(&lp[a as usize]));
-                let top = order.iter().map(|&t| (t, lp[t as usize] as f32)).collect();
-                (lp[id as usize] as f32, top)
+                (lp[id as usize] as f32, top_n(&lp, n))
             }
         };
         sequence.generated += 1;
@@ -467,21 +566,21 @@ impl Worker {
                 .fetch_add(1, Ordering::Relaxed);
             return true;
         }
-        let finish_reason = if stopped {
-            "stop"
-        } else if sequence.generated >= sequence.params.sampling.max_new_tokens {
-            "length"
-        } else {
+        if stopped {
+            let _ = sequence.events.send(GenEvent::Done {
+                finish_reason: "stop",
+                tail: String::new(),
+                prompt_tokens: sequence.prompt_len,
+                completion_tokens: sequence.generated,
+            });
+            self.metrics
+                .observe_generation(sequence.enqueued.elapsed().as_secs_f64());
+            return true;
+        }
+        if sequence.generated < sequence.params.sampling.max_new_tokens {
             return false;
-        };
-        let _ = sequence.events.send(GenEvent::Done {
-            finish_reason,
-            tail: sequence.text.finish(),
-            prompt_tokens: sequence.prompt_len,
-            completion_tokens: sequence.generated,
-        });
-        self.metrics
-            .observe_generation(sequence.enqueued.elapsed().as_secs_f64());
+        }
+        self.finish(sequence, "length");
         true
     }
 
