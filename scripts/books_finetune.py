@@ -17,7 +17,11 @@ what both initialisations are compared on. A fine-tuned model's weights are dele
 metrics are written (only metrics.json and metrics.jsonl are kept).
 
 Environment: EPOCHS (3), SEEDS (1 2 3), TASKS (a space-separated subset, in order), LAYERS (1 to
-run Figure 2 left, default 1).
+run Figure 2 left, default 1), ARCHIVE (default docs/results/books-finetune).
+
+Each finished run's metrics.json is also copied to ARCHIVE/RUN.json, which is committed: a run
+found there is not made again, so the experiment continues on a fresh machine.
+`python3 scripts/books_finetune.py --sync OUT` copies the finished runs of OUT to ARCHIVE.
 """
 import json
 import os
@@ -26,6 +30,22 @@ import statistics
 import subprocess
 import sys
 import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARCHIVE = os.environ.get("ARCHIVE", os.path.join(REPO, "docs", "results", "books-finetune"))
+
+
+def sync(out):
+    """Copies every finished run's metrics.json under `out` to ARCHIVE."""
+    os.makedirs(ARCHIVE, exist_ok=True)
+    copied = 0
+    for name in sorted(os.listdir(out)):
+        path = os.path.join(out, name, "metrics.json")
+        target = os.path.join(ARCHIVE, name + ".json")
+        if os.path.isfile(path) and not os.path.exists(target):
+            shutil.copy(path, target)
+            copied += 1
+    return copied
 
 GRID = {"pretrained": [1e-4, 2.5e-4, 5e-4], "random": [2.5e-4, 5e-4, 1e-3]}
 TASKS = [
@@ -74,10 +94,12 @@ class Runner:
         return os.path.join(self.out, name)
 
     def result(self, task, variant, lr, seed, layers=None):
-        path = os.path.join(self.run_dir(task, variant, lr, seed, layers), "metrics.json")
-        if os.path.exists(path):
-            with open(path) as f:
-                return json.load(f)["best_dev_score"]
+        run = self.run_dir(task, variant, lr, seed, layers)
+        for path in (os.path.join(run, "metrics.json"),
+                     os.path.join(ARCHIVE, os.path.basename(run) + ".json")):
+            if os.path.exists(path):
+                with open(path) as f:
+                    return json.load(f)["best_dev_score"]
         return None
 
     def run(self, task, variant, lr, seed, layers=None, remaining=0):
@@ -112,6 +134,9 @@ class Runner:
             path = os.path.join(out, entry)
             if os.path.isdir(path):
                 shutil.rmtree(path)
+        os.makedirs(ARCHIVE, exist_ok=True)
+        shutil.copy(os.path.join(out, "metrics.json"),
+                    os.path.join(ARCHIVE, os.path.basename(out) + ".json"))
         score = self.result(task, variant, lr, seed, layers)
         print(f"    best dev {score:.4f} in {time.time() - t0:.0f} s", flush=True)
         return score
@@ -161,4 +186,7 @@ def main(genpt, model, shared, splits, out):
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:6])
+    if sys.argv[1] == "--sync":
+        print(f"{sync(sys.argv[2])} runs copied to {ARCHIVE}")
+    else:
+        main(*sys.argv[1:6])

@@ -6,6 +6,8 @@ Usage: python3 scripts/books_summary.py PRETRAIN_RUN FINETUNE_RUN OUT_JSON
 PRETRAIN_RUN is experiments/books_pretrain.sh's RUN (snapshots/step-N/ with lm-eval.txt and
 zeroshot-TASK.txt, pretrain/metrics.jsonl); FINETUNE_RUN is scripts/books_finetune.py's OUT.
 Missing parts are left out of the JSON, so it can be written while the fine-tuning still runs.
+Fine-tuning results are read from FINETUNE_RUN or from the committed archive of
+scripts/books_finetune.py; without PRETRAIN_RUN, OUT_JSON's pre-training part is kept.
 """
 import json
 import os
@@ -123,9 +125,13 @@ def main(run, ft, out):
     result = {"machine": "2 cores AMD EPYC (avx512_bf16), 24 GiB; flex backend, fp32",
               "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
                                        text=True).stdout.strip()}
-    result["pretrain"], result["zeroshot"] = pretrain_summary(run)
-    if os.path.isdir(ft):
-        result["finetune"], result["layers"] = finetune_summary(ft)
+    if os.path.isdir(os.path.join(run, "snapshots")):
+        result["pretrain"], result["zeroshot"] = pretrain_summary(run)
+    else:  # a fresh machine: the pre-training summary already written is kept
+        with open(out) as f:
+            kept = json.load(f)
+        result["pretrain"], result["zeroshot"] = kept["pretrain"], kept["zeroshot"]
+    result["finetune"], result["layers"] = finetune_summary(ft)
     os.makedirs(os.path.dirname(out), exist_ok=True)
     with open(out + ".partial", "w") as f:
         json.dump(result, f, indent=1)
