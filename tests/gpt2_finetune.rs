@@ -105,3 +105,41 @@ fn a_gpt2_classifier_fine_tunes_through_the_special_rows() {
     let again = accuracy(&run::predict(&reloaded, &dev, 8, &device), &dev);
     assert!((again - outcome.best_score).abs() < 1e-9);
 }
+
+/// `--fidelity release` embeds with the release's whole embedding matrix and runs the blocks
+/// through `Gpt::forward_embedded`. On GPT-2 that path must end in `ln_f` like every other: in
+/// eval mode (no dropout) its hidden states equal `Gpt::forward`'s, which tests/gpt2_parity.rs
+/// checks against transformers' GPT2Model. (Before issue 23 it skipped `ln_f`: the difference
+/// was of the order of the states themselves.)
+#[test]
+fn release_mode_on_gpt2_ends_in_ln_f_like_the_reference_forward() {
+    let config = GptConfig {
+        vocab_size: FT_VOCAB,
+        n_positions: 16,
+        n_embd: 32,
+        n_layer: 2,
+        n_head: 2,
+        ..GptConfig::gpt2()
+    };
+    let device = genpt::device::device("flex").unwrap();
+    device.seed(5);
+    let gpt = add_special_rows(Gpt::new(&config, &device), 3, 1, &device);
+    let ids: Vec<i64> = vec![START as i64, 9, 14, 7, 22, 11, CLASSIFY as i64];
+    let ids = burn::tensor::Tensor::<2, burn::tensor::Int>::from_data(
+        burn::tensor::TensorData::new(ids, [1, 7]),
+        &device,
+    );
+    let reference = gpt.forward(ids.clone(), false).hidden;
+    let we = genpt::finetune::release::embedding_matrix(&gpt);
+    let release = genpt::finetune::release::hidden_states(&gpt, we, ids, false);
+    let (r, g) = (
+        reference.into_data().to_vec::<f32>().unwrap(),
+        release.into_data().to_vec::<f32>().unwrap(),
+    );
+    let worst = r
+        .iter()
+        .zip(&g)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(worst < 1e-5, "release-mode hidden states differ by {worst}");
+}

@@ -296,12 +296,24 @@ impl Gpt {
     /// The blocks alone, over input embeddings `x` [batch, time, n_embd] that the caller made
     /// (hook for `--fidelity release`, issue 15: the release embeds with a dropped copy of its
     /// whole embedding matrix, see `crate::finetune::release`).
+    /// GPT-2's `ln_f` is applied here too, as in every forward path ([`Self::output`]).
     pub fn forward_embedded(&self, x: Tensor<3>, train: bool) -> GptOutput {
         let mut x = x;
         for block in &self.h {
             x = block.forward(x, None, &[], train);
         }
-        GptOutput { hidden: x }
+        self.output(x)
+    }
+
+    /// The last block's output as the model's hidden states: GPT-2 normalises it with `ln_f`
+    /// (a path that forgets it gives a GPT-2 whose head reads unnormalised states, with no
+    /// error); GPT-1's blocks already end in a LayerNorm. Every forward path ends here.
+    fn output(&self, x: Tensor<3>) -> GptOutput {
+        let hidden = match &self.ln_f {
+            Some(ln_f) => ln_f.forward(x),
+            None => x,
+        };
+        GptOutput { hidden }
     }
 
     /// Eval-mode forward over new tokens `ids` that continue the sequence held in `cache`
@@ -372,10 +384,7 @@ impl Gpt {
         if let Some(cache) = cache {
             cache.len += time;
         }
-        if let Some(ln_f) = &self.ln_f {
-            x = ln_f.forward(x);
-        }
-        GptOutput { hidden: x }
+        self.output(x)
     }
 
     /// Next-token logits over the real tokens only, [batch, time, vocab_size]: the hidden states
@@ -556,9 +565,6 @@ impl Gpt {
         for cache in caches.iter_mut() {
             cache.len += 1;
         }
-        if let Some(ln_f) = &self.ln_f {
-            x = ln_f.forward(x);
-        }
-        GptOutput { hidden: x }
+        self.output(x)
     }
 }
