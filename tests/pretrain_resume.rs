@@ -257,3 +257,90 @@ fn continued_pretraining_starts_from_the_init_weights() {
         .to_string();
     assert!(err.contains("its tokenizer is not the one"), "{err}");
 }
+
+/// A full disk during a checkpoint save (the `enospc:` failpoint fails the optimizer file's
+/// write with ENOSPC, as write(2) does): the run stops with the error naming the file, the
+/// half-written `.partial-*` directory is gone, the previous checkpoint loads, and `--resume`
+/// finishes the run once there is room.
+#[test]
+fn a_full_disk_while_saving_leaves_no_partial_checkpoint() {
+    let _serial = one_at_a_time();
+    let data = scratch("enospc-data");
+    write_corpus(&data);
+    let out = scratch("enospc");
+    let config_path = out.join("run.toml");
+    std::fs::write(&config_path, config(&data, &out).to_toml()).unwrap();
+    let genpt = env!("CARGO_BIN_EXE_genpt");
+    let run = |failpoint: Option<&str>, resume: bool| {
+        let mut command = Command::new(genpt);
+        command.args([
+            "pretrain",
+            "--config",
+            config_path.to_str().unwrap(),
+            "--set",
+            "train.eval_every=0",
+        ]);
+        if resume {
+            command.arg("--resume");
+        }
+        if let Some(f) = failpoint {
+            command.env("GENPT_FAILPOINT", f);
+        }
+        command.output().unwrap()
+    };
+    let failed = run(Some("enospc:checkpoint-after-weights@2"), false);
+    assert!(!failed.status.success());
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.contains("No space left on device") && stderr.contains("optimizer.safetensors"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let checkpoints = out.join("checkpoints");
+    let left: Vec<String> = std::fs::read_dir(&checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["step-00000002"], "only the good checkpoint remains");
+    let device = genpt::device::device("flex").unwrap();
+    let (found, _) = checkpoint::load_latest(&checkpoints, &device);
+    assert_eq!(found.expect("loads").1.state.step, 2);
+    let resumed = run(None, true);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert!(checkpoints.join("step-00000008").exists());
+}
+
+/// Ids past the vocabulary in a shard's body (bit rot, a bad copy): pre-training refuses the
+/// shard before the first update, naming it and the first bad offset, instead of panicking
+/// inside the backend or training on garbage.
+#[test]
+fn a_damaged_shard_is_refused_by_name_before_training() {
+    let data = scratch("bad-shard-data");
+    write_corpus(&data);
+    let shard = data.join("train.tok");
+    let mut bytes = std::fs::read(&shard).unwrap();
+    let at = genpt::data::shards::HEADER_BYTES + 2 * 100;
+    bytes[at..at + 2].copy_from_slice(&65535u16.to_le_bytes());
+    std::fs::write(&shard, &bytes).unwrap();
+    let out = scratch("bad-shard");
+    let config_path = out.join("run.toml");
+    std::fs::write(&config_path, config(&data, &out).to_toml()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_genpt"))
+        .args(["pretrain", "--config", config_path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(shard.to_str().unwrap())
+            && stderr.contains(&format!("token 100 (byte offset {at})"))
+            && stderr.contains("id 65535")
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+    assert!(!out.join("checkpoints").exists(), "no update was made");
+}

@@ -47,8 +47,9 @@ impl CorpusMeta {
         })
     }
 
-    /// Opens the shards of `split`, checking each against this corpus's tokenizer and vocabulary.
-    pub fn open(&self, dir: &Path, split: Split) -> Result<Vec<Shard>, ShardError> {
+    /// Opens the shards of `split`, checking each against this corpus's tokenizer and vocabulary,
+    /// and, with `verify`, its body ([`Shard::verify`]): no damaged id can reach the model.
+    pub fn open(&self, dir: &Path, split: Split, verify: bool) -> Result<Vec<Shard>, ShardError> {
         let names = match split {
             Split::Train => &self.train.shards,
             Split::Validation => &self.validation.shards,
@@ -66,6 +67,9 @@ impl CorpusMeta {
                             shard.header.vocab_size, self.vocab_size
                         ),
                     });
+                }
+                if verify {
+                    shard.verify()?;
                 }
                 Ok(shard)
             })

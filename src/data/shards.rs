@@ -8,19 +8,24 @@
 //! | 8..12 | format version (1) |
 //! | 12..16 | bytes per token: 2 (u16) when the vocabulary fits, else 4 (u32) |
 //! | 16..20 | vocabulary size (every id is below it) |
-//! | 20..24 | reserved, 0 |
+//! | 20..24 | CRC-32 of the body (version 2; 0 in version 1, which is still read) |
 //! | 24..32 | fingerprint of the tokenizer that made it |
 //! | 32..40 | token count |
 //! | 40..48 | document count |
 //!
 //! Readers check every field, so that a shard from another tokenizer, a truncated copy or a
 //! file of another kind is refused with its path named instead of silently training on noise.
+//! [`Shard::verify`] also reads the body: every id below the vocabulary (the first one that is
+//! not is named with its byte offset) and, for version 2, the checksum, so bit rot or a bad copy
+//! is an error before training rather than a backend panic or silent garbage.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 pub const MAGIC: &[u8; 8] = b"GENPTTOK";
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
+/// The oldest format still read (no checksum).
+pub const OLDEST_VERSION: u32 = 1;
 pub const HEADER_BYTES: usize = 48;
 
 #[derive(Debug, thiserror::Error)]
@@ -44,20 +49,24 @@ fn invalid(path: &Path, message: impl Into<String>) -> ShardError {
 /// What a shard's header says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ShardHeader {
+    pub version: u32,
     pub token_bytes: u32,
     pub vocab_size: u32,
     pub fingerprint: u64,
     pub tokens: u64,
     pub documents: u64,
+    /// CRC-32 of the body (version 2).
+    pub checksum: u32,
 }
 
 impl ShardHeader {
     fn encode(&self) -> [u8; HEADER_BYTES] {
         let mut out = [0u8; HEADER_BYTES];
         out[0..8].copy_from_slice(MAGIC);
-        out[8..12].copy_from_slice(&VERSION.to_le_bytes());
+        out[8..12].copy_from_slice(&self.version.to_le_bytes());
         out[12..16].copy_from_slice(&self.token_bytes.to_le_bytes());
         out[16..20].copy_from_slice(&self.vocab_size.to_le_bytes());
+        out[20..24].copy_from_slice(&self.checksum.to_le_bytes());
         out[24..32].copy_from_slice(&self.fingerprint.to_le_bytes());
         out[32..40].copy_from_slice(&self.tokens.to_le_bytes());
         out[40..48].copy_from_slice(&self.documents.to_le_bytes());
@@ -71,13 +80,17 @@ impl ShardHeader {
         let u32_at = |i: usize| u32::from_le_bytes(bytes[i..i + 4].try_into().unwrap());
         let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap());
         let version = u32_at(8);
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(invalid(
                 path,
-                format!("shard format version {version}; this genpt reads {VERSION}"),
+                format!(
+                    "shard format version {version}; this genpt reads {OLDEST_VERSION} to {VERSION}"
+                ),
             ));
         }
         let header = Self {
+            version,
+            checksum: u32_at(20),
             token_bytes: u32_at(12),
             vocab_size: u32_at(16),
             fingerprint: u64_at(24),
@@ -110,6 +123,7 @@ pub struct ShardWriter {
     tmp: PathBuf,
     file: std::io::BufWriter<std::fs::File>,
     header: ShardHeader,
+    crc: crc32fast::Hasher,
 }
 
 impl ShardWriter {
@@ -121,6 +135,8 @@ impl ShardWriter {
         let tmp = path.with_extension("tok.partial");
         let mut file = std::io::BufWriter::new(std::fs::File::create(&tmp).map_err(io)?);
         let header = ShardHeader {
+            version: VERSION,
+            checksum: 0,
             token_bytes: token_bytes_for(vocab_size),
             vocab_size: vocab_size as u32,
             fingerprint,
@@ -133,6 +149,7 @@ impl ShardWriter {
             tmp,
             file,
             header,
+            crc: crc32fast::Hasher::new(),
         })
     }
 
@@ -159,13 +176,15 @@ impl ShardWriter {
             }
         }
         self.file.write_all(&bytes).map_err(io)?;
+        self.crc.update(&bytes);
         self.header.tokens += ids.len() as u64;
         self.header.documents += 1;
         Ok(())
     }
 
-    pub fn finish(self) -> Result<ShardHeader, ShardError> {
+    pub fn finish(mut self) -> Result<ShardHeader, ShardError> {
         use std::io::Seek;
+        self.header.checksum = self.crc.clone().finalize();
         let io = |e| ShardError::Io {
             path: self.path.clone(),
             source: e,
@@ -229,6 +248,51 @@ impl Shard {
 
     pub fn len(&self) -> usize {
         self.header.tokens as usize
+    }
+
+    /// Reads the whole body once: every id must be below the header's vocabulary (the first one
+    /// that is not is named, with its token index and byte offset in the file), and a version-2
+    /// shard's CRC-32 must match.
+    pub fn verify(&self) -> Result<(), ShardError> {
+        let data = &self.map[HEADER_BYTES..];
+        let width = self.header.token_bytes as usize;
+        let vocab = self.header.vocab_size;
+        let bad = data.chunks_exact(width).position(|b| {
+            let id = match width {
+                2 => u16::from_le_bytes([b[0], b[1]]) as u32,
+                _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            };
+            id >= vocab
+        });
+        if let Some(i) = bad {
+            let at = HEADER_BYTES + i * width;
+            let b = &data[i * width..(i + 1) * width];
+            let id = match width {
+                2 => u16::from_le_bytes([b[0], b[1]]) as u32,
+                _ => u32::from_le_bytes([b[0], b[1], b[2], b[3]]),
+            };
+            return Err(invalid(
+                &self.path,
+                format!(
+                    "damaged: token {i} (byte offset {at}) is id {id}, outside the vocabulary \
+                     of {vocab}; run `genpt prepare` again"
+                ),
+            ));
+        }
+        if self.header.version >= 2 {
+            let crc = crc32fast::hash(data);
+            if crc != self.header.checksum {
+                return Err(invalid(
+                    &self.path,
+                    format!(
+                        "damaged: the body's CRC-32 is {crc:08x}, the header says {:08x}; \
+                         run `genpt prepare` again (or set data.verify = false to skip the check)",
+                        self.header.checksum
+                    ),
+                ));
+            }
+        }
+        Ok(())
     }
 
     pub fn is_empty(&self) -> bool {
@@ -300,6 +364,54 @@ mod tests {
             .unwrap()
             .to_string()
             .contains("bad magic"));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn a_damaged_body_is_named_with_its_first_bad_offset() {
+        let path = temp("damaged");
+        let mut w = ShardWriter::create(&path, 381, 9).unwrap();
+        w.push_document(&[1, 2, 3, 380, 5, 6]).unwrap();
+        w.finish().unwrap();
+        let shard = Shard::open(&path, Some(9)).unwrap();
+        shard.verify().unwrap();
+        // The CRC-32 written is that of the body (crc32fast's, the zlib polynomial).
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(
+            u32::from_le_bytes(bytes[20..24].try_into().unwrap()),
+            crc32fast::hash(&bytes[HEADER_BYTES..])
+        );
+        // An id past the vocabulary at token 4 (as in the bug report: 65535 in a 381-id shard).
+        let mut damaged = bytes.clone();
+        damaged[HEADER_BYTES + 8..HEADER_BYTES + 10].copy_from_slice(&65535u16.to_le_bytes());
+        std::fs::write(&path, &damaged).unwrap();
+        let err = Shard::open(&path, Some(9))
+            .unwrap()
+            .verify()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains(path.to_str().unwrap())
+                && err.contains("token 4 (byte offset 56)")
+                && err.contains("id 65535"),
+            "{err}"
+        );
+        // A flipped bit that leaves the id in range: the checksum finds it.
+        let mut flipped = bytes.clone();
+        flipped[HEADER_BYTES + 2] ^= 0x01;
+        std::fs::write(&path, &flipped).unwrap();
+        let err = Shard::open(&path, Some(9))
+            .unwrap()
+            .verify()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("CRC-32"), "{err}");
+        // A version-1 shard (no checksum) is still read, its ids still checked.
+        let mut old = bytes.clone();
+        old[8..12].copy_from_slice(&1u32.to_le_bytes());
+        old[20..24].copy_from_slice(&[0; 4]);
+        std::fs::write(&path, &old).unwrap();
+        Shard::open(&path, Some(9)).unwrap().verify().unwrap();
         std::fs::remove_file(&path).unwrap();
     }
 

@@ -9,7 +9,10 @@
 //!
 //! It is written into a hidden `.partial-*` directory, every file fsynced, then renamed into
 //! place and the parent fsynced: a crash leaves the previous checkpoints intact and at worst a
-//! `.partial-*` directory, which loading ignores and the next save removes.
+//! `.partial-*` directory, which loading ignores and the next save removes. A save that fails
+//! (a full disk) removes its `.partial-*` directory before reporting the error, so that it
+//! holds no space; the previous checkpoints stay as they were, and `--resume` continues from
+//! the last one once there is room again.
 
 use std::path::{Path, PathBuf};
 
@@ -86,18 +89,24 @@ pub fn save(
     if partial.exists() {
         std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
     }
-    std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-
-    hf::save(model, &partial)?;
-    failpoint("checkpoint-after-weights");
-    hf::save_safetensors(
-        &optimizer.export_moments(),
-        &partial.join(OPTIMIZER_FILE),
-        str::to_string,
-    )?;
-    let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-    weights::write_atomic(&partial.join(STATE_FILE), &state_json)?;
-    sync_dir(&partial)?;
+    let written = (|| {
+        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
+        hf::save(model, &partial)?;
+        failpoint("checkpoint-after-weights", &partial.join(OPTIMIZER_FILE))?;
+        hf::save_safetensors(
+            &optimizer.export_moments(),
+            &partial.join(OPTIMIZER_FILE),
+            str::to_string,
+        )?;
+        let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
+        weights::write_atomic(&partial.join(STATE_FILE), &state_json)?;
+        sync_dir(&partial)
+    })();
+    if let Err(e) = written {
+        // A full disk: give the space back, keep the error for the caller.
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
 
     let target = root.join(name);
     let old = root.join(format!(".old-{name}"));
@@ -113,22 +122,33 @@ pub fn save(
     Ok(target)
 }
 
-/// Test hook: abort the process at a named point when `GENPT_FAILPOINT` is `name` (first
-/// passage) or `name@n` (n-th passage), to prove that a crash there loses nothing. Costs one
-/// environment lookup per checkpoint.
-fn failpoint(name: &str) {
+/// Test hook: when `GENPT_FAILPOINT` is `name` (first passage) or `name@n` (n-th passage), abort
+/// the process there, to prove that a crash loses nothing; with `enospc:` in front
+/// (`enospc:name@n`), fail the write of `next_file` there with "No space left on device", as a
+/// full disk does. Costs one environment lookup per checkpoint.
+fn failpoint(name: &str, next_file: &Path) -> Result<(), CheckpointError> {
     static PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let Ok(spec) = std::env::var("GENPT_FAILPOINT") else {
-        return;
+        return Ok(());
     };
-    let (target, nth) = spec.split_once('@').unwrap_or((&spec, "1"));
+    let (disk_full, spec) = match spec.strip_prefix("enospc:") {
+        Some(rest) => (true, rest),
+        None => (false, spec.as_str()),
+    };
+    let (target, nth) = spec.split_once('@').unwrap_or((spec, "1"));
     if target == name {
         let passage = PASSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
         if nth.parse() == Ok(passage) {
+            if disk_full {
+                eprintln!("failpoint {name}: the disk is full");
+                // ENOSPC, as write(2) reports it.
+                return Err(io(next_file)(std::io::Error::from_raw_os_error(28)));
+            }
             eprintln!("failpoint {name}: aborting");
             std::process::abort();
         }
     }
+    Ok(())
 }
 
 /// A loaded checkpoint.

@@ -55,6 +55,14 @@ fn default_preset() -> String {
 pub struct DataSection {
     /// A directory written by `genpt prepare`.
     pub dir: PathBuf,
+    /// Check every shard's body when the run opens it (checksum and id range, at disk speed);
+    /// `false` skips the check for corpora too large to read once at start.
+    #[serde(default = "d_true")]
+    pub verify: bool,
+}
+
+fn d_true() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

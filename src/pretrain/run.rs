@@ -231,10 +231,13 @@ pub fn pretrain_with(
         None => model_config(config, meta.vocab_size)?,
     };
     let window = model_config.n_positions + 1;
-    let train_sampler = WindowSampler::new(meta.open(&config.data.dir, Split::Train)?, window)
-        .map_err(|e| anyhow::anyhow!("training split of {}: {e}", config.data.dir.display()))?;
+    let train_sampler = WindowSampler::new(
+        meta.open(&config.data.dir, Split::Train, config.data.verify)?,
+        window,
+    )
+    .map_err(|e| anyhow::anyhow!("training split of {}: {e}", config.data.dir.display()))?;
     let val_windows = {
-        let shards = meta.open(&config.data.dir, Split::Validation)?;
+        let shards = meta.open(&config.data.dir, Split::Validation, config.data.verify)?;
         match WindowSampler::new(shards, window) {
             Ok(sampler) => sampler.sequential(config.train.eval_windows),
             Err(e) => {
