@@ -117,13 +117,22 @@ pub fn token_bytes_for(vocab_size: usize) -> u32 {
 }
 
 /// Writes one shard: tokens go to a temporary file; `finish` writes the final header, syncs and
-/// renames, so a shard that exists is complete.
+/// renames, so a shard that exists is complete. A writer dropped unfinished (an error such as a
+/// full disk, or a panic) removes its temporary file.
 pub struct ShardWriter {
     path: PathBuf,
     tmp: PathBuf,
-    file: std::io::BufWriter<std::fs::File>,
+    file: Option<std::io::BufWriter<std::fs::File>>,
     header: ShardHeader,
     crc: crc32fast::Hasher,
+}
+
+impl Drop for ShardWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl ShardWriter {
@@ -147,7 +156,7 @@ impl ShardWriter {
         Ok(Self {
             path: path.to_path_buf(),
             tmp,
-            file,
+            file: Some(file),
             header,
             crc: crc32fast::Hasher::new(),
         })
@@ -175,7 +184,11 @@ impl ShardWriter {
                 _ => bytes.extend_from_slice(&id.to_le_bytes()),
             }
         }
-        self.file.write_all(&bytes).map_err(io)?;
+        let file = self
+            .file
+            .as_mut()
+            .expect("an unfinished writer has its file");
+        file.write_all(&bytes).map_err(io)?;
         self.crc.update(&bytes);
         self.header.tokens += ids.len() as u64;
         self.header.documents += 1;
@@ -189,11 +202,18 @@ impl ShardWriter {
             path: self.path.clone(),
             source: e,
         };
-        let mut file = self.file.into_inner().map_err(|e| io(e.into_error()))?;
-        file.seek(std::io::SeekFrom::Start(0)).map_err(io)?;
-        file.write_all(&self.header.encode()).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(&self.tmp, &self.path).map_err(io)?;
+        let buffered = self.file.take().expect("an unfinished writer has its file");
+        let written = (|| {
+            let mut file = buffered.into_inner().map_err(|e| e.into_error())?;
+            file.seek(std::io::SeekFrom::Start(0))?;
+            file.write_all(&self.header.encode())?;
+            file.sync_all()?;
+            std::fs::rename(&self.tmp, &self.path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&self.tmp);
+            return Err(io(e));
+        }
         Ok(self.header)
     }
 }
@@ -413,6 +433,19 @@ mod tests {
         std::fs::write(&path, &old).unwrap();
         Shard::open(&path, Some(9)).unwrap().verify().unwrap();
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn an_unfinished_writer_leaves_nothing_behind() {
+        let path = temp("unfinished");
+        let mut w = ShardWriter::create(&path, 381, 9).unwrap();
+        w.push_document(&[1, 2, 3]).unwrap();
+        let tmp = path.with_extension("tok.partial");
+        assert!(tmp.exists());
+        // An error part-way (here an id past the vocabulary), then the writer is dropped.
+        assert!(w.push_document(&[500]).is_err());
+        drop(w);
+        assert!(!tmp.exists() && !path.exists());
     }
 
     #[test]

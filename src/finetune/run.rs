@@ -482,7 +482,8 @@ struct HeadConfig {
 }
 
 /// Saves `model` and what `attach` adds as `dir`, replacing an earlier one only once the new one
-/// is complete: a crash while saving leaves the previous best model whole.
+/// is complete: a crash while saving leaves the previous best model whole, and a failed save
+/// (a full disk) removes its partial copy.
 pub fn save_complete(model: &Classifier, attach: &Attach, dir: &Path) -> anyhow::Result<()> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
     let partial = dir.with_file_name(format!("{name}.partial"));
@@ -492,8 +493,11 @@ pub fn save_complete(model: &Classifier, attach: &Attach, dir: &Path) -> anyhow:
             std::fs::remove_dir_all(stale)?;
         }
     }
-    save(model, &partial)?;
-    attach(&partial)?;
+    if let Err(e) = save(model, &partial).and_then(|()| attach(&partial)) {
+        // A full disk: the half-written copy gives its space back; the previous best stays.
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
     if dir.exists() {
         std::fs::rename(dir, &old)?;
     }
