@@ -12,9 +12,9 @@ use crate::generate::{generate, generate_until, SamplingConfig};
 pub struct GenerateArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Tokenizer directory.
+    /// Tokenizer directory (GPT-1 or GPT-2 vocabulary files); default: the model directory's own.
     #[arg(long)]
-    pub tokenizer: PathBuf,
+    pub tokenizer: Option<PathBuf>,
     #[arg(long)]
     pub prompt: String,
     /// New tokens to generate.
@@ -49,7 +49,10 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
     );
     let device = args.backend.device()?;
     let model = args.model.load(&device)?;
-    let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)?;
+    let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
+        args.tokenizer.as_deref(),
+        Some(&args.model.model),
+    )?;
     let prompt = tokenizer.encode(&args.prompt);
     anyhow::ensure!(!prompt.is_empty(), "the prompt has no tokens");
     anyhow::ensure!(

@@ -13,9 +13,9 @@ use crate::zeroshot::lm_eval::{last_word_passages, predicts_last_word, text_cost
 pub struct LmEvalArgs {
     #[command(flatten)]
     pub model: ModelArgs,
-    /// Tokenizer directory (GPT-1 or GPT-2 vocabulary files).
+    /// Tokenizer directory (GPT-1 or GPT-2 vocabulary files); default: the model directory's own.
     #[arg(long)]
-    pub tokenizer: PathBuf,
+    pub tokenizer: Option<PathBuf>,
     /// Held-out text files or directories of *.txt files (e.g. books not used in pre-training).
     #[arg(long, required = true, num_args = 1..)]
     pub corpus: Vec<PathBuf>,
@@ -50,8 +50,10 @@ fn prefix(s: &str, max: usize) -> &str {
 pub fn run(args: LmEvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let model = args.model.load(&device)?;
-    let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)
-        .with_context(|| format!("loading the tokenizer from {}", args.tokenizer.display()))?;
+    let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
+        args.tokenizer.as_deref(),
+        Some(&args.model.model),
+    )?;
     anyhow::ensure!(
         tokenizer.vocab_size() == model.config().vocab_size,
         "the tokenizer has {} tokens but the model predicts {}",

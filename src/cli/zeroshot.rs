@@ -20,8 +20,9 @@ pub struct ZeroshotArgs {
     pub data: PathBuf,
     #[command(flatten)]
     pub model: ModelArgs,
+    /// Tokenizer directory (GPT-1 or GPT-2 vocabulary files); default: the model directory's own.
     #[arg(long)]
-    pub tokenizer: PathBuf,
+    pub tokenizer: Option<PathBuf>,
     /// At most this many examples per split.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -35,7 +36,10 @@ pub struct ZeroshotArgs {
 pub fn run(args: ZeroshotArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let model = args.model.load(&device)?;
-    let tokenizer = genpt_tokenizer::Tokenizer::from_dir(&args.tokenizer)?;
+    let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
+        args.tokenizer.as_deref(),
+        Some(&args.model.model),
+    )?;
     anyhow::ensure!(
         tokenizer.vocab_size() == model.config().vocab_size,
         "the tokenizer has {} tokens but the model predicts {}",
