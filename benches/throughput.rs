@@ -131,10 +131,11 @@ fn finetune_step(
     lm_coef: f64,
 ) {
     use genpt::finetune::head::Pooling;
-    use genpt::finetune::model::{add_special_rows, new_classifier};
+    use genpt::finetune::model::new_classifier;
     use genpt::finetune::run::{
         apply_update, update_gradients, EncodedExample, FinetuneConfig, Target,
     };
+    use genpt::model::surgery::add_special_rows;
 
     let device = device.clone().autodiff();
     device.seed(1);

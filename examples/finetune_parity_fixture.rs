@@ -9,10 +9,11 @@
 
 use std::path::{Path, PathBuf};
 
-use genpt::data::sampler::Draws;
-use genpt::finetune::model::{add_special_rows, new_classifier, normal_values, with_dropout};
+use genpt::finetune::model::new_classifier;
 use genpt::finetune::run::{self as ft, FinetuneConfig};
 use genpt::finetune::tasks::{encode_example, head_shape};
+use genpt::model::surgery::{add_special_rows, normal_values, with_dropout};
+use genpt::rng::Draws;
 use genpt::weights;
 use genpt::{Gpt, GptConfig};
 use genpt_tasks::{Example, Input, Label, SpecialIds, TaskKind};

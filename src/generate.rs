@@ -6,8 +6,8 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 
-use crate::data::sampler::Draws;
 use crate::model::KvCache;
+use crate::rng::Draws;
 use crate::Gpt;
 
 #[derive(Debug, Clone)]

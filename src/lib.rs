@@ -16,6 +16,7 @@ pub mod plot;
 pub mod precision;
 pub mod pretrain;
 pub mod progress;
+pub mod rng;
 pub mod serve;
 pub mod train;
 pub mod weights;

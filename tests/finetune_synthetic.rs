@@ -1,10 +1,11 @@
 //! The fine-tuning loop learns tasks whose answers are known, for a classification and a
 //! multiple-choice task, and its saved model reloads to the same predictions.
 
-use genpt::data::sampler::Draws;
-use genpt::finetune::model::{add_special_rows, new_classifier};
+use genpt::finetune::model::new_classifier;
 use genpt::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::finetune::Pooling;
+use genpt::model::surgery::add_special_rows;
+use genpt::rng::Draws;
 use genpt::{Gpt, GptConfig};
 
 const VOCAB: usize = 30;

@@ -226,7 +226,7 @@ fn attention_softmax_matches_scale_mask_softmax_dropout() {
         let probe = values(n, 10, 2.0);
         let inputs = [(scores, shape)];
         let run = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| {
-            genpt::model::dropout_rng::reseed(42);
+            genpt::rng::dropout::reseed(42);
             output_and_grads(&inputs, &probe, shape, &|t| f(t[0].clone()))
         };
         // Sequence 1 is left-padded by 2 positions (batched generation) where there is a past
@@ -255,7 +255,7 @@ fn residual_dropout_matches_add_and_dropout() {
     let probe = values(n, 13, 2.0);
     for dropout in [0.0, 0.1] {
         let run = |f: &dyn Fn(Tensor<3>, Tensor<3>) -> Tensor<3>| {
-            genpt::model::dropout_rng::reseed(5);
+            genpt::rng::dropout::reseed(5);
             output_and_grads(&inputs, &probe, shape, &|t| f(t[0].clone(), t[1].clone()))
         };
         let fused = run(&|x, y| kernels::residual_dropout(x, y, dropout));

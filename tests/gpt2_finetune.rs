@@ -1,13 +1,14 @@
 //! A GPT-2 classifier fine-tunes through the special-rows mechanism built for GPT-1
-//! (`finetune::model::add_special_rows`): it learns a task with a known answer and reloads as
+//! (`model::surgery::add_special_rows`): it learns a task with a known answer and reloads as
 //! GPT-2. Nothing there assumes post-LN: the head reads the final hidden states, which for
 //! GPT-2 come after `ln_f`.
 
 use genpt::config::Arch;
-use genpt::data::sampler::Draws;
-use genpt::finetune::model::{add_special_rows, new_classifier};
+use genpt::finetune::model::new_classifier;
 use genpt::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::finetune::Pooling;
+use genpt::model::surgery::add_special_rows;
+use genpt::rng::Draws;
 use genpt::{Gpt, GptConfig};
 
 fn scratch(name: &str) -> std::path::PathBuf {

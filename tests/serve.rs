@@ -8,10 +8,11 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Int, Tensor, TensorData};
-use genpt::finetune::model::{add_special_rows, new_classifier};
+use genpt::finetune::model::new_classifier;
 use genpt::finetune::run::{self as ft, Prediction};
 use genpt::finetune::Pooling;
 use genpt::generate::{generate, SamplingConfig};
+use genpt::model::surgery::add_special_rows;
 use genpt::model::KvCache;
 use genpt::serve::{AppState, Limits, ServeConfig};
 use genpt::{Gpt, GptConfig};

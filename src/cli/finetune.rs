@@ -6,12 +6,13 @@ use anyhow::Context;
 use clap::Args;
 
 use super::BackendArgs;
-use crate::finetune::model::{add_special_rows, new_classifier, transfer_layers, with_dropout};
+use crate::finetune::model::new_classifier;
 use crate::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction};
 use crate::finetune::task_data::{
     self, add_specials, encode_examples, resolve_tokenizer, TaskSource,
 };
 use crate::finetune::tasks::{head_shape, headline_metric, prediction_text, score, SPECIAL_NAMES};
+use crate::model::surgery::{add_special_rows, transfer_layers, with_dropout};
 use genpt_tasks::{Columns, CustomKind, Example, Labels, Split, TaskInfo};
 
 #[derive(Args, Debug, Clone)]
@@ -301,7 +302,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         let release_ctx =
             crate::finetune::release_loop::dataset_n_ctx(&[&train, &dev, &test], n_ctx);
         eprintln!("release fidelity: n_ctx {release_ctx} (the longest encoded example)");
-        crate::finetune::release_loop::slice_positions(gpt, release_ctx, &device)
+        crate::model::surgery::slice_positions(gpt, release_ctx, &device)
     } else {
         gpt
     };

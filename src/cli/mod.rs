@@ -12,7 +12,6 @@ mod serve;
 mod tokenize;
 mod zeroshot;
 
-pub use tokenize::train_vocabulary;
 mod score;
 
 use std::path::PathBuf;

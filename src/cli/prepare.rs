@@ -13,8 +13,8 @@ use clap::Args;
 use rayon::prelude::*;
 
 use crate::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
-use crate::data::sampler::splitmix64;
 use crate::data::shards::ShardWriter;
+use crate::rng::splitmix64;
 
 #[derive(Args, Debug)]
 pub struct PrepareArgs {

@@ -66,7 +66,7 @@ pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             let paragraphs: Vec<&str> = texts.iter().flat_map(|t| t.split("\n\n")).collect();
             let counts = genpt_tokenizer::train::count_words(paragraphs.to_vec());
-            let (encoder, merges) = train_vocabulary(&counts, args.merges);
+            let (encoder, merges) = crate::data::vocabulary::train_vocabulary(&counts, args.merges);
             genpt_tokenizer::vocab::save(&args.out, &encoder, &merges)?;
             eprintln!(
                 "{} merges, {} pieces; wrote {}",
@@ -77,22 +77,4 @@ pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
-}
-
-/// BPE training with a progress bar on a terminal.
-pub fn train_vocabulary(
-    counts: &std::collections::HashMap<String, u64>,
-    merges: usize,
-) -> (
-    std::collections::HashMap<String, u32>,
-    Vec<(String, String)>,
-) {
-    use std::io::IsTerminal;
-    let bar = indicatif::ProgressBar::new(merges as u64);
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(indicatif::ProgressDrawTarget::hidden());
-    }
-    let result = genpt_tokenizer::train_bpe(counts, merges, &|done| bar.set_position(done as u64));
-    bar.finish_and_clear();
-    result
 }

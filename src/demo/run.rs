@@ -11,10 +11,11 @@ use burn::module::Module;
 use super::world::{fact_overlap, Cast, DemoExample, World};
 use crate::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
 use crate::data::shards::ShardWriter;
-use crate::finetune::model::{add_special_rows, new_classifier};
+use crate::finetune::model::new_classifier;
 use crate::finetune::probe::{classify_states, mean_pairwise_cosine, relative_variance};
 use crate::finetune::run::{self as ft, FinetuneConfig, Prediction, Target};
 use crate::finetune::tasks::{encode_example, head_shape, special_ids, SPECIAL_NAMES};
+use crate::model::surgery::add_special_rows;
 use crate::pretrain::RunConfig;
 use crate::zeroshot::{choose_answer, LmScorer};
 use crate::Gpt;
@@ -343,7 +344,7 @@ fn pretrain_on_stories(
 
     stage("2/6 training a BPE tokenizer on them");
     let counts = genpt_tokenizer::train::count_words(stories.clone());
-    let (encoder, merges) = crate::cli::train_vocabulary(&counts, o.merges);
+    let (encoder, merges) = crate::data::vocabulary::train_vocabulary(&counts, o.merges);
     let tokenizer_dir = o.out.join("tokenizer");
     genpt_tokenizer::vocab::save(&tokenizer_dir, &encoder, &merges)?;
     let tokenizer = genpt_tokenizer::Tokenizer::new(encoder, merges);

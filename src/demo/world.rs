@@ -19,7 +19,7 @@
 //! pre-trained). The zero-shot task ("endings") picks which of four statements about a
 //! character is true, by LM log-probability alone.
 
-use crate::data::sampler::Draws;
+use crate::rng::Draws;
 
 const NAMES: &[&str] = &[
     "mira", "tobin", "elsa", "corin", "ada", "bram", "lena", "odo", "pia", "rufus", "sela", "timo",

@@ -99,7 +99,7 @@ fn shared_dropout(x: Tensor<3>, p: f64, train: bool) -> Tensor<3> {
         return x;
     }
     let [batch, choices, width] = x.dims();
-    let values = crate::model::dropout_rng::mask(batch * width, p);
+    let values = crate::rng::dropout::mask(batch * width, p);
     let keep = Tensor::<3>::from_data(
         burn::tensor::TensorData::new(values, [batch, 1, width]),
         &x.device(),
@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn dropout_mask_is_shared_across_choices() {
         let d = device();
-        crate::model::dropout_rng::reseed(3);
+        crate::rng::dropout::reseed(3);
         let ones = Tensor::<3>::ones([4, 3, 64], &d);
         let dropped = shared_dropout(ones, 0.5, true)
             .into_data()

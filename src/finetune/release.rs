@@ -13,7 +13,7 @@
 //! ```
 //!
 //! genpt stores `we` as two parameters, `tokens_embed` (token and special rows) and
-//! `positions_embed` (sliced to the dataset's n_ctx, [`super::release_loop::slice_positions`]);
+//! `positions_embed` (sliced to the dataset's n_ctx, [`crate::model::surgery::slice_positions`]);
 //! here they are concatenated into `we` each forward pass, so that one dropout mask covers both
 //! and gradients reach both through the concatenation. The LM loss goes through the fused LM
 //! head ([`crate::kernels::linear_cross_entropy`]) with the dropped `we` as its output matrix:
@@ -27,7 +27,7 @@ use crate::Gpt;
 /// How the embedding dropout on `we` is drawn.
 #[derive(Debug, Clone)]
 pub enum WeDropout {
-    /// A fresh mask from [`crate::model::dropout_rng`] at rate `embd_pdrop` (training).
+    /// A fresh mask from [`crate::rng::dropout`] at rate `embd_pdrop` (training).
     Draw,
     /// This mask, [rows of `we`, n_embd] of 0 and 1/(1-p) (tests, to match a reference).
     Mask(Box<Tensor<2>>),
@@ -79,7 +79,7 @@ pub fn forward(
     let we = match dropout {
         WeDropout::Mask(mask) => embedding_matrix(gpt) * *mask,
         WeDropout::Draw => {
-            crate::model::layers::dropout(embedding_matrix(gpt), gpt.config().embd_pdrop, train)
+            crate::rng::dropout::dropout(embedding_matrix(gpt), gpt.config().embd_pdrop, train)
         }
     };
     let hidden = hidden_states(gpt, we.clone(), ids.reshape([batch * choices, time]), train);

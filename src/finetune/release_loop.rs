@@ -2,7 +2,7 @@
 //! and `log()`, with genpt's update step inside.
 //!
 //! - n_ctx is the dataset's longest encoded example, and the position rows are sliced to it
-//!   ([`dataset_n_ctx`], [`slice_positions`]), so the LM softmax covers exactly that many
+//!   ([`dataset_n_ctx`], [`crate::model::surgery::slice_positions`]), so the LM softmax covers exactly that many
 //!   position rows.
 //! - Each epoch shuffles the training set and takes ⌊n / batch⌋ full batches; the last partial
 //!   batch is dropped (`iter_data(..., truncate=True)`), and `n_updates_total` counts full
@@ -24,11 +24,9 @@ use burn::tensor::Device;
 
 use super::model::Classifier;
 use super::run::{self, EncodedExample, FinetuneOutcome, Prediction, Target};
-use crate::data::sampler::Draws;
 use crate::progress::Progress;
+use crate::rng::Draws;
 use crate::train::{AdamConfig, OpenAiAdam, Schedule};
-use crate::weights;
-use crate::{Gpt, GptConfig};
 
 /// The updates of the first epoch after which the release logs (`n_updates in [...] and
 /// n_epochs == 0`).
@@ -46,26 +44,6 @@ pub fn dataset_n_ctx(splits: &[&[EncodedExample]], cap: usize) -> usize {
         .max()
         .unwrap_or(1)
         .min(cap)
-}
-
-/// The same model with its position rows sliced to the first `n_ctx` (the release's
-/// `init_params[0][:n_ctx]`): `we` then has exactly n_vocab + n_special + n_ctx rows.
-pub fn slice_positions(gpt: Gpt, n_ctx: usize, device: &Device) -> Gpt {
-    let config = GptConfig {
-        n_positions: n_ctx,
-        ..gpt.config().clone()
-    };
-    let mut tensors = weights::export(&gpt);
-    let positions = tensors
-        .get_mut("positions_embed")
-        .expect("every model has positions_embed");
-    assert!(
-        positions.shape[0] >= n_ctx,
-        "n_ctx exceeds the model's context"
-    );
-    positions.values.truncate(n_ctx * config.n_embd);
-    positions.shape[0] = n_ctx;
-    weights::import(&config, tensors, device).expect("shapes follow from the config")
 }
 
 /// `n_updates_total = (n_train // n_batch_train) * n_iter`.

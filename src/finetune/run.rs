@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 use super::head::{ClassifierHead, Pooling};
 use super::model::{Classifier, ClassifierOutput};
 use super::objective::{classification_loss, lm_aux_loss, regression_loss};
-use crate::data::sampler::Draws;
 use crate::progress::Progress;
+use crate::rng::Draws;
 use crate::train::{AdamConfig, NamedGrads, OpenAiAdam, Schedule};
 use crate::weights::{self, hf};
 
@@ -246,7 +246,7 @@ pub fn update_gradients(
     step: u64,
     device: &Device,
 ) -> anyhow::Result<UpdateGradients> {
-    crate::model::dropout_rng::reseed(Draws::new(config.seed, step).next_u64());
+    crate::rng::dropout::reseed(Draws::new(config.seed, step).next_u64());
     let mut grads = NamedGrads::default();
     let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
     for micro in examples.chunks(config.micro_batch.max(1)) {

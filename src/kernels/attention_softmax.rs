@@ -8,12 +8,12 @@
 //! once. Masked entries are never exponentiated: their weight is exactly 0, as the composed
 //! path's underflow gives. The dropout mask is computed from its key where it is applied, and
 //! again in the backward pass, never stored; it is the same mask, element for element, as the
-//! composed path draws for the same key ([`crate::model::dropout_rng`]).
+//! composed path draws for the same key ([`crate::rng::dropout`]).
 
 use rayon::prelude::*;
 
 use super::simd;
-use crate::model::dropout_rng::MaskKey;
+use crate::rng::dropout::MaskKey;
 
 /// Rows per parallel task.
 fn rows_per_task(keys: usize) -> usize {

@@ -13,7 +13,7 @@ use burn::tensor::{DType, TensorData};
 use super::linear_cross_entropy::{self as lce, Problem};
 use super::FusedOps;
 use super::{attention_softmax, gelu, layer_norm, masked};
-use crate::model::dropout_rng::{self, MaskKey};
+use crate::rng::dropout::{next_key, MaskKey};
 
 /// The elements of a float tensor in row-major order (copied only if it is a strided view).
 fn f32_values(t: &FlexTensor) -> std::borrow::Cow<'_, [f32]> {
@@ -127,7 +127,7 @@ impl FusedOps for Flex {
         scale: f64,
         dropout: f64,
     ) -> FloatTensor<Self> {
-        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        let key = (dropout > 0.0).then(|| next_key(dropout));
         let (probs, weights, _) = attention_forward(&scores, past, &key_start, scale, key);
         weights.unwrap_or(probs)
     }
@@ -136,7 +136,7 @@ impl FusedOps for Flex {
         y: FloatTensor<Self>,
         dropout: f64,
     ) -> FloatTensor<Self> {
-        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        let key = (dropout > 0.0).then(|| next_key(dropout));
         residual_dropout_forward(&x, &y, key)
     }
 }
@@ -306,7 +306,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     ) -> FloatTensor<Self> {
         let guards = [scores.node()];
         let scores = scores.into_primitive();
-        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        let key = (dropout > 0.0).then(|| next_key(dropout));
         let (probs, weights, _) = attention_forward(&scores, past, &key_start, scale, key);
         let out = weights.unwrap_or_else(|| probs.clone());
         match AttentionSoftmaxBackward
@@ -326,7 +326,7 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     ) -> FloatTensor<Self> {
         let guards = [x.node(), y.node()];
         let (x, y) = (x.into_primitive(), y.into_primitive());
-        let key = (dropout > 0.0).then(|| dropout_rng::next_key(dropout));
+        let key = (dropout > 0.0).then(|| next_key(dropout));
         let out = residual_dropout_forward(&x, &y, key);
         match ResidualDropoutBackward
             .prepare::<C>(guards)

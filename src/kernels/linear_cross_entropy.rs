@@ -240,7 +240,7 @@ mod tests {
     fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
         (0..n)
             .map(|i| {
-                let h = crate::data::sampler::splitmix64(seed ^ (i as u64).wrapping_mul(0x9e37));
+                let h = crate::rng::splitmix64(seed ^ (i as u64).wrapping_mul(0x9e37));
                 ((h >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * scale
             })
             .collect()

@@ -1,10 +1,10 @@
 //! Elementwise passes that apply a dropout mask made on the spot from its key
-//! ([`crate::model::dropout_rng::MaskKey`]): the mask is never stored, and element i is the
+//! ([`crate::rng::dropout::MaskKey`]): the mask is never stored, and element i is the
 //! same as in the materialised mask of the same key.
 
 use rayon::prelude::*;
 
-use crate::model::dropout_rng::MaskKey;
+use crate::rng::dropout::MaskKey;
 
 /// Elements per parallel task.
 const TASK: usize = 1 << 14;

@@ -55,7 +55,7 @@ pub trait FusedOps: Backend {
     fn gelu(x: FloatTensor<Self>) -> FloatTensor<Self>;
 
     /// `x + dropout(y)` for two tensors of one shape, dropout probability `dropout` (the mask
-    /// drawn from [`crate::model::dropout_rng`]). Differentiable in both.
+    /// drawn from [`crate::rng::dropout`]). Differentiable in both.
     fn residual_dropout(
         x: FloatTensor<Self>,
         y: FloatTensor<Self>,
@@ -65,7 +65,7 @@ pub trait FusedOps: Backend {
     /// Attention weights from raw scores [batch, heads, queries, keys]: softmax of
     /// `scale·scores` where query i of sequence b sees keys `key_start[b] ..= past + i`
     /// (`key_start` empty: from 0), then dropout with probability `dropout` (a mask drawn from
-    /// [`crate::model::dropout_rng`]). Differentiable. A query that is itself padding sees no
+    /// [`crate::rng::dropout`]). Differentiable. A query that is itself padding sees no
     /// key and gets all-zero weights (the composed path gives it a uniform row; neither is
     /// read).
     fn attention_softmax(
@@ -265,7 +265,7 @@ pub fn reference_attention_softmax(
     // exact zero after the softmax.
     let weights =
         burn::tensor::activation::softmax(scores.mul_scalar(scale).mask_fill(mask, -1e9), 3);
-    crate::model::layers::dropout(weights, dropout, dropout > 0.0)
+    crate::rng::dropout::dropout(weights, dropout, dropout > 0.0)
 }
 
 /// The residual sum of a post-LN block with its residual dropout, `x + dropout(y)`: one pass
@@ -284,5 +284,5 @@ pub fn residual_dropout(x: Tensor<3>, y: Tensor<3>, dropout: f64) -> Tensor<3> {
 
 /// `x + dropout(y)` in tensor operations: the reference for the fused one.
 pub fn reference_residual_dropout(x: Tensor<3>, y: Tensor<3>, dropout: f64) -> Tensor<3> {
-    x + crate::model::layers::dropout(y, dropout, dropout > 0.0)
+    x + crate::rng::dropout::dropout(y, dropout, dropout > 0.0)
 }

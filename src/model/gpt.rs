@@ -13,9 +13,10 @@
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor};
 
-use super::layers::{dropout, gelu, param, Conv1D, Init, LayerNorm};
+use super::layers::{gelu, param, Conv1D, Init, LayerNorm};
 use crate::config::{Arch, GptConfig};
 use crate::kernels::residual_dropout;
+use crate::rng::dropout::dropout;
 
 /// Masked multi-head self-attention.
 #[derive(Module, Debug)]

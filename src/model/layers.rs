@@ -94,20 +94,3 @@ impl LayerNorm {
 pub fn gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     crate::kernels::gelu(x)
 }
-
-/// Inverted dropout: zero each element with probability `p` and scale the survivors by
-/// `1/(1-p)`, so that evaluation needs no rescaling. The identity when `p` is 0 or not training.
-/// Masks come from [`super::dropout_rng`]; reseed it for reproducible masks.
-pub fn dropout<const D: usize>(x: Tensor<D>, p: f64, train: bool) -> Tensor<D> {
-    if !train || p == 0.0 {
-        return x;
-    }
-    let shape = x.shape();
-    let values = super::dropout_rng::mask(shape.num_elements(), p);
-    // In x's dtype: burn does not promote mixed operands (bf16 compute, `crate::precision`).
-    let keep = Tensor::<D>::from_data(
-        burn::tensor::TensorData::new(values, shape),
-        (&x.device(), x.dtype()),
-    );
-    x * keep
-}

@@ -1,7 +1,7 @@
 //! The GPT-1 / GPT-2 decoder-only Transformer.
 
-pub mod dropout_rng;
 pub mod gpt;
 pub mod layers;
+pub mod surgery;
 
 pub use gpt::{Gpt, GptOutput, KvCache};

@@ -16,10 +16,11 @@ use super::checkpoint::{self, TrainState};
 use super::config::{OnNonFinite, RunConfig};
 use crate::config::GptConfig;
 use crate::data::corpus::{CorpusMeta, Split};
-use crate::data::sampler::{splitmix64, Draws, WindowSampler};
+use crate::data::sampler::WindowSampler;
 use crate::metrics_log::MetricsLog;
 use crate::precision::Precision;
 use crate::progress::Progress;
+use crate::rng::{splitmix64, Draws};
 use crate::train::{GradientSync, LocalSync, NamedGrads, OpenAiAdam};
 use crate::zeroshot::{LmScorer, ZeroShotTask};
 use crate::Gpt;
@@ -91,7 +92,7 @@ pub fn init_model(
         }
     }
     Ok(Some(match m.dropout {
-        Some(p) => crate::finetune::model::with_dropout(model, p, device),
+        Some(p) => crate::model::surgery::with_dropout(model, p, device),
         None => model,
     }))
 }
@@ -337,7 +338,7 @@ pub fn pretrain_with(
             let mut draws = Draws::new(state.seed, stream);
             let windows = train_sampler.sample(t.batch_size, &mut draws);
             // Dropout masks come from the same stream.
-            crate::model::dropout_rng::reseed(draws.next_u64());
+            crate::rng::dropout::reseed(draws.next_u64());
             let loss = window_loss(&model, windows, t.batch_size, true, t.precision, &device);
             let value = loss.clone().into_scalar::<f32>() as f64;
             if !value.is_finite() {

@@ -28,11 +28,11 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot};
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::text::{piece_bytes, CompletionText, Step};
-use crate::data::sampler::Draws;
 use crate::finetune::model::Classifier;
 use crate::finetune::run::{EncodedExample, Prediction};
 use crate::generate::{sample_next, SamplingConfig};
 use crate::model::KvCache;
+use crate::rng::Draws;
 use crate::{Gpt, GptConfig};
 
 /// How a generation is to be made.

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use genpt::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
-use genpt::data::sampler::Draws;
 use genpt::data::shards::ShardWriter;
 use genpt::pretrain::{checkpoint, RunConfig};
+use genpt::rng::Draws;
 
 /// The corpus's vocabulary size.
 pub const VOCAB: usize = 48;

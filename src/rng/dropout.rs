@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rayon::prelude::*;
 
-use crate::data::sampler::splitmix64;
+use super::splitmix64;
 
 static SEED: AtomicU64 = AtomicU64::new(0);
 static MASKS_DRAWN: AtomicU64 = AtomicU64::new(0);
@@ -69,6 +69,27 @@ pub fn mask(n: usize, p: f64) -> Vec<f32> {
         .enumerate()
         .for_each(|(chunk, values)| key.fill((chunk << 14) as u64, values));
     out
+}
+
+/// Inverted dropout: zero each element with probability `p` and scale the survivors by
+/// `1/(1-p)`, so that evaluation needs no rescaling. The identity when `p` is 0 or not training.
+/// Masks come from [`next_key`] / [`mask`]; reseed it for reproducible masks.
+pub fn dropout<const D: usize>(
+    x: burn::tensor::Tensor<D>,
+    p: f64,
+    train: bool,
+) -> burn::tensor::Tensor<D> {
+    if !train || p == 0.0 {
+        return x;
+    }
+    let shape = x.shape();
+    let values = mask(shape.num_elements(), p);
+    // In x's dtype: burn does not promote mixed operands (bf16 compute, `crate::precision`).
+    let keep = burn::tensor::Tensor::<D>::from_data(
+        burn::tensor::TensorData::new(values, shape),
+        (&x.device(), x.dtype()),
+    );
+    x * keep
 }
 
 #[cfg(test)]
