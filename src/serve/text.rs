@@ -319,7 +319,7 @@ mod tests {
                 state ^= state << 17;
                 let w = words[(state % words.len() as u64) as usize];
                 // Mostly whole words; sometimes a piece with no word end.
-                pieces.push(if state % 5 == 0 {
+                pieces.push(if state.is_multiple_of(5) {
                     w.to_string()
                 } else {
                     format!("{w} ")
