@@ -343,4 +343,19 @@ fn a_damaged_shard_is_refused_by_name_before_training() {
         "{stderr}"
     );
     assert!(!out.join("checkpoints").exists(), "no update was made");
+    // Without the check at open (data.verify = false, for huge corpora), the windows drawn
+    // are still checked: an error naming the shard, never a panic inside the backend.
+    let output = Command::new(env!("CARGO_BIN_EXE_genpt"))
+        .args(["pretrain", "--config", config_path.to_str().unwrap()])
+        .args(["--set", "data.verify=false", "--set", "train.steps=400"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(shard.to_str().unwrap())
+            && stderr.contains("id 65535")
+            && !stderr.contains("panicked"),
+        "{stderr}"
+    );
 }

@@ -240,7 +240,7 @@ pub fn pretrain_with(
     let val_windows = {
         let shards = meta.open(&config.data.dir, Split::Validation, config.data.verify)?;
         match WindowSampler::new(shards, window) {
-            Ok(sampler) => sampler.sequential(config.train.eval_windows),
+            Ok(sampler) => sampler.sequential(config.train.eval_windows)?,
             Err(e) => {
                 eprintln!("warning: no validation: {e}");
                 Vec::new()
@@ -336,7 +336,7 @@ pub fn pretrain_with(
             let stream = state.next_stream;
             state.next_stream += 1;
             let mut draws = Draws::new(state.seed, stream);
-            let windows = train_sampler.sample(t.batch_size, &mut draws);
+            let windows = train_sampler.sample(t.batch_size, &mut draws)?;
             // Dropout masks come from the same stream.
             crate::rng::dropout::reseed(draws.next_u64());
             let loss = window_loss(&model, windows, t.batch_size, true, t.precision, &device);
