@@ -70,8 +70,8 @@ pub struct FinetuneArgs {
     #[arg(long)]
     pub preset: Option<String>,
     /// `pretrained` (default) or `random`: no pre-training, for the paper's ablation.
-    #[arg(long, default_value = "pretrained")]
-    pub init: String,
+    #[arg(long, value_enum, default_value_t = Init::Pretrained)]
+    pub init: Init,
     /// Keep only the first N pre-trained blocks, re-initialising the rest (Figure 2, left).
     #[arg(long)]
     pub transfer_layers: Option<usize>,
@@ -137,6 +137,24 @@ pub struct InputArgs {
     /// Use at most this many examples.
     #[arg(long)]
     pub limit: Option<usize>,
+}
+
+/// Where fine-tuning starts.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Init {
+    /// The weights of --model.
+    Pretrained,
+    /// A fresh initialisation of --model's shape (or of --preset's).
+    Random,
+}
+
+impl Init {
+    fn name(self) -> &'static str {
+        match self {
+            Init::Pretrained => "pretrained",
+            Init::Random => "random",
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -236,15 +254,15 @@ fn limited(
 pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?.autodiff();
     device.seed(args.seed ^ 0x5eed);
-    let gpt = match (args.init.as_str(), &args.model, &args.preset) {
-        ("pretrained", Some(dir), _) => {
+    let gpt = match (args.init, &args.model, &args.preset) {
+        (Init::Pretrained, Some(dir), _) => {
             let loaded = crate::weights::load_model(dir, &Default::default(), &device)?;
             match args.transfer_layers {
                 Some(n) => transfer_layers(loaded, n, &device),
                 None => loaded,
             }
         }
-        ("random", Some(dir), _) => {
+        (Init::Random, Some(dir), _) => {
             // The same shape as the pre-trained model, freshly initialised.
             let config =
                 crate::weights::load_model(dir, &Default::default(), &device.clone().inner())?
@@ -252,15 +270,20 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
                     .clone();
             crate::Gpt::new(&config, &device)
         }
-        ("random", None, Some(preset)) => {
+        (Init::Random, None, Some(preset)) => {
             let (tokenizer, _) = resolve_tokenizer(args.task.tokenizer.as_deref(), None)?;
             let mut config = crate::GptConfig::preset(preset)
                 .with_context(|| format!("unknown preset {preset}"))?;
             config.vocab_size = tokenizer.vocab_size();
             crate::Gpt::new(&config, &device)
         }
-        (other, _, _) => {
-            anyhow::bail!("--init {other:?}: expected `pretrained` (with --model) or `random`")
+        (Init::Pretrained, None, _) => {
+            anyhow::bail!(
+                "--init pretrained needs --model DIR (or use --init random --preset NAME)"
+            )
+        }
+        (Init::Random, None, None) => {
+            anyhow::bail!("--init random needs --model DIR (its shape) or --preset NAME")
         }
     };
     // Special rows are appended unless the model already has them (a fine-tuned starting point).
@@ -340,7 +363,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     )?;
     let summary = serde_json::json!({
         "task": spec.name,
-        "init": args.init,
+        "init": args.init.name(),
         "lm_coef": args.lm_coef,
         "transfer_layers": args.transfer_layers,
         "seed": args.seed,
