@@ -26,8 +26,8 @@ pub struct TaskArgs {
     #[arg(long)]
     pub data: Option<PathBuf>,
     /// With --task custom: classification, entailment, similarity, regression or choice.
-    #[arg(long)]
-    pub kind: Option<String>,
+    #[arg(long, value_parser = |s: &str| s.parse::<CustomKind>())]
+    pub kind: Option<CustomKind>,
     /// With --task custom: the labeled training file (.jsonl, .csv or .tsv).
     #[arg(long)]
     pub train: Option<PathBuf>,
@@ -195,12 +195,9 @@ pub struct PredictArgs {
 /// file defines the task).
 fn finetune_source(args: &TaskArgs) -> anyhow::Result<(TaskSource, TaskInfo, Vec<Example>)> {
     if args.task == "custom" {
-        let kind: CustomKind = args
-            .kind
-            .as_deref()
-            .context("--task custom needs --kind (classification, entailment, similarity, regression, choice)")?
-            .parse()
-            .map_err(anyhow::Error::msg)?;
+        let kind: CustomKind = args.kind.context(
+            "--task custom needs --kind (classification, entailment, similarity, regression, choice)",
+        )?;
         let train = args
             .train
             .as_deref()
