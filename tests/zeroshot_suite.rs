@@ -70,3 +70,24 @@ fn unknown_tasks_and_missing_data_are_clear_errors() {
         "{err:#}"
     );
 }
+
+/// `storycloze` scores the 374 stories fine-tuning holds out; `storycloze-all` every story of
+/// the 2016 validation file (1,871: the count of the released CSV).
+#[test]
+fn storycloze_all_scores_every_validation_story() {
+    let Some(shared) = genpt::shared_dir() else {
+        eprintln!("skipped: ../shared not found (set GENPT_SHARED)");
+        return;
+    };
+    let data = shared.join("data/storycloze");
+    let tokenizer = genpt_tokenizer::Tokenizer::new(Default::default(), vec![]);
+    let count = |task: &str| {
+        ZeroShotTask::load(task, &data, &tokenizer, None)
+            .unwrap()
+            .evaluate(&CopyScorer)
+            .per_example
+            .len()
+    };
+    assert_eq!(count("storycloze"), 374);
+    assert_eq!(count("storycloze-all"), 1871);
+}

@@ -10,7 +10,8 @@ use crate::zeroshot::{LmScorer, ZeroShotTask};
 
 #[derive(Args, Debug)]
 pub struct ZeroshotArgs {
-    /// cola, sst2, race, race-middle, race-high, storycloze, dpr (Winograd: Definite Pronoun
+    /// cola, sst2, race, race-middle, race-high, storycloze (the 374 stories fine-tuning holds
+    /// out), storycloze-all (all 1,871 validation stories), dpr (Winograd: Definite Pronoun
     /// Resolution) or wsc (the Winograd Schema Challenge's WSCollection.xml).
     #[arg(long)]
     pub task: String,

@@ -144,7 +144,7 @@ pub struct ZeroShotSection {
     /// At most this many examples per task and split.
     pub limit: Option<usize>,
     /// Task → its data directory, e.g. `cola = "../shared/data/glue/CoLA"`; tasks are those of
-    /// `genpt zeroshot` (`ZERO_SHOT_TASKS`: cola, sst2, race and its levels, storycloze, dpr, wsc).
+    /// `genpt zeroshot` (`ZERO_SHOT_TASKS`: cola, sst2, race and its levels, storycloze, storycloze-all, dpr, wsc).
     #[serde(default)]
     pub tasks: BTreeMap<String, PathBuf>,
 }
