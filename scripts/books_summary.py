@@ -21,7 +21,8 @@ import books_finetune as bf  # noqa: E402
 
 METRIC = {"storycloze": "accuracy", "stsb": "pearson", "sst2": "accuracy", "rte": "accuracy",
           "mrpc": "f1", "cola": "mcc", "qnli": "accuracy"}
-ZERO_SHOT = {"storycloze": "accuracy", "sst2": "accuracy", "cola": "mcc", "dpr": "accuracy"}
+ZERO_SHOT = {"storycloze": "accuracy", "storycloze-all": "accuracy", "sst2": "accuracy",
+             "cola": "mcc", "dpr": "accuracy"}
 
 
 def safetensors_params(path):
