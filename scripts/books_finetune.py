@@ -7,6 +7,8 @@ Usage: python3 scripts/books_finetune.py GENPT MODEL SHARED_DATA SPLITS OUT
 For every task, in the order of TASKS (the issue's targets first):
   1. the learning-rate grid, seed 1, lambda = 0.5: GRID["pretrained"] from MODEL's weights and
      GRID["random"] from a random initialisation of the same shape;
+     If an initialisation's best rate is an edge of its grid, the next rate beyond that edge
+     is tried too (the edge rule, up to EXTEND = 2 extra rates, the same rule for both);
   2. each initialisation keeps the learning rate of its best seed-1 dev score (the same rule for
      both), and runs seeds 2 and 3 with it; lambda = 0 (no auxiliary LM) runs seeds 1-3 at the
      pre-trained model's learning rate.
@@ -16,7 +18,7 @@ The scores are the best dev score over the epochs (genpt finetune's model select
 what both initialisations are compared on. A fine-tuned model's weights are deleted once its
 metrics are written (only metrics.json and metrics.jsonl are kept).
 
-Environment: EPOCHS (3), SEEDS (1 2 3), TASKS (a space-separated subset, in order), LAYERS (1 to
+Environment: EPOCHS (3), EXTEND (2), SEEDS (1 2 3), TASKS (a space-separated subset, in order), LAYERS (1 to
 run Figure 2 left, default 1), ARCHIVE (default docs/results/books-finetune).
 
 Each finished run's metrics.json is also copied to ARCHIVE/RUN.json, which is committed: a run
@@ -48,6 +50,16 @@ def sync(out):
     return copied
 
 GRID = {"pretrained": [1e-4, 2.5e-4, 5e-4], "random": [2.5e-4, 5e-4, 1e-3]}
+EXTEND = int(os.environ.get("EXTEND", "2"))
+
+
+def next_rate(lr, up):
+    """The neighbour of `lr` on the 1-2.5-5 series (1e-4, 2.5e-4, 5e-4, 1e-3, ...)."""
+    series = [m * 10.0**e for e in range(-7, 0) for m in (1.0, 2.5, 5.0)]
+    i = min(range(len(series)), key=lambda i: abs(series[i] / lr - 1))
+    return float(f"{series[i + 1 if up else i - 1]:.3g}")
+
+
 TASKS = [
     "storycloze", "stsb", "sst2@1000", "sst2@250", "rte", "mrpc", "cola", "qnli",
     "sst2@4000", "sst2@16000", "sst2",
@@ -161,6 +173,15 @@ def main(genpt, model, shared, splits, out):
             scores = {}
             for lr in GRID[init]:
                 left -= 1
+                scores[lr] = r.run(task, init, lr, seeds[0], remaining=left)
+            # The edge rule, the same for both initialisations: while the best rate is the
+            # grid's highest or lowest, try the next rate beyond it (at most EXTEND times).
+            for _ in range(EXTEND):
+                rates = sorted(scores)
+                top = max(scores, key=lambda lr: scores[lr])
+                if top not in (rates[0], rates[-1]):
+                    break
+                lr = next_rate(top, up=top == rates[-1])
                 scores[lr] = r.run(task, init, lr, seeds[0], remaining=left)
             best[init] = max(scores, key=lambda lr: scores[lr])
         for seed in seeds:
