@@ -67,6 +67,24 @@ TASKS = [
 LAYER_TASKS = ["stsb", "sst2@1000"]
 
 
+def rate_search(score, init):
+    """Seed-1 dev scores by learning rate for one initialisation: its grid, then the edge rule,
+    the same for both initialisations: while the best rate is the highest or lowest tried, the
+    next rate beyond it is tried too (at most EXTEND times). `score(lr)` runs or looks up one
+    run; a None (not run yet) stops the search."""
+    scores = {lr: score(lr) for lr in GRID[init]}
+    for _ in range(EXTEND):
+        if any(v is None for v in scores.values()):
+            break
+        rates = sorted(scores)
+        top = max(scores, key=lambda lr: scores[lr])
+        if top not in (rates[0], rates[-1]):
+            break
+        lr = next_rate(top, up=top == rates[-1])
+        scores[lr] = score(lr)
+    return scores
+
+
 def task_source(name, shared, splits):
     """(genpt task name, data directory) of a task of TASKS."""
     if name.startswith("sst2@"):
@@ -170,19 +188,11 @@ def main(genpt, model, shared, splits, out):
         left = runs_per_task
         best = {}
         for init in ("pretrained", "random"):
-            scores = {}
-            for lr in GRID[init]:
+            def score(lr, init=init):
+                nonlocal left
                 left -= 1
-                scores[lr] = r.run(task, init, lr, seeds[0], remaining=left)
-            # The edge rule, the same for both initialisations: while the best rate is the
-            # grid's highest or lowest, try the next rate beyond it (at most EXTEND times).
-            for _ in range(EXTEND):
-                rates = sorted(scores)
-                top = max(scores, key=lambda lr: scores[lr])
-                if top not in (rates[0], rates[-1]):
-                    break
-                lr = next_rate(top, up=top == rates[-1])
-                scores[lr] = r.run(task, init, lr, seeds[0], remaining=left)
+                return r.run(task, init, lr, seeds[0], remaining=max(left, 0))
+            scores = rate_search(score, init)
             best[init] = max(scores, key=lambda lr: scores[lr])
         for seed in seeds:
             for variant, lr in (("pretrained", best["pretrained"]), ("random", best["random"]),

@@ -85,7 +85,7 @@ def finetune_summary(ft):
     r = bf.Runner(None, None, None, None, ft, None)
     finetune, layers = {}, {}
     for task in bf.TASKS:
-        scores = {init: {lr: r.result(task, init, lr, 1) for lr in bf.GRID[init]}
+        scores = {init: bf.rate_search(lambda lr, init=init: r.result(task, init, lr, 1), init)
                   for init in ("pretrained", "random")}
         if any(v is None for s in scores.values() for v in s.values()):
             continue
