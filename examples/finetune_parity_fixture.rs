@@ -10,8 +10,8 @@
 use std::path::{Path, PathBuf};
 
 use genpt::finetune::model::new_classifier;
-use genpt::finetune::run::{self as ft, FinetuneConfig};
 use genpt::finetune::tasks::{encode_example, head_shape};
+use genpt::finetune::{self as ft, FinetuneConfig};
 use genpt::model::surgery::{add_special_rows, normal_values, with_dropout};
 use genpt::rng::Draws;
 use genpt::weights;

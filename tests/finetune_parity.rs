@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
-use genpt::finetune::run::{self, apply_update, update_gradients, EncodedExample, FinetuneConfig};
 use genpt::finetune::trace::{parameter_norms, read_examples};
+use genpt::finetune::{self as ft, apply_update, update_gradients, EncodedExample, FinetuneConfig};
 use genpt::train::{AdamConfig, OpenAiAdam};
 
 const CASES: &[&str] = &[
@@ -73,7 +73,7 @@ fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
     let want: TorchRecord =
         serde_json::from_str(&std::fs::read_to_string(dir.join("torch.json")).unwrap()).unwrap();
     let train = read_examples(&dir.join("train.jsonl")).unwrap();
-    let mut model = run::load(&dir.join("initial"), &device).unwrap();
+    let mut model = ft::load(&dir.join("initial"), &device).unwrap();
     let (vocab, width, rows) = {
         let c = model.gpt.config();
         (c.vocab_size, c.n_embd, c.embedding_rows())

@@ -2,8 +2,8 @@
 //! multiple-choice task, and its saved model reloads to the same predictions.
 
 use genpt::finetune::model::new_classifier;
-use genpt::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::finetune::Pooling;
+use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::model::surgery::add_special_rows;
 use genpt::rng::Draws;
 use genpt::{Gpt, GptConfig};
@@ -106,7 +106,7 @@ fn train(
         ..FinetuneConfig::default()
     };
     let out = std::env::temp_dir().join(format!("genpt-ft-{}-{name}", std::process::id()));
-    let outcome = run::finetune(
+    let outcome = ft::finetune(
         model,
         train,
         dev,
@@ -121,8 +121,8 @@ fn train(
     )
     .unwrap();
     // The best model reloads and predicts what it scored.
-    let reloaded = run::load(&outcome.best_dir, &device).unwrap();
-    let again = accuracy(&run::predict(&reloaded, dev, 8, &device), dev);
+    let reloaded = ft::load(&outcome.best_dir, &device).unwrap();
+    let again = accuracy(&ft::predict(&reloaded, dev, 8, &device), dev);
     assert!(
         (again - outcome.best_score).abs() < 1e-9,
         "reloaded {again} vs {}",

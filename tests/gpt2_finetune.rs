@@ -5,8 +5,8 @@
 
 use genpt::config::Arch;
 use genpt::finetune::model::new_classifier;
-use genpt::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::finetune::Pooling;
+use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::model::surgery::add_special_rows;
 use genpt::rng::Draws;
 use genpt::{Gpt, GptConfig};
@@ -81,7 +81,7 @@ fn a_gpt2_classifier_fine_tunes_through_the_special_rows() {
         ..FinetuneConfig::default()
     };
     let out = scratch("ft");
-    let outcome = run::finetune(
+    let outcome = ft::finetune(
         model,
         &train,
         &dev,
@@ -101,9 +101,9 @@ fn a_gpt2_classifier_fine_tunes_through_the_special_rows() {
         "dev accuracy {}",
         outcome.best_score
     );
-    let reloaded = run::load(&outcome.best_dir, &device).unwrap();
+    let reloaded = ft::load(&outcome.best_dir, &device).unwrap();
     assert_eq!(reloaded.gpt.config().arch, Arch::Gpt2);
-    let again = accuracy(&run::predict(&reloaded, &dev, 8, &device), &dev);
+    let again = accuracy(&ft::predict(&reloaded, &dev, 8, &device), &dev);
     assert!((again - outcome.best_score).abs() < 1e-9);
 }
 

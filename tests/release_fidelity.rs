@@ -25,9 +25,9 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use genpt::finetune::model::Classifier;
 use genpt::finetune::objective::{classification_loss, lm_aux_loss};
 use genpt::finetune::release::{self, WeDropout};
-use genpt::finetune::release_loop::{self, Best, LoopHooks};
-use genpt::finetune::run::{EncodedExample, Target};
+use genpt::finetune::run::{self, Best, LoopHooks};
 use genpt::finetune::{ClassifierHead, Pooling};
+use genpt::finetune::{EncodedExample, LoopPolicy, Target};
 use genpt::train::{NamedGrads, Schedule};
 use genpt::weights::{self, HostTensor};
 use genpt::{Gpt, GptConfig};
@@ -431,8 +431,8 @@ fn release_loop_matches_the_transcribed_loop() {
             logs: vec![],
             saves: 0,
         };
-        let best = release_loop::drive(n_train, batch, epochs, 7, &mut rec).unwrap();
-        let total = release_loop::total_updates(n_train, batch, epochs);
+        let best = run::drive(n_train, batch, epochs, 7, &LoopPolicy::RELEASE, &mut rec).unwrap();
+        let total = LoopPolicy::RELEASE.total_updates(n_train, batch, epochs);
         assert_eq!(total as usize, n("n_updates_total"), "{case}");
         assert_eq!(rec.updates.len(), n("n_updates_total"), "updates run");
         assert!(
@@ -458,6 +458,7 @@ fn release_loop_matches_the_transcribed_loop() {
         let want_best = case["best_log"].as_i64().unwrap();
         let got_best = match best {
             Best::Initial => -1,
+            Best::Final => -2,
             Best::Log { index, .. } => index as i64,
         };
         assert_eq!(got_best, want_best, "best parameters: {case}");
@@ -482,7 +483,7 @@ fn learning_rate_multipliers_match_opt_py() {
         let warmup = case["warmup"].as_f64().unwrap();
         let want = f64s(&case["factors"]);
         let got: Vec<f64> = (0..total)
-            .map(|s| release_loop::lr_factor(s, total, warmup))
+            .map(|s| LoopPolicy::RELEASE.lr_factor(s, total, warmup))
             .collect();
         // The fixture holds f32-rounded values.
         let worst = max_diff(&got, &want);
@@ -549,10 +550,10 @@ fn dataset_context_matches_train_py() {
             })
             .collect();
         let refs: Vec<&[EncodedExample]> = splits.iter().map(Vec::as_slice).collect();
-        let got = release_loop::dataset_n_ctx(&refs, cap);
+        let got = genpt::finetune::release::dataset_n_ctx(&refs, cap);
         let want = case["n_ctx"].as_u64().unwrap() as usize;
         // Negative control: the training split alone (the release looks at every split).
-        let train_only = release_loop::dataset_n_ctx(&refs[..1], cap);
+        let train_only = genpt::finetune::release::dataset_n_ctx(&refs[..1], cap);
         println!(
             "n_ctx {got} (release {want}); negative control, training split alone: {train_only}"
         );
@@ -565,7 +566,7 @@ fn dataset_context_matches_train_py() {
     );
 }
 
-/// The `--fidelity release` plumbing: `run::update_gradients` with the release fidelity gives
+/// The `--fidelity release` plumbing: `finetune::update_gradients` with the release fidelity gives
 /// the reference losses (dropout 0, so the model's draws are the identity).
 #[test]
 fn update_gradients_uses_the_release_graph() {
@@ -579,15 +580,15 @@ fn update_gradients_uses_the_release_graph() {
         genpt::finetune::Fidelity::Release,
         genpt::finetune::Fidelity::Hf,
     ] {
-        let config = genpt::finetune::run::FinetuneConfig {
+        let config = genpt::finetune::FinetuneConfig {
             micro_batch: examples.len(),
             lm_coef: g.lm_coef,
             clf_dropout: 0.0,
             fidelity,
             ..Default::default()
         };
-        let u = genpt::finetune::run::update_gradients(&g.model, &examples, &config, 0, &device)
-            .unwrap();
+        let u =
+            genpt::finetune::update_gradients(&g.model, &examples, &config, 0, &device).unwrap();
         lm_means.insert(fidelity.to_string(), (u.clf_loss, u.lm_loss));
     }
     let want_lm = f64s(&case["lm_losses"]).iter().sum::<f64>() / 4.0;

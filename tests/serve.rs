@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use burn::tensor::{Int, Tensor, TensorData};
 use genpt::finetune::model::new_classifier;
-use genpt::finetune::run::{self as ft, Prediction};
 use genpt::finetune::Pooling;
+use genpt::finetune::{self as ft, Prediction};
 use genpt::generate::{generate, SamplingConfig};
 use genpt::model::surgery::add_special_rows;
 use genpt::model::KvCache;

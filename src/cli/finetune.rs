@@ -7,11 +7,11 @@ use clap::Args;
 
 use super::BackendArgs;
 use crate::finetune::model::new_classifier;
-use crate::finetune::run::{self, EncodedExample, FinetuneConfig, Prediction};
 use crate::finetune::task_data::{
     self, add_specials, encode_examples, resolve_tokenizer, TaskSource,
 };
 use crate::finetune::tasks::{head_shape, headline_metric, prediction_text, score, SPECIAL_NAMES};
+use crate::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction};
 use crate::model::surgery::{add_special_rows, transfer_layers, with_dropout};
 use genpt_tasks::{Columns, CustomKind, Example, Labels, Split, TaskInfo};
 
@@ -312,15 +312,14 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     let dev = encode_examples(&tokenizer, specials, &info, &dev, n_ctx)?;
     // Issue 15: the release sets n_ctx to the longest encoded example of every split and slices
     // the position rows to it (its LM softmax covers them).
-    let gpt = if args.fidelity == crate::finetune::Fidelity::Release {
+    let gpt = if args.fidelity.recipe().dataset_context {
         // The test split counts when there is one (the release's includes it).
         let mut test = source
             .read(Split::Test, args.task.test.as_deref(), Labels::Optional)
             .map_or_else(|_| Vec::new(), |(_, examples)| examples);
         test.truncate(args.task.limit.unwrap_or(usize::MAX));
         let test = encode_examples(&tokenizer, specials, &info, &test, n_ctx)?;
-        let release_ctx =
-            crate::finetune::release_loop::dataset_n_ctx(&[&train, &dev, &test], n_ctx);
+        let release_ctx = crate::finetune::release::dataset_n_ctx(&[&train, &dev, &test], n_ctx);
         eprintln!("release fidelity: n_ctx {release_ctx} (the longest encoded example)");
         crate::model::surgery::slice_positions(gpt, release_ctx, &device)
     } else {
@@ -355,7 +354,7 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|e| (f64::NAN, serde_json::json!({ "error": e.to_string() })))
     };
     let attach = |dir: &std::path::Path| task_data::attach(dir, &info, &tokenizer_dir);
-    let outcome = run::finetune(
+    let outcome = ft::finetune(
         model, &train, &dev, &config, &selection, &attach, &args.out, &device,
     )?;
     let summary = serde_json::json!({
@@ -384,9 +383,9 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         let (_, examples) = source.read(Split::Test, Some(test), Labels::Optional)?;
         let examples = limited(examples, args.task.limit, "test")?;
         let inference = device.clone().inner();
-        let model = run::load(&outcome.best_dir, &inference)?;
+        let model = ft::load(&outcome.best_dir, &inference)?;
         let encoded = encode_examples(&tokenizer, specials, &info, &examples, n_ctx)?;
-        let predictions = run::predict(&model, &encoded, 16, &inference);
+        let predictions = ft::predict(&model, &encoded, 16, &inference);
         write_predictions(
             &info,
             &examples,
@@ -437,7 +436,7 @@ fn load_for(
     labels: Labels,
     device: &burn::tensor::Device,
 ) -> anyhow::Result<Loaded> {
-    let model = run::load(model_dir, device)?;
+    let model = ft::load(model_dir, device)?;
     let info = match (&input.task, TaskInfo::load(model_dir)) {
         (None, Ok(info)) => info,
         (Some(name), Ok(info)) => {
@@ -504,7 +503,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
     let loaded = load_for(&args.model, &args.input, split, Labels::Required, &device)?;
-    let predictions = run::predict(&loaded.model, &loaded.encoded, 16, &device);
+    let predictions = ft::predict(&loaded.model, &loaded.encoded, 16, &device);
     let (_, metrics) = score(&loaded.info.to_spec(), &predictions, &loaded.encoded)?;
     println!("{metrics}");
     let out = args.out.unwrap_or_else(|| args.model.clone());
@@ -530,7 +529,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
     let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
     let loaded = load_for(&args.model, &args.input, split, Labels::Optional, &device)?;
-    let predictions = run::predict(&loaded.model, &loaded.encoded, 16, &device);
+    let predictions = ft::predict(&loaded.model, &loaded.encoded, 16, &device);
     if args.input.input.is_some() {
         return write_predictions(&loaded.info, &loaded.examples, &predictions, &args.out);
     }

@@ -18,6 +18,10 @@
 //! | best model | best dev score, first epoch always kept | the initial parameters are saved first with best score 0; a log replaces them only when its dev score is strictly higher |
 //! | warmup | rounded to whole updates | the exact fraction (`warmup_linear(t / t_total)`) |
 //!
+//! [`Fidelity::recipe`] is where the flag is read: it gives the training graph
+//! ([`TrainingForward`]), the loop's [`LoopPolicy`] and the context rule, and nothing else
+//! branches on the flag.
+//!
 //! Hugging Face's choices are the default because they are what the public checkpoint's users
 //! run and what genpt's parity tests pin down. The release mode exists to reproduce the paper's
 //! own procedure; `scripts/release_reference.py` transcribes the release's graph and loop into
@@ -26,7 +30,12 @@
 //! TensorFlow's and numpy's) and its per-segment truncation `x[:n_ctx // 2 - 2]` (genpt
 //! truncates with the task's own rule; for Story Cloze at n_ctx 512 nothing is cut either way).
 
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+use super::batch::Batch;
+use super::model::Classifier;
+use crate::train::Schedule;
 
 /// See the module documentation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -57,5 +66,111 @@ impl std::fmt::Display for Fidelity {
             Self::Hf => "hf",
             Self::Release => "release",
         })
+    }
+}
+
+/// The training forward pass of a fidelity's graph for one padded batch: the head's outputs
+/// [batch, outputs] and, when asked for, the auxiliary LM loss L1.
+pub type TrainingForward = fn(&Classifier, Batch, bool) -> (Tensor<2>, Option<Tensor<1>>);
+
+/// How the fine-tuning loop runs: the last rows of the table above, as values.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LoopPolicy {
+    /// Drop each epoch's last, partial batch (⌊n / batch⌋ updates) instead of running it
+    /// (⌈n / batch⌉).
+    pub drop_partial_batch: bool,
+    /// Warmup as the exact fraction of all updates instead of rounded to whole updates.
+    pub exact_warmup: bool,
+    /// Updates of the first epoch after which the dev set is scored too (every epoch's end
+    /// always is).
+    pub first_epoch_logs: &'static [u64],
+    /// Also score the first n_dev training examples, and log the release's cost and accuracy.
+    pub score_train_part: bool,
+    /// Save the initial parameters as the best, with best score 0, before training; an
+    /// evaluation then replaces the best only when strictly higher. Otherwise the first
+    /// evaluation is always kept, and a later one replaces it when strictly higher.
+    pub initial_best: bool,
+    /// What the progress bar says.
+    pub label: &'static str,
+}
+
+/// The updates of the first epoch after which the release logs (`n_updates in [...] and
+/// n_epochs == 0`).
+pub const FIRST_EPOCH_LOGS: [u64; 6] = [1000, 2000, 4000, 8000, 16000, 32000];
+
+impl LoopPolicy {
+    pub const HF: Self = Self {
+        drop_partial_batch: false,
+        exact_warmup: false,
+        first_epoch_logs: &[],
+        score_train_part: false,
+        initial_best: false,
+        label: "fine-tuning",
+    };
+    pub const RELEASE: Self = Self {
+        drop_partial_batch: true,
+        exact_warmup: true,
+        first_epoch_logs: &FIRST_EPOCH_LOGS,
+        score_train_part: true,
+        initial_best: true,
+        label: "fine-tuning (release)",
+    };
+
+    pub fn updates_per_epoch(&self, n_train: usize, batch: usize) -> u64 {
+        if self.drop_partial_batch {
+            (n_train / batch) as u64
+        } else {
+            n_train.div_ceil(batch) as u64
+        }
+    }
+
+    /// The release's `n_updates_total = (n_train // n_batch_train) * n_iter`, or the default's
+    /// ⌈n_train / batch⌉ · epochs.
+    pub fn total_updates(&self, n_train: usize, batch: usize, epochs: usize) -> u64 {
+        self.updates_per_epoch(n_train, batch) * epochs as u64
+    }
+
+    /// The warmup in whole updates, `None` when it is the exact fraction.
+    pub fn warmup_steps(&self, total: u64, warmup: f64) -> Option<u64> {
+        (!self.exact_warmup).then(|| (warmup * total as f64).round() as u64)
+    }
+
+    /// The learning-rate multiplier of update `step` (0-based) of `total` under
+    /// `warmup_linear`: with the exact fraction, `opt.py`'s `warmup_linear(t / t_total,
+    /// warmup)`; otherwise over whole warmup updates.
+    pub fn lr_factor(&self, step: u64, total: u64, warmup: f64) -> f64 {
+        match self.warmup_steps(total, warmup) {
+            Some(steps) => Schedule::WarmupLinear.at_step(step, total, steps),
+            None => Schedule::WarmupLinear.factor(step as f64 / total.max(1) as f64, warmup),
+        }
+    }
+}
+
+/// Everything the fidelity decides, chosen in one place.
+#[derive(Debug, Clone, Copy)]
+pub struct Recipe {
+    pub forward: TrainingForward,
+    pub policy: LoopPolicy,
+    /// The context is the dataset's longest encoded example, the position rows sliced to it
+    /// ([`super::release::dataset_n_ctx`]), instead of the model's `n_positions`.
+    pub dataset_context: bool,
+}
+
+impl Fidelity {
+    pub fn recipe(self) -> Recipe {
+        match self {
+            Self::Hf => Recipe {
+                forward: Classifier::training_forward,
+                policy: LoopPolicy::HF,
+                dataset_context: false,
+            },
+            // The release's graph: dropout on the embedding matrix `we`, whose every row the
+            // LM head then covers.
+            Self::Release => Recipe {
+                forward: super::release::training_forward,
+                policy: LoopPolicy::RELEASE,
+                dataset_context: true,
+            },
+        }
     }
 }

@@ -1,18 +1,32 @@
 //! Stage two of the method (paper, sections 3.2–3.3): discriminative fine-tuning with
 //! task-aware input transformations and an auxiliary language-modelling loss.
+//!
+//! Layers, lowest first: `types` (examples, settings, outcomes) and `batch`; the model (`head`,
+//! `model`, `objective`) and the release's graph (`release`); `fidelity`, which chooses graph
+//! and loop policy once; `step` (one update, and predictions); `io` (a fine-tuned model on
+//! disk); `trace`; and `run`, the one loop.
 
+pub mod batch;
 pub mod fidelity;
 pub mod head;
+pub mod io;
 pub mod model;
 pub mod objective;
 pub mod probe;
-// Issue 15: `--fidelity release`, the official release's graph and loop.
+// Issue 15: `--fidelity release`, the official release's graph.
 pub mod release;
-pub mod release_loop;
 pub mod run;
+pub mod step;
 pub mod task_data;
 pub mod tasks;
 pub mod trace;
+pub mod types;
 
-pub use fidelity::Fidelity;
+pub use fidelity::{Fidelity, LoopPolicy};
 pub use head::{ClassifierHead, Pooling};
+pub use io::{load, save, save_complete};
+pub use run::finetune;
+pub use step::{apply_update, predict, update_gradients, UpdateGradients};
+pub use types::{
+    Attach, EncodedExample, Evaluate, FinetuneConfig, FinetuneOutcome, Prediction, Target,
+};

@@ -4,7 +4,9 @@
 use burn::module::Module;
 use burn::tensor::{Device, Int, Tensor};
 
+use super::batch::Batch;
 use super::head::{ClassifierHead, Pooling};
+use super::objective::lm_aux_loss;
 use crate::Gpt;
 
 #[derive(Module, Debug)]
@@ -43,6 +45,17 @@ impl Classifier {
             logits,
             lm_hidden: with_lm.then_some(hidden),
         }
+    }
+}
+
+impl Classifier {
+    /// Hugging Face's training graph ([`super::Fidelity::Hf`]): the head's outputs, and L1 over
+    /// the real text tokens when `with_lm`.
+    pub fn training_forward(&self, batch: Batch, with_lm: bool) -> (Tensor<2>, Option<Tensor<1>>) {
+        let ClassifierOutput { logits, lm_hidden } =
+            self.forward(batch.ids, batch.classify_at, true, with_lm);
+        let lm = lm_hidden.map(|h| lm_aux_loss(&self.gpt, h, batch.ids_flat, batch.mask));
+        (logits, lm)
     }
 }
 

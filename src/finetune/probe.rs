@@ -4,7 +4,7 @@
 
 use burn::tensor::{Int, Tensor, TensorData};
 
-use super::run::EncodedExample;
+use super::types::EncodedExample;
 use crate::Gpt;
 
 /// Final hidden states at the classify token of each example's first sequence: [n, width].

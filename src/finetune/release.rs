@@ -21,7 +21,9 @@
 
 use burn::tensor::{Int, Tensor};
 
+use super::batch::Batch;
 use super::model::Classifier;
+use super::types::EncodedExample;
 use crate::Gpt;
 
 /// How the embedding dropout on `we` is drawn.
@@ -85,6 +87,32 @@ pub fn forward(
     let hidden = hidden_states(gpt, we.clone(), ids.reshape([batch * choices, time]), train);
     let logits = model.head.forward(hidden.clone(), classify_at, train);
     ReleaseOutput { logits, hidden, we }
+}
+
+/// The release's training graph ([`super::Fidelity::Release`]) for one padded batch: the head's
+/// outputs, and the release's L1 ([`aux_loss`]) when `with_lm`.
+pub fn training_forward(
+    model: &Classifier,
+    batch: Batch,
+    with_lm: bool,
+) -> (Tensor<2>, Option<Tensor<1>>) {
+    let out = forward(model, batch.ids, batch.classify_at, true, WeDropout::Draw);
+    let lm = with_lm.then(|| aux_loss(out.hidden, out.we, batch.ids_flat, batch.mask));
+    (out.logits, lm)
+}
+
+/// The release's per-dataset n_ctx: the longest encoded sequence (start, text, delimiters,
+/// classify token) over every split, at most `cap` (the model's context). The release computes
+/// it from the segment lengths, `len(x1) + max(len(x2), len(x3)) + 3`, which is the same
+/// number for Story Cloze's encoding.
+pub fn dataset_n_ctx(splits: &[&[EncodedExample]], cap: usize) -> usize {
+    splits
+        .iter()
+        .flat_map(|split| split.iter())
+        .flat_map(|e| e.sequences.iter().map(Vec::len))
+        .max()
+        .unwrap_or(1)
+        .min(cap)
 }
 
 /// LM logits over every row of `we`: [sequences, time, rows] (tokens, special tokens,

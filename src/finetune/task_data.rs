@@ -9,8 +9,8 @@ use anyhow::Context;
 use genpt_tasks::{Columns, Example, Labels, SpecialIds, Split, TaskInfo};
 use genpt_tokenizer::Tokenizer;
 
-use super::run::{EncodedExample, Prediction};
 use super::tasks::{encode_example, special_ids, SPECIAL_NAMES};
+use super::types::{EncodedExample, Prediction};
 
 /// A task's examples: a benchmark read by its loader, or the user's files described by `info`.
 #[derive(Debug, Clone)]

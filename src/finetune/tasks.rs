@@ -4,7 +4,7 @@
 
 use genpt_tasks::{Example, Label, Metric, SpecialIds, TaskError, TaskKind, TaskSpec};
 
-use super::run::{EncodedExample, Prediction};
+use super::types::{EncodedExample, Prediction};
 use super::Pooling;
 
 /// The three tokens appended to the vocabulary for fine-tuning, in the order their embedding rows

@@ -15,7 +15,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::model::Classifier;
-use super::run::{self, EncodedExample, FinetuneConfig, Target};
+use super::types::{EncodedExample, FinetuneConfig, Target};
 
 pub struct Trace {
     dir: PathBuf,
@@ -124,7 +124,7 @@ impl Trace {
         warmup_steps: u64,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        run::save(model, &dir.join("initial"))?;
+        super::io::save(model, &dir.join("initial"))?;
         write_jsonl(&dir.join("train.jsonl"), train)?;
         write_jsonl(&dir.join("dev.jsonl"), dev)?;
         let settings = serde_json::json!({

@@ -29,7 +29,7 @@ use super::error::ApiError;
 use super::metrics::Metrics;
 use super::text::{piece_bytes, CompletionText, Step};
 use crate::finetune::model::Classifier;
-use crate::finetune::run::{EncodedExample, Prediction};
+use crate::finetune::{EncodedExample, Prediction};
 use crate::generate::{sample_next, SamplingConfig};
 use crate::model::KvCache;
 use crate::rng::Draws;
@@ -261,7 +261,7 @@ impl Worker {
         let tasks = config
             .task_dirs
             .iter()
-            .map(|dir| crate::finetune::run::load(dir, &device))
+            .map(|dir| crate::finetune::load(dir, &device))
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             lm,
@@ -342,12 +342,7 @@ impl Worker {
         self.metrics.observe_classify_batch(jobs.len());
         let examples: Vec<EncodedExample> = jobs.iter().map(|(e, _)| e.clone()).collect();
         let result = guarded(&self.metrics, || {
-            crate::finetune::run::predict(
-                &self.tasks[task],
-                &examples,
-                examples.len(),
-                &self.device,
-            )
+            crate::finetune::predict(&self.tasks[task], &examples, examples.len(), &self.device)
         });
         match result {
             Ok(predictions) => {

@@ -1,0 +1,195 @@
+//! One update of fine-tuning: the loss L3 = L2 + λ·L1 of each micro-batch (paper, eq. 5), its
+//! gradients averaged over the micro-batches, clipping and the release's Adam step; and the
+//! eval-mode predictions that score a model.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor, TensorData};
+
+use super::batch::make_batch;
+use super::head::Pooling;
+use super::model::Classifier;
+use super::objective::{classification_loss, regression_loss};
+use super::types::{EncodedExample, FinetuneConfig, Prediction, Target};
+use crate::rng::Draws;
+use crate::train::{NamedGrads, OpenAiAdam, Schedule};
+
+/// L3 for one micro-batch through `forward` (the fidelity's training graph); returns (total,
+/// classifier part, LM part).
+fn loss(
+    model: &Classifier,
+    examples: &[&EncodedExample],
+    lm_coef: f64,
+    forward: super::fidelity::TrainingForward,
+    device: &Device,
+) -> (Tensor<1>, f64, f64) {
+    let (logits, lm) = forward(model, make_batch(examples, device), lm_coef != 0.0);
+    combine(logits, lm, examples, lm_coef, device)
+}
+
+/// L3 = L2 + λ·L1 from the head's `logits` and L1 (none when λ = 0); returns (total,
+/// classifier part, LM part).
+fn combine(
+    logits: Tensor<2>,
+    lm: Option<Tensor<1>>,
+    examples: &[&EncodedExample],
+    lm_coef: f64,
+    device: &Device,
+) -> (Tensor<1>, f64, f64) {
+    let clf = match examples[0].target {
+        Some(Target::Score(_)) => {
+            let targets: Vec<f32> = examples
+                .iter()
+                .map(|e| match e.target {
+                    Some(Target::Score(s)) => s,
+                    _ => panic!("mixed targets"),
+                })
+                .collect();
+            let n = targets.len();
+            regression_loss(
+                logits,
+                Tensor::from_data(TensorData::new(targets, [n]), device),
+            )
+        }
+        _ => {
+            let labels: Vec<i64> = examples
+                .iter()
+                .map(|e| match e.target {
+                    Some(Target::Class(c)) => c as i64,
+                    _ => panic!("training examples need class labels"),
+                })
+                .collect();
+            let n = labels.len();
+            classification_loss(
+                logits,
+                Tensor::from_data(TensorData::new(labels, [n]), device),
+            )
+        }
+    };
+    let clf_value = clf.clone().into_scalar::<f32>() as f64;
+    let Some(lm) = lm else {
+        return (clf, clf_value, 0.0);
+    };
+    let lm_value = lm.clone().into_scalar::<f32>() as f64;
+    (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
+}
+
+/// The gradients of one update, averaged over its micro-batches (not yet clipped), and the mean
+/// losses they came from.
+pub struct UpdateGradients {
+    pub grads: NamedGrads,
+    /// Mean classification (or regression) loss L2 over the micro-batches.
+    pub clf_loss: f64,
+    /// Mean auxiliary LM loss L1 (0 when λ = 0).
+    pub lm_loss: f64,
+}
+
+/// Forward and backward passes of update number `step` (0-based) over `examples`, in
+/// micro-batches of `config.micro_batch` whose gradients are averaged. Dropout masks are a pure
+/// function of (seed, step), so that a resumed or replayed update draws the same ones.
+pub fn update_gradients(
+    model: &Classifier,
+    examples: &[&EncodedExample],
+    config: &FinetuneConfig,
+    step: u64,
+    device: &Device,
+) -> anyhow::Result<UpdateGradients> {
+    crate::rng::dropout::reseed(Draws::new(config.seed, step).next_u64());
+    let forward = config.fidelity.recipe().forward;
+    let mut grads = NamedGrads::default();
+    let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
+    for micro in examples.chunks(config.micro_batch.max(1)) {
+        let (l, clf, lm) = loss(model, micro, config.lm_coef, forward, device);
+        anyhow::ensure!(
+            clf.is_finite() && lm.is_finite(),
+            "the loss became NaN or infinite at update {}",
+            step + 1
+        );
+        grads.accumulate(model, l.backward());
+        (clf_sum, lm_sum, parts) = (clf_sum + clf, lm_sum + lm, parts + 1);
+    }
+    grads.average();
+    Ok(UpdateGradients {
+        grads,
+        clf_loss: clf_sum / parts as f64,
+        lm_loss: lm_sum / parts as f64,
+    })
+}
+
+/// Clips `grads` by global norm and takes the Adam step of update `step` (0-based) of `total`
+/// under warmup_linear. Returns the model, the gradient norm before clipping and the schedule's
+/// multiplier.
+pub fn apply_update(
+    model: Classifier,
+    optimizer: &mut OpenAiAdam,
+    grads: NamedGrads,
+    config: &FinetuneConfig,
+    step: u64,
+    total: u64,
+    warmup_steps: u64,
+) -> (Classifier, f64, f64) {
+    let factor = Schedule::WarmupLinear.at_step(step, total, warmup_steps);
+    let (model, grad_norm) = apply_step(model, optimizer, grads, config.max_grad_norm, factor);
+    (model, grad_norm, factor)
+}
+
+/// Clips `grads` by global norm `max_norm` and takes the Adam step at learning-rate multiplier
+/// `factor`. Returns the model and the gradient norm before clipping.
+pub fn apply_step(
+    model: Classifier,
+    optimizer: &mut OpenAiAdam,
+    mut grads: NamedGrads,
+    max_norm: f64,
+    factor: f64,
+) -> (Classifier, f64) {
+    let grad_norm = grads.clip_global_norm(max_norm);
+    (optimizer.update(model, &grads, factor), grad_norm)
+}
+
+/// Predictions for `examples`, eval mode.
+pub fn predict(
+    model: &Classifier,
+    examples: &[EncodedExample],
+    micro_batch: usize,
+    device: &Device,
+) -> Vec<Prediction> {
+    let model = model.valid();
+    let device = device.clone().inner();
+    let regression =
+        model.head.pooling != Pooling::PerChoiceScore && model.head.weight.dims()[1] == 1;
+    let mut out = Vec::with_capacity(examples.len());
+    for chunk in examples.chunks(micro_batch.max(1)) {
+        let refs: Vec<&EncodedExample> = chunk.iter().collect();
+        let batch = make_batch(&refs, &device);
+        let hidden = model.gpt.forward(batch.ids_flat, false).hidden;
+        let logits = model.head.forward(hidden, batch.classify_at, false);
+        let [b, k] = logits.dims();
+        let values = logits
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec::<f32>()
+            .expect("f32");
+        for row in values.chunks(k).take(b) {
+            if regression {
+                out.push(Prediction::Score(row[0]));
+            } else {
+                let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                let exp: Vec<f32> = row.iter().map(|&v| (v - max).exp()).collect();
+                let total: f32 = exp.iter().sum();
+                let probabilities: Vec<f32> = exp.iter().map(|e| e / total).collect();
+                let index = probabilities
+                    .iter()
+                    .enumerate()
+                    .fold(
+                        (0, f32::MIN),
+                        |best, (i, &p)| if p > best.1 { (i, p) } else { best },
+                    )
+                    .0;
+                out.push(Prediction::Class {
+                    index,
+                    probabilities,
+                });
+            }
+        }
+    }
+    out
+}
