@@ -18,7 +18,7 @@
 //! | best model | best dev score, first epoch always kept | the initial parameters are saved first with best score 0; a log replaces them only when its dev score is strictly higher |
 //! | warmup | rounded to whole updates | the exact fraction (`warmup_linear(t / t_total)`) |
 //!
-//! [`Fidelity::recipe`] is where the flag is read: it gives the training graph
+//! [`Fidelity::recipe`] (in `recipe.rs`, above the model) is where the flag is read: it gives the training graph
 //! ([`TrainingForward`]), the loop's [`LoopPolicy`] and the context rule, and nothing else
 //! branches on the flag.
 //!
@@ -30,11 +30,8 @@
 //! TensorFlow's and numpy's) and its per-segment truncation `x[:n_ctx // 2 - 2]` (genpt
 //! truncates with the task's own rule; for Story Cloze at n_ctx 512 nothing is cut either way).
 
-use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
-use super::batch::Batch;
-use super::model::Classifier;
 use crate::train::Schedule;
 
 /// See the module documentation.
@@ -68,10 +65,6 @@ impl std::fmt::Display for Fidelity {
         })
     }
 }
-
-/// The training forward pass of a fidelity's graph for one padded batch: the head's outputs
-/// [batch, outputs] and, when asked for, the auxiliary LM loss L1.
-pub type TrainingForward = fn(&Classifier, Batch, bool) -> (Tensor<2>, Option<Tensor<1>>);
 
 /// How the fine-tuning loop runs: the last rows of the table above, as values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -142,35 +135,6 @@ impl LoopPolicy {
         match self.warmup_steps(total, warmup) {
             Some(steps) => Schedule::WarmupLinear.at_step(step, total, steps),
             None => Schedule::WarmupLinear.factor(step as f64 / total.max(1) as f64, warmup),
-        }
-    }
-}
-
-/// Everything the fidelity decides, chosen in one place.
-#[derive(Debug, Clone, Copy)]
-pub struct Recipe {
-    pub forward: TrainingForward,
-    pub policy: LoopPolicy,
-    /// The context is the dataset's longest encoded example, the position rows sliced to it
-    /// ([`super::release::dataset_n_ctx`]), instead of the model's `n_positions`.
-    pub dataset_context: bool,
-}
-
-impl Fidelity {
-    pub fn recipe(self) -> Recipe {
-        match self {
-            Self::Hf => Recipe {
-                forward: Classifier::training_forward,
-                policy: LoopPolicy::HF,
-                dataset_context: false,
-            },
-            // The release's graph: dropout on the embedding matrix `we`, whose every row the
-            // LM head then covers.
-            Self::Release => Recipe {
-                forward: super::release::training_forward,
-                policy: LoopPolicy::RELEASE,
-                dataset_context: true,
-            },
         }
     }
 }

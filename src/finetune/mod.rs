@@ -1,10 +1,11 @@
 //! Stage two of the method (paper, sections 3.2–3.3): discriminative fine-tuning with
 //! task-aware input transformations and an auxiliary language-modelling loss.
 //!
-//! Layers, lowest first: `types` (examples, settings, outcomes) and `batch`; the model (`head`,
-//! `model`, `objective`) and the release's graph (`release`); `fidelity`, which chooses graph
-//! and loop policy once; `step` (one update, and predictions); `io` (a fine-tuned model on
-//! disk); `trace`; and `run`, the one loop.
+//! Layers, lowest first: `fidelity` (the flag and the loop policies, which the settings
+//! name), `types` (examples, settings, outcomes) and `batch`; the model (`head`, `model`,
+//! `objective`) and the release's graph (`release`); `recipe`, which reads the flag once and
+//! chooses graph and loop policy; `step` (one update, and predictions); `io` (a fine-tuned
+//! model on disk); `trace`; and `run`, the one loop.
 
 pub mod batch;
 pub mod fidelity;
@@ -13,6 +14,7 @@ pub mod io;
 pub mod model;
 pub mod objective;
 pub mod probe;
+pub mod recipe;
 // Issue 15: `--fidelity release`, the official release's graph.
 pub mod release;
 pub mod run;

@@ -19,7 +19,7 @@ fn loss(
     model: &Classifier,
     examples: &[&EncodedExample],
     lm_coef: f64,
-    forward: super::fidelity::TrainingForward,
+    forward: super::recipe::TrainingForward,
     device: &Device,
 ) -> (Tensor<1>, f64, f64) {
     let (logits, lm) = forward(model, make_batch(examples, device), lm_coef != 0.0);
