@@ -9,7 +9,8 @@
 //! One decoding step with the cache must read every weight once (and the cached keys and
 //! values): tokens/s can be no more than this machine's read bandwidth (measured here, 2
 //! threads summing a 1 GiB buffer) divided by those bytes. `--batch` then times
-//! `generate_batch` with that many prompts decoded together (one forward pass per step for all),
+//! `generate_batch` with that many prompts decoded together as `genpt serve` batches them (each
+//! prompt prefilled alone, then one batched decoding step for all, attention per sequence),
 //! which reads the weights once per step for the whole batch.
 
 use std::time::Instant;

@@ -171,16 +171,13 @@ pub fn generate_until(
     tokens[prompt.len()..].to_vec()
 }
 
-/// Continues every prompt of `prompts` by `config.max_new_tokens` tokens at once: the prompts
-/// are left-padded to one length and each decoding step is one forward pass over the whole
-/// batch, with one key/value cache holding every sequence. Each sequence gets the tokens that
-/// [`generate`] gives it alone (its own sampling stream, from `config.seed`; its padding is
-/// never attended to and its positions start at its first token). Prompts longer than the
-/// context allows for the new tokens keep their last tokens.
+/// Continues every prompt of `prompts` by `config.max_new_tokens` tokens at once, the way
+/// `genpt serve` batches requests: each prompt is prefilled alone into its own key/value
+/// cache, then every decoding step is one [`Gpt::forward_decode_each`] over all sequences
+/// (the dense layers and the LM head batched, attention per sequence). Each sequence gets the
+/// tokens that [`generate`] gives it alone (its own sampling stream, from `config.seed`).
+/// Prompts longer than the context allows for the new tokens keep their last tokens.
 pub fn generate_batch(model: &Gpt, prompts: &[Vec<u32>], config: &SamplingConfig) -> Vec<Vec<u32>> {
-    if prompts.is_empty() {
-        return Vec::new();
-    }
     assert!(
         prompts.iter().all(|p| !p.is_empty()),
         "generation needs at least one prompt token"
@@ -188,43 +185,32 @@ pub fn generate_batch(model: &Gpt, prompts: &[Vec<u32>], config: &SamplingConfig
     let n_ctx = model.config().n_positions;
     let new_tokens = config.max_new_tokens.min(n_ctx - 1);
     let keep = n_ctx - new_tokens;
-    let prompts: Vec<&[u32]> = prompts
-        .iter()
-        .map(|p| &p[p.len().saturating_sub(keep)..])
-        .collect();
-    let longest = prompts.iter().map(|p| p.len()).max().unwrap();
-    let pad: Vec<usize> = prompts.iter().map(|p| longest - p.len()).collect();
-    let device = model.tokens_embed.val().device();
-    let batch = prompts.len();
-    let step_ids = |rows: Vec<i64>, time: usize| {
-        Tensor::<2, Int>::from_data(TensorData::new(rows, [batch, time]), &device)
-    };
-    // Padding positions hold token 0; they are masked out of attention.
-    let first: Vec<i64> = prompts
-        .iter()
-        .zip(&pad)
-        .flat_map(|(p, &n)| std::iter::repeat_n(0, n).chain(p.iter().map(|&t| t as i64)))
-        .collect();
-    let mut draws: Vec<Draws> = (0..batch).map(|_| Draws::new(config.seed, 0)).collect();
     let vocab = model.config().vocab_size;
-    let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(new_tokens); batch];
-    let mut cache = KvCache::default();
-    let mut hidden = model
-        .forward_cached_padded(step_ids(first, longest), &mut cache, &pad)
-        .hidden;
+    let mut caches: Vec<KvCache> = Vec::with_capacity(prompts.len());
+    let mut logits: Vec<f32> = Vec::with_capacity(prompts.len() * vocab);
+    for prompt in prompts {
+        let prompt = &prompt[prompt.len().saturating_sub(keep)..];
+        let mut cache = KvCache::default();
+        let hidden = model
+            .forward_cached(ids_tensor(prompt, model), &mut cache)
+            .hidden;
+        logits.extend(last_logits(model, hidden));
+        caches.push(cache);
+    }
+    let mut draws: Vec<Draws> = prompts.iter().map(|_| Draws::new(config.seed, 0)).collect();
+    let mut out: Vec<Vec<u32>> = vec![Vec::with_capacity(new_tokens); prompts.len()];
     for step in 0..new_tokens {
-        let logits = last_logits(model, hidden.clone());
-        let next: Vec<i64> = (0..batch)
+        let next: Vec<u32> = (0..prompts.len())
             .map(|b| {
                 let t = sample_next(&logits[b * vocab..(b + 1) * vocab], config, &mut draws[b]);
                 out[b].push(t);
-                t as i64
+                t
             })
             .collect();
         if step + 1 < new_tokens {
-            hidden = model
-                .forward_cached_padded(step_ids(next, 1), &mut cache, &pad)
-                .hidden;
+            let mut refs: Vec<&mut KvCache> = caches.iter_mut().collect();
+            let hidden = model.forward_decode_each(&next, &mut refs).hidden;
+            logits = last_logits(model, hidden);
         }
     }
     out

@@ -229,14 +229,10 @@ fn attention_softmax_matches_scale_mask_softmax_dropout() {
             genpt::rng::dropout::reseed(42);
             output_and_grads(&inputs, &probe, shape, &|t| f(t[0].clone()))
         };
-        // Sequence 1 is left-padded by 2 positions (batched generation) where there is a past
-        // to pad. (A query that is padding itself sees no key: the fused kernel gives it zero
-        // weights, the composed path a uniform row; nothing reads either, so not compared.)
-        let pad: &[usize] = &[0, past.min(2)];
-        let fused = run(&|s| kernels::attention_softmax(s, past, pad, 0.37, dropout));
-        let reference = run(&|s| kernels::reference_attention_softmax(s, past, pad, 0.37, dropout));
+        let fused = run(&|s| kernels::attention_softmax(s, past, 0.37, dropout));
+        let reference = run(&|s| kernels::reference_attention_softmax(s, past, 0.37, dropout));
         // Negative control: the mask one position off (each query also sees the next key).
-        let wrong = run(&|s| kernels::reference_attention_softmax(s, past + 1, pad, 0.37, dropout));
+        let wrong = run(&|s| kernels::reference_attention_softmax(s, past + 1, 0.37, dropout));
         compare(
             &format!("attention_softmax {queries}×{keys}, past {past}, dropout {dropout}"),
             &fused,

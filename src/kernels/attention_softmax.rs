@@ -21,29 +21,19 @@ fn rows_per_task(keys: usize) -> usize {
 }
 
 /// Which rows see which keys: query i of a [queries, keys] matrix sits at absolute position
-/// `past + i` and sees keys `start ..= past + i`, where `start` is the number of left-padding
-/// positions of its sequence (0 without padding; one entry per sequence of the batch, each
-/// sequence owning `rows_per_sequence` = heads·queries rows).
+/// `past + i` and sees keys `0 ..= past + i`.
 #[derive(Debug, Clone, Copy)]
-pub struct Causal<'a> {
+pub struct Causal {
     pub queries: usize,
     pub keys: usize,
     pub past: usize,
-    pub rows_per_sequence: usize,
-    pub key_start: &'a [usize],
 }
 
-impl Causal<'_> {
+impl Causal {
     /// The visible keys of row `row` (over all rows of the tensor): `start..end`.
     #[inline]
     fn visible(&self, row: usize) -> (usize, usize) {
-        let end = (self.past + row % self.queries + 1).min(self.keys);
-        let start = self
-            .key_start
-            .get(row / self.rows_per_sequence)
-            .copied()
-            .unwrap_or(0);
-        (start.min(end), end)
+        (0, (self.past + row % self.queries + 1).min(self.keys))
     }
 }
 
@@ -184,8 +174,6 @@ mod tests {
             queries: q,
             keys: k,
             past,
-            rows_per_sequence: q,
-            key_start: &[],
         };
         let (p, w) = forward(&s, causal, 0.5, None);
         assert!(w.is_none());
@@ -194,21 +182,6 @@ mod tests {
             for (a, b) in p[h * q * k..(h + 1) * q * k].iter().zip(&want) {
                 assert!((*a as f64 - b).abs() < 1e-6, "{a} vs {b}");
             }
-        }
-        // Left padding: sequence 1 (the second matrix) starts at key 3, so its keys 0..3 get
-        // no weight and the rest renormalise. Its query 0 (position 2) is padding itself and
-        // sees nothing: all zeros, no NaN.
-        let causal = Causal {
-            key_start: &[0, 3],
-            ..causal
-        };
-        let (p, _) = forward(&s, causal, 0.5, None);
-        for i in 0..q {
-            let row = &p[q * k + i * k..q * k + (i + 1) * k];
-            assert!(row[..3].iter().all(|&v| v == 0.0));
-            let total: f32 = row.iter().sum();
-            let want = if past + i >= 3 { 1.0 } else { 0.0 };
-            assert!((total - want).abs() < 1e-6, "row {i}: {total}");
         }
     }
 }

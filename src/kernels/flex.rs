@@ -123,12 +123,11 @@ impl FusedOps for Flex {
     fn attention_softmax(
         scores: FloatTensor<Self>,
         past: usize,
-        key_start: Vec<usize>,
         scale: f64,
         dropout: f64,
     ) -> FloatTensor<Self> {
         let key = (dropout > 0.0).then(|| next_key(dropout));
-        let (probs, weights, _) = attention_forward(&scores, past, &key_start, scale, key);
+        let (probs, weights, _) = attention_forward(&scores, past, scale, key);
         weights.unwrap_or(probs)
     }
     fn residual_dropout(
@@ -160,19 +159,16 @@ fn residual_dropout_forward(x: &FlexTensor, y: &FlexTensor, key: Option<MaskKey>
 fn attention_forward(
     scores: &FlexTensor,
     past: usize,
-    key_start: &[usize],
     scale: f64,
     key: Option<MaskKey>,
 ) -> (FlexTensor, Option<FlexTensor>, usize) {
     let shape = scores.layout().shape().to_vec();
     assert_eq!(shape.len(), 4, "scores are [batch, heads, queries, keys]");
-    let (heads, queries, keys) = (shape[1], shape[2], shape[3]);
+    let (queries, keys) = (shape[2], shape[3]);
     let causal = attention_softmax::Causal {
         queries,
         keys,
         past,
-        rows_per_sequence: heads * queries,
-        key_start,
     };
     let (p, w) = attention_softmax::forward(&f32_values(scores), causal, scale as f32, key);
     (tensor(p, shape.clone()), w.map(|w| tensor(w, shape)), keys)
@@ -300,14 +296,13 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
     fn attention_softmax(
         scores: FloatTensor<Self>,
         past: usize,
-        key_start: Vec<usize>,
         scale: f64,
         dropout: f64,
     ) -> FloatTensor<Self> {
         let guards = [scores.node()];
         let scores = scores.into_primitive();
         let key = (dropout > 0.0).then(|| next_key(dropout));
-        let (probs, weights, _) = attention_forward(&scores, past, &key_start, scale, key);
+        let (probs, weights, _) = attention_forward(&scores, past, scale, key);
         let out = weights.unwrap_or_else(|| probs.clone());
         match AttentionSoftmaxBackward
             .prepare::<C>(guards)

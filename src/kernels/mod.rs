@@ -63,15 +63,11 @@ pub trait FusedOps: Backend {
     ) -> FloatTensor<Self>;
 
     /// Attention weights from raw scores [batch, heads, queries, keys]: softmax of
-    /// `scale·scores` where query i of sequence b sees keys `key_start[b] ..= past + i`
-    /// (`key_start` empty: from 0), then dropout with probability `dropout` (a mask drawn from
-    /// [`crate::rng::dropout`]). Differentiable. A query that is itself padding sees no
-    /// key and gets all-zero weights (the composed path gives it a uniform row; neither is
-    /// read).
+    /// `scale·scores` where query i sees keys `0 ..= past + i`, then dropout with probability
+    /// `dropout` (a mask drawn from [`crate::rng::dropout`]). Differentiable.
     fn attention_softmax(
         scores: FloatTensor<Self>,
         past: usize,
-        key_start: Vec<usize>,
         scale: f64,
         dropout: f64,
     ) -> FloatTensor<Self>;
@@ -214,53 +210,31 @@ pub fn reference_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// Causal attention weights from raw scores [batch, heads, queries, keys] (see
 /// [`FusedOps::attention_softmax`]): fused on flex, composed elsewhere. `dropout` is the
-/// probability in training, 0 otherwise; `key_start` the left padding of each sequence (empty:
-/// none).
-pub fn attention_softmax(
-    scores: Tensor<4>,
-    past: usize,
-    key_start: &[usize],
-    scale: f64,
-    dropout: f64,
-) -> Tensor<4> {
+/// probability in training, 0 otherwise.
+pub fn attention_softmax(scores: Tensor<4>, past: usize, scale: f64, dropout: f64) -> Tensor<4> {
     if fused_for(&scores) {
         return Tensor::from_dispatch(<Dispatch as FusedOps>::attention_softmax(
             scores.into_dispatch(),
             past,
-            key_start.to_vec(),
             scale,
             dropout,
         ));
     }
-    reference_attention_softmax(scores, past, key_start, scale, dropout)
+    reference_attention_softmax(scores, past, scale, dropout)
 }
 
 /// Scale, `mask_fill(−1e9)` outside the visible keys, softmax, dropout: the composed path.
 pub fn reference_attention_softmax(
     scores: Tensor<4>,
     past: usize,
-    key_start: &[usize],
     scale: f64,
     dropout: f64,
 ) -> Tensor<4> {
     use burn::tensor::Bool;
     let [batch, heads, queries, keys] = scores.dims();
-    let device = scores.device();
-    let mut mask = Tensor::<2, Bool>::tril_mask([queries, keys], past as i64, &device)
+    let mask = Tensor::<2, Bool>::tril_mask([queries, keys], past as i64, &scores.device())
         .unsqueeze::<4>()
         .expand([batch, heads, queries, keys]);
-    if !key_start.is_empty() {
-        // Keys before a sequence's first real token are padding: masked for every query.
-        let pad: Vec<bool> = (0..batch)
-            .flat_map(|b| (0..keys).map(move |j| j < key_start[b]))
-            .collect();
-        let pad = Tensor::<4, Bool>::from_data(
-            burn::tensor::TensorData::new(pad, [batch, 1, 1, keys]),
-            &device,
-        )
-        .expand([batch, heads, queries, keys]);
-        mask = mask.bool_or(pad);
-    }
     // The release writes -1e9 into masked scores (Hugging Face -1e4); either underflows to an
     // exact zero after the softmax.
     let weights =

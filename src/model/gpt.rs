@@ -46,13 +46,7 @@ impl Attention {
     /// `x`: [batch, time, width] (the new tokens). Each new token attends to itself and every
     /// token before it. With a cache, keys and values of earlier tokens come from it and those
     /// of the new tokens are appended to it.
-    fn forward(
-        &self,
-        x: Tensor<3>,
-        cache: Option<&mut LayerCache>,
-        pad: &[usize],
-        train: bool,
-    ) -> Tensor<3> {
+    fn forward(&self, x: Tensor<3>, cache: Option<&mut LayerCache>, train: bool) -> Tensor<3> {
         let [batch, time, width] = x.dims();
         let head_dim = width / self.n_head;
         let heads = |t: Tensor<3>| {
@@ -75,7 +69,6 @@ impl Attention {
         let weights = crate::kernels::attention_softmax(
             q.matmul(k.swap_dims(2, 3)),
             past,
-            pad,
             1.0 / (head_dim as f64).sqrt(),
             if train { self.attn_pdrop } else { 0.0 },
         );
@@ -139,32 +132,36 @@ impl Block {
         }
     }
 
-    fn forward(
+    /// The block's body, the one place the two architectures differ: `attend` is the
+    /// attention sub-layer applied to its input (over the whole sequence with an optional
+    /// cache in [`Self::forward`], per sequence in [`Self::forward_each`]).
+    fn body(
         &self,
         x: Tensor<3>,
-        cache: Option<&mut LayerCache>,
-        pad: &[usize],
         train: bool,
+        attend: impl FnOnce(&Attention, Tensor<3>) -> Tensor<3>,
     ) -> Tensor<3> {
         // `x + dropout(sublayer(…))`, one fused pass on flex (`kernels::residual_dropout`).
         let p = |p: f64| if train { p } else { 0.0 };
         let (p_attn, p_mlp) = (p(self.attn.resid_pdrop), p(self.mlp.resid_pdrop));
         match self.arch {
             Arch::Gpt1 => {
-                let a = self.attn.forward(x.clone(), cache, pad, train);
+                let a = attend(&self.attn, x.clone());
                 let n = self.ln_1.forward(residual_dropout(x, a, p_attn));
                 let m = self.mlp.forward(n.clone());
                 self.ln_2.forward(residual_dropout(n, m, p_mlp))
             }
             Arch::Gpt2 => {
-                let a = self
-                    .attn
-                    .forward(self.ln_1.forward(x.clone()), cache, pad, train);
+                let a = attend(&self.attn, self.ln_1.forward(x.clone()));
                 let n = residual_dropout(x, a, p_attn);
                 let m = self.mlp.forward(self.ln_2.forward(n.clone()));
                 residual_dropout(n, m, p_mlp)
             }
         }
+    }
+
+    fn forward(&self, x: Tensor<3>, cache: Option<&mut LayerCache>, train: bool) -> Tensor<3> {
+        self.body(x, train, |attn, h| attn.forward(h, cache, train))
     }
 }
 
@@ -291,7 +288,7 @@ impl Gpt {
     /// Final hidden states for `ids` [batch, time] (time ≤ n_positions). Dropout is active only
     /// when `train` is true.
     pub fn forward(&self, ids: Tensor<2, Int>, train: bool) -> GptOutput {
-        self.forward_impl(ids, None, &[], train)
+        self.forward_impl(ids, None, train)
     }
 
     /// The blocks alone, over input embeddings `x` [batch, time, n_embd] that the caller made
@@ -301,7 +298,7 @@ impl Gpt {
     pub fn forward_embedded(&self, x: Tensor<3>, train: bool) -> GptOutput {
         let mut x = x;
         for block in &self.h {
-            x = block.forward(x, None, &[], train);
+            x = block.forward(x, None, train);
         }
         self.output(x)
     }
@@ -324,34 +321,16 @@ impl Gpt {
         if cache.layers.is_empty() {
             cache.layers = (0..self.h.len()).map(|_| LayerCache::default()).collect();
         }
-        self.forward_impl(ids, Some(cache), &[], false)
-    }
-
-    /// [`Self::forward_cached`] for a batch of sequences that were left-padded to one length:
-    /// `pad[b]` positions at the start of sequence b are padding. Padding is never attended to,
-    /// and each sequence's positions count from its first real token, so every sequence gets
-    /// the hidden states it would get alone (batched generation).
-    pub fn forward_cached_padded(
-        &self,
-        ids: Tensor<2, Int>,
-        cache: &mut KvCache,
-        pad: &[usize],
-    ) -> GptOutput {
-        assert_eq!(pad.len(), ids.dims()[0], "one padding length per sequence");
-        if cache.layers.is_empty() {
-            cache.layers = (0..self.h.len()).map(|_| LayerCache::default()).collect();
-        }
-        self.forward_impl(ids, Some(cache), pad, false)
+        self.forward_impl(ids, Some(cache), false)
     }
 
     fn forward_impl(
         &self,
         ids: Tensor<2, Int>,
         mut cache: Option<&mut KvCache>,
-        pad: &[usize],
         train: bool,
     ) -> GptOutput {
-        let [batch, time] = ids.dims();
+        let time = ids.dims()[1];
         let past = cache.as_ref().map_or(0, |c| c.len);
         assert!(
             past + time <= self.config.n_positions,
@@ -360,27 +339,15 @@ impl Gpt {
             self.config.n_positions
         );
         let tokens = burn::tensor::module::embedding(self.tokens_embed.val(), ids);
-        let positions = if pad.is_empty() {
-            self.positions_embed
-                .val()
-                .narrow(0, past, time)
-                .unsqueeze::<3>()
-        } else {
-            // Position of token t of sequence b: past + t − pad[b] (padding gets position 0).
-            let ids: Vec<i64> = pad
-                .iter()
-                .flat_map(|&p| (0..time).map(move |t| (past + t).saturating_sub(p) as i64))
-                .collect();
-            let ids = Tensor::<2, Int>::from_data(
-                burn::tensor::TensorData::new(ids, [batch, time]),
-                &self.positions_embed.val().device(),
-            );
-            burn::tensor::module::embedding(self.positions_embed.val(), ids)
-        };
+        let positions = self
+            .positions_embed
+            .val()
+            .narrow(0, past, time)
+            .unsqueeze::<3>();
         let mut x = dropout(tokens + positions, self.config.embd_pdrop, train);
         for (i, block) in self.h.iter().enumerate() {
             let layer_cache = cache.as_deref_mut().map(|c| &mut c.layers[i]);
-            x = block.forward(x, layer_cache, pad, train);
+            x = block.forward(x, layer_cache, train);
         }
         if let Some(cache) = cache {
             cache.len += time;
@@ -493,7 +460,6 @@ impl Attention {
                 let weights = crate::kernels::attention_softmax(
                     q.matmul(k.swap_dims(2, 3)),
                     past,
-                    &[],
                     1.0 / (head_dim as f64).sqrt(),
                     0.0,
                 );
@@ -507,20 +473,7 @@ impl Attention {
 impl Block {
     /// [`Block::forward`] in eval mode for one new token per sequence, attention per sequence.
     fn forward_each(&self, x: Tensor<3>, caches: &mut [&mut LayerCache]) -> Tensor<3> {
-        match self.arch {
-            Arch::Gpt1 => {
-                let a = self.attn.forward_each(x.clone(), caches);
-                let n = self.ln_1.forward(residual_dropout(x, a, 0.0));
-                let m = self.mlp.forward(n.clone());
-                self.ln_2.forward(residual_dropout(n, m, 0.0))
-            }
-            Arch::Gpt2 => {
-                let a = self.attn.forward_each(self.ln_1.forward(x.clone()), caches);
-                let n = residual_dropout(x, a, 0.0);
-                let m = self.mlp.forward(self.ln_2.forward(n.clone()));
-                residual_dropout(n, m, 0.0)
-            }
-        }
+        self.body(x, false, |attn, h| attn.forward_each(h, caches))
     }
 }
 
