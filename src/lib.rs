@@ -18,6 +18,7 @@ pub mod pretrain;
 pub mod progress;
 pub mod rng;
 pub mod serve;
+pub mod settings;
 pub mod train;
 pub mod weights;
 pub mod zeroshot;

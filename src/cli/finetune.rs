@@ -6,13 +6,11 @@ use anyhow::Context;
 use clap::Args;
 
 use super::BackendArgs;
-use crate::finetune::model::new_classifier;
 use crate::finetune::task_data::{
     self, add_specials, encode_examples, resolve_tokenizer, TaskSource,
 };
-use crate::finetune::tasks::{head_shape, headline_metric, prediction_text, score, SPECIAL_NAMES};
+use crate::finetune::tasks::{headline_metric, prediction_text, score};
 use crate::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction};
-use crate::model::surgery::{add_special_rows, transfer_layers, with_dropout};
 use genpt_tasks::{Columns, CustomKind, Example, Labels, Split, TaskInfo};
 
 #[derive(Args, Debug, Clone)]
@@ -166,7 +164,7 @@ pub struct EvalArgs {
     pub input: InputArgs,
     /// With --data: dev (default) or train; test sets are unlabeled, use `genpt predict`.
     #[arg(long, default_value = "dev")]
-    pub split: String,
+    pub split: Split,
     /// Where metrics.json goes (default: the model directory).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -182,7 +180,7 @@ pub struct PredictArgs {
     pub input: InputArgs,
     /// With --data: the split (default test).
     #[arg(long, default_value = "test")]
-    pub split: String,
+    pub split: Split,
     /// With --input: the predictions file (JSONL, one object per input row, in order). With
     /// --data: a directory; the file is named as the GLUE server expects (e.g. CoLA.tsv).
     #[arg(long)]
@@ -251,28 +249,23 @@ fn limited(
 pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?.autodiff();
     device.seed(args.seed ^ 0x5eed);
-    let gpt = match (args.init, &args.model, &args.preset) {
-        (Init::Pretrained, Some(dir), _) => {
-            let loaded = crate::weights::load_model(dir, &Default::default(), &device)?;
-            match args.transfer_layers {
-                Some(n) => transfer_layers(loaded, n, &device),
-                None => loaded,
-            }
-        }
-        (Init::Random, Some(dir), _) => {
-            // The same shape as the pre-trained model, freshly initialised.
-            let config =
-                crate::weights::load_model(dir, &Default::default(), &device.clone().inner())?
-                    .config()
-                    .clone();
-            crate::Gpt::new(&config, &device)
-        }
+    let start = match (args.init, &args.model, &args.preset) {
+        (Init::Pretrained, Some(dir), _) => ft::prepare::Start::Pretrained {
+            model: dir,
+            transfer_layers: args.transfer_layers,
+        },
+        // The same shape as the pre-trained model, freshly initialised.
+        (Init::Random, Some(dir), _) => ft::prepare::Start::Random(
+            crate::weights::load_model(dir, &Default::default(), &device.clone().inner())?
+                .config()
+                .clone(),
+        ),
         (Init::Random, None, Some(preset)) => {
             let (tokenizer, _) = resolve_tokenizer(args.task.tokenizer.as_deref(), None)?;
             let mut config = crate::GptConfig::preset(preset)
                 .with_context(|| format!("unknown preset {preset}"))?;
             config.vocab_size = tokenizer.vocab_size();
-            crate::Gpt::new(&config, &device)
+            ft::prepare::Start::Random(config)
         }
         (Init::Pretrained, None, _) => {
             anyhow::bail!(
@@ -283,22 +276,13 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
             anyhow::bail!("--init random needs --model DIR (its shape) or --preset NAME")
         }
     };
-    // Special rows are appended unless the model already has them (a fine-tuned starting point).
-    let gpt = if gpt.config().n_special >= SPECIAL_NAMES.len() {
-        gpt
-    } else {
-        add_special_rows(gpt, SPECIAL_NAMES.len(), args.seed, &device)
-    };
-    let gpt = match args.dropout {
-        Some(p) => {
-            anyhow::ensure!(
-                (0.0..1.0).contains(&p),
-                "--dropout must be in [0, 1), got {p}"
-            );
-            with_dropout(gpt, p, &device)
-        }
-        None => gpt,
-    };
+    if let Some(p) = args.dropout {
+        anyhow::ensure!(
+            (0.0..1.0).contains(&p),
+            "--dropout must be in [0, 1), got {p}"
+        );
+    }
+    let gpt = ft::prepare::decoder(&start, args.seed, args.dropout, &device)?;
     let n_ctx = gpt.config().n_positions;
     let (mut tokenizer, tokenizer_dir) =
         resolve_tokenizer(args.task.tokenizer.as_deref(), args.model.as_deref())?;
@@ -310,22 +294,18 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
     let spec = info.to_spec();
     let train = encode_examples(&tokenizer, specials, &info, &train, n_ctx)?;
     let dev = encode_examples(&tokenizer, specials, &info, &dev, n_ctx)?;
-    // Issue 15: the release sets n_ctx to the longest encoded example of every split and slices
-    // the position rows to it (its LM softmax covers them).
-    let gpt = if args.fidelity.recipe().dataset_context {
-        // The test split counts when there is one (the release's includes it).
+    // The release sets n_ctx to the longest encoded example of every split, the test split
+    // included when there is one, and slices the position rows to it (its LM softmax covers
+    // them).
+    let test = if args.fidelity.recipe().dataset_context {
         let mut test = source
             .read(Split::Test, args.task.test.as_deref(), Labels::Optional)
             .map_or_else(|_| Vec::new(), |(_, examples)| examples);
         test.truncate(args.task.limit.unwrap_or(usize::MAX));
-        let test = encode_examples(&tokenizer, specials, &info, &test, n_ctx)?;
-        let release_ctx = crate::finetune::release::dataset_n_ctx(&[&train, &dev, &test], n_ctx);
-        eprintln!("release fidelity: n_ctx {release_ctx} (the longest encoded example)");
-        crate::model::surgery::slice_positions(gpt, release_ctx, &device)
+        encode_examples(&tokenizer, specials, &info, &test, n_ctx)?
     } else {
-        gpt
+        Vec::new()
     };
-    let (pooling, outputs) = head_shape(&spec.kind);
     let defaults = FinetuneConfig::for_model(gpt.config());
     let config = FinetuneConfig {
         lr: args.lr.unwrap_or(defaults.lr),
@@ -342,7 +322,14 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
         fidelity: args.fidelity,
         ..FinetuneConfig::default()
     };
-    let model = new_classifier(gpt, pooling, outputs, config.clf_dropout, &device);
+    let model = ft::prepare::classifier(
+        gpt,
+        &spec.kind,
+        config.clf_dropout,
+        config.fidelity,
+        &[&train, &dev, &test],
+        &device,
+    );
     eprintln!(
         "{}: {} training and {} dev examples",
         spec.name,
@@ -501,8 +488,13 @@ fn load_for(
 
 pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
-    let loaded = load_for(&args.model, &args.input, split, Labels::Required, &device)?;
+    let loaded = load_for(
+        &args.model,
+        &args.input,
+        args.split,
+        Labels::Required,
+        &device,
+    )?;
     let predictions = ft::predict(&loaded.model, &loaded.encoded, 16, &device);
     let (_, metrics) = score(&loaded.info.to_spec(), &predictions, &loaded.encoded)?;
     println!("{metrics}");
@@ -510,7 +502,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&out)?;
     let split_name = match &args.input.input {
         Some(file) => file.display().to_string(),
-        None => args.split.clone(),
+        None => args.split.to_string(),
     };
     let record = serde_json::json!({
         "task": loaded.info.task,
@@ -527,8 +519,13 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
 
 pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let split: Split = args.split.parse().map_err(anyhow::Error::msg)?;
-    let loaded = load_for(&args.model, &args.input, split, Labels::Optional, &device)?;
+    let loaded = load_for(
+        &args.model,
+        &args.input,
+        args.split,
+        Labels::Optional,
+        &device,
+    )?;
     let predictions = ft::predict(&loaded.model, &loaded.encoded, 16, &device);
     if args.input.input.is_some() {
         return write_predictions(&loaded.info, &loaded.examples, &predictions, &args.out);

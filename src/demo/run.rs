@@ -11,11 +11,9 @@ use burn::module::Module;
 use super::world::{fact_overlap, Cast, DemoExample, World};
 use crate::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
 use crate::data::shards::ShardWriter;
-use crate::finetune::model::new_classifier;
 use crate::finetune::probe::{classify_states, mean_pairwise_cosine, relative_variance};
-use crate::finetune::tasks::{encode_example, head_shape, special_ids, SPECIAL_NAMES};
+use crate::finetune::tasks::{encode_example, special_ids, SPECIAL_NAMES};
 use crate::finetune::{self as ft, FinetuneConfig, Prediction, Target};
-use crate::model::surgery::add_special_rows;
 use crate::pretrain::RunConfig;
 use crate::zeroshot::{choose_answer, LmScorer};
 use crate::Gpt;
@@ -168,7 +166,6 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         );
         overlaps.push(serde_json::json!({ "task": task, "dev_facts_in_training": overlap }));
         max_overlap = max_overlap.max(overlap);
-        let (pooling, outputs) = head_shape(&kind);
         // The fine-tuned directories carry their task and tokenizer, so that `genpt predict`
         // and `genpt serve` take them as they are.
         let info = genpt_tasks::TaskInfo::from_spec(&genpt_tasks::TaskSpec {
@@ -186,16 +183,19 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         let mut scores = Vec::new();
         for init in ["pre-trained", "random"] {
             device.seed(o.seed);
-            let gpt = match init {
-                "pre-trained" => crate::weights::hf::load(&pretrained_dir, &device)?,
-                _ => Gpt::new(&crate::weights::hf::read_config(&pretrained_dir)?, &device),
+            let start = match init {
+                "pre-trained" => ft::prepare::Start::Pretrained {
+                    model: &pretrained_dir,
+                    transfer_layers: None,
+                },
+                _ => ft::prepare::Start::Random(crate::weights::hf::read_config(&pretrained_dir)?),
             };
-            let gpt = add_special_rows(gpt, SPECIAL_NAMES.len(), o.seed, &device);
+            let gpt = ft::prepare::decoder(&start, o.seed, None, &device)?;
             let states = classify_states(&gpt.valid(), &dev_set[..dev_set.len().min(100)]);
             let (cosine, variance) = (mean_pairwise_cosine(&states), relative_variance(&states));
             eprintln!("{task}, {init}: classify-token states before fine-tuning: mean pairwise cosine {cosine:.3}, relative variance {variance:.3}");
             probes.push(serde_json::json!({ "task": task, "init": init, "classify_cosine": cosine, "classify_relative_variance": variance }));
-            let model = new_classifier(gpt, pooling, outputs, 0.1, &device);
+            let model = ft::prepare::classifier(gpt, &kind, 0.1, ft::Fidelity::Hf, &[], &device);
             let config = FinetuneConfig {
                 lr: o.finetune_lr,
                 batch_size: 16,

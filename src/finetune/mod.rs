@@ -4,7 +4,7 @@
 //! Layers, lowest first: `fidelity` (the flag and the loop policies, which the settings
 //! name), `types` (examples, settings, outcomes) and `batch`; the model (`head`, `model`,
 //! `objective`) and the release's graph (`release`); `recipe`, which reads the flag once and
-//! chooses graph and loop policy; `step` (one update, and predictions); `io` (a fine-tuned
+//! chooses graph and loop policy; `prepare` (decoder and head, for the CLI and the demo alike); `step` (one update, and predictions); `io` (a fine-tuned
 //! model on disk); `trace`; and `run`, the one loop.
 
 pub mod batch;
@@ -13,6 +13,7 @@ pub mod head;
 pub mod io;
 pub mod model;
 pub mod objective;
+pub mod prepare;
 pub mod probe;
 pub mod recipe;
 // Issue 15: `--fidelity release`, the official release's graph.

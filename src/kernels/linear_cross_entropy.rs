@@ -22,13 +22,9 @@ use super::simd;
 /// Rows per chunk: logits of `chunk × V` floats stay in the last-level cache (20 MB at V =
 /// 40,478 and 128 rows) while being reused three times. `GENPT_LCE_CHUNK` overrides it.
 fn chunk_rows(vocab: usize) -> usize {
-    if let Some(rows) = std::env::var("GENPT_LCE_CHUNK")
-        .ok()
-        .and_then(|v| v.parse::<usize>().ok())
-    {
-        return rows.max(1);
-    }
-    (20_000_000 / (4 * vocab.max(1))).clamp(16, 512)
+    crate::settings::get()
+        .lce_chunk
+        .unwrap_or_else(|| (20_000_000 / (4 * vocab.max(1))).clamp(16, 512))
 }
 
 /// Shapes and data of one call. `hidden` [n, d] and `weight` [v, d] are row-major.
@@ -111,6 +107,16 @@ fn matmul(
 /// and with `want_grads` the gradients of `Σ_r w_r·(−logprob_r)`. Targets must lie in `0..v`
 /// (checked).
 pub fn run(problem: &Problem, row_weights: Option<&[f32]>, want_grads: bool) -> Output {
+    run_chunked(problem, row_weights, want_grads, chunk_rows(problem.v))
+}
+
+/// [`run`] over chunks of `chunk` rows.
+fn run_chunked(
+    problem: &Problem,
+    row_weights: Option<&[f32]>,
+    want_grads: bool,
+    chunk: usize,
+) -> Output {
     let Problem {
         hidden,
         weight,
@@ -132,7 +138,7 @@ pub fn run(problem: &Problem, row_weights: Option<&[f32]>, want_grads: bool) -> 
         }
         None => (0..n).collect(),
     };
-    let chunk = chunk_rows(v);
+    assert!(chunk > 0, "a chunk holds at least one row");
     let mut logprobs = vec![0f32; n];
     assert!(
         !want_grads || row_weights.is_some(),
@@ -250,8 +256,7 @@ mod tests {
     fn matches_the_formulas_on_odd_sizes_and_chunks() {
         // Sizes that are not multiples of any SIMD width; a chunk smaller than the rows so that
         // dW accumulates over several chunks; some rows skipped by a zero weight.
-        for (n, d, v, chunk) in [(7, 5, 23, "3"), (13, 17, 101, "4"), (5, 3, 7, "64")] {
-            std::env::set_var("GENPT_LCE_CHUNK", chunk);
+        for (n, d, v, chunk) in [(7, 5, 23, 3), (13, 17, 101, 4), (5, 3, 7, 64)] {
             let hidden = values(n * d, 1, 4.0);
             let weight = values(v * d, 2, 4.0);
             let targets: Vec<i64> = (0..n).map(|r| ((r * 7 + 3) % v) as i64).collect();
@@ -272,9 +277,8 @@ mod tests {
                 d,
                 v,
             };
-            let out = run(&p, Some(&w), true);
-            let forward_only = run(&p, None, false);
-            std::env::remove_var("GENPT_LCE_CHUNK");
+            let out = run_chunked(&p, Some(&w), true, chunk);
+            let forward_only = run_chunked(&p, None, false, chunk);
             let (lp, dh, dw) = reference(&p, &w);
             let (gh, gw) = out.grads.unwrap();
             let close = |a: f32, b: f64| (a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs());

@@ -75,8 +75,7 @@ pub trait FusedOps: Backend {
 
 /// Whether the fused kernels may be used at all: on unless `GENPT_FUSED=0`.
 pub fn enabled() -> bool {
-    static ENABLED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var("GENPT_FUSED").map_or(true, |v| v != "0"))
+    crate::settings::get().fused
 }
 
 /// Whether tensors on `device` go through the fused kernels.
