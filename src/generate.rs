@@ -4,8 +4,9 @@
 //! Only real token rows can be sampled: the LM head covers the vocabulary, never the special
 //! rows appended for fine-tuning.
 
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::Tensor;
 
+use crate::host::{ids_row, HostValues};
 use crate::model::KvCache;
 use crate::rng::Draws;
 use crate::Gpt;
@@ -96,19 +97,7 @@ pub fn sample_next(logits: &[f32], config: &SamplingConfig, draws: &mut Draws) -
 pub fn last_logits(model: &Gpt, hidden: Tensor<3>) -> Vec<f32> {
     let [batch, time, width] = hidden.dims();
     let last = hidden.narrow(1, time - 1, 1).reshape([batch, 1, width]);
-    model
-        .lm_logits(last)
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32")
-}
-
-fn ids_tensor(ids: &[u32], model: &Gpt) -> Tensor<2, Int> {
-    let device = model.tokens_embed.val().device();
-    let ids: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-    let n = ids.len();
-    Tensor::from_data(TensorData::new(ids, [1, n]), &device)
+    model.lm_logits(last).host_values()
 }
 
 /// Continues `prompt` by up to `max_new_tokens` tokens, calling `on_token` as each is chosen.
@@ -150,14 +139,16 @@ pub fn generate_until(
                 pending = tokens[tokens.len() - n_ctx / 2..].to_vec();
             }
             let hidden = model
-                .forward_cached(ids_tensor(&pending, model), &mut cache)
+                .forward_cached(ids_row(&pending, &model.device()), &mut cache)
                 .hidden;
             last_logits(model, hidden)
         } else {
             let window = &tokens[tokens.len().saturating_sub(n_ctx)..];
             last_logits(
                 model,
-                model.forward(ids_tensor(window, model), false).hidden,
+                model
+                    .forward(ids_row(window, &model.device()), false)
+                    .hidden,
             )
         };
         let next = sample_next(&logits, config, &mut draws);
@@ -192,7 +183,7 @@ pub fn generate_batch(model: &Gpt, prompts: &[Vec<u32>], config: &SamplingConfig
         let prompt = &prompt[prompt.len().saturating_sub(keep)..];
         let mut cache = KvCache::default();
         let hidden = model
-            .forward_cached(ids_tensor(prompt, model), &mut cache)
+            .forward_cached(ids_row(prompt, &model.device()), &mut cache)
             .hidden;
         logits.extend(last_logits(model, hidden));
         caches.push(cache);
@@ -324,26 +315,15 @@ mod tests {
     fn cached_logits_equal_full_forward_logits() {
         let model = model();
         let ids = [1u32, 2, 3, 4, 5, 6, 7];
-        let full = model.lm_logits(model.forward(ids_tensor(&ids, &model), false).hidden);
-        let full = full
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let full = model.lm_logits(model.forward(ids_row(&ids, &model.device()), false).hidden);
+        let full = full.host_values();
         let mut cache = KvCache::default();
         let mut stepwise = Vec::new();
         for chunk in [&ids[..3], &ids[3..4], &ids[4..]] {
             let h = model
-                .forward_cached(ids_tensor(chunk, &model), &mut cache)
+                .forward_cached(ids_row(chunk, &model.device()), &mut cache)
                 .hidden;
-            stepwise.extend(
-                model
-                    .lm_logits(h)
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .unwrap(),
-            );
+            stepwise.extend(model.lm_logits(h).host_values());
         }
         let worst = full
             .iter()

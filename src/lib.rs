@@ -1,5 +1,7 @@
 //! genpt: OpenAI's GPT-1 (Radford et al., 2018, *Improving Language Understanding by
-//! Generative Pre-Training*) in Rust.
+//! Generative Pre-Training*) and the pre-LN GPT-2 that followed it (Radford et al., 2019), in
+//! Rust: the tokenizers, the model, generative pre-training, discriminative fine-tuning,
+//! zero-shot evaluation and an OpenAI-compatible server.
 
 pub mod cli;
 pub mod config;
@@ -8,6 +10,7 @@ pub mod demo;
 pub mod device;
 pub mod finetune;
 pub mod generate;
+pub mod host;
 pub mod kernels;
 pub mod loss;
 pub mod metrics_log;

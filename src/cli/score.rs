@@ -3,6 +3,7 @@
 use clap::Args;
 
 use super::{BackendArgs, ModelArgs};
+use crate::host::HostValues;
 use burn::tensor::{Int, Tensor, TensorData};
 
 #[derive(Args, Debug)]
@@ -77,9 +78,5 @@ pub fn score_ids(model: &crate::Gpt, ids: &[i64]) -> anyhow::Result<Vec<f32>> {
         );
     }
     let logprobs = model.next_token_logprobs(model.forward(tensor.clone(), false).hidden, tensor);
-    Ok(logprobs
-        .into_data()
-        .convert::<f32>()
-        .try_to_vec::<f32>()
-        .expect("f32"))
+    Ok(logprobs.host_values())
 }

@@ -111,6 +111,7 @@ fn shared_dropout(x: Tensor<3>, p: f64, train: bool) -> Tensor<3> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::HostValues;
     use burn::tensor::TensorData;
 
     fn device() -> Device {
@@ -140,7 +141,7 @@ mod tests {
     }
 
     fn values(t: Tensor<2>) -> Vec<f32> {
-        t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+        t.host_values()
     }
 
     #[test]
@@ -172,11 +173,7 @@ mod tests {
         let d = device();
         crate::rng::dropout::reseed(3);
         let ones = Tensor::<3>::ones([4, 3, 64], &d);
-        let dropped = shared_dropout(ones, 0.5, true)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .unwrap();
+        let dropped = shared_dropout(ones, 0.5, true).host_values();
         let mut zeros = 0;
         for example in dropped.chunks(3 * 64) {
             let (first, rest) = example.split_at(64);

@@ -16,7 +16,7 @@ pub mod objective;
 pub mod prepare;
 pub mod probe;
 pub mod recipe;
-// Issue 15: `--fidelity release`, the official release's graph.
+// `--fidelity release`: the official release's graph.
 pub mod release;
 pub mod run;
 pub mod step;

@@ -2,9 +2,8 @@
 //! vary across inputs, a linear head on them starts with nothing to read, and fine-tuning has to
 //! build the representation the head needs.
 
-use burn::tensor::{Int, Tensor, TensorData};
-
 use super::types::EncodedExample;
+use crate::host::HostValues;
 use crate::Gpt;
 
 /// Final hidden states at the classify token of each example's first sequence: [n, width].
@@ -12,20 +11,12 @@ pub fn classify_states(gpt: &Gpt, examples: &[EncodedExample]) -> Vec<Vec<f32>> 
     let device = gpt.tokens_embed.val().device();
     let mut out = Vec::with_capacity(examples.len());
     for e in examples {
-        let seq: Vec<i64> = e.sequences[0].iter().map(|&t| t as i64).collect();
-        let n = seq.len();
-        let ids = Tensor::<2, Int>::from_data(TensorData::new(seq, [1, n]), &device);
+        let ids = crate::host::ids_row(&e.sequences[0], &device);
         let hidden = gpt.forward(ids, false).hidden;
         let width = hidden.dims()[2];
         let at = e.classify_at[0];
         let state = hidden.narrow(1, at, 1).reshape([width]);
-        out.push(
-            state
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .expect("f32"),
-        );
+        out.push(state.host_values());
     }
     out
 }

@@ -1,4 +1,4 @@
-//! The release's fine-tuning graph (`--fidelity release`, issue 15; [`super::fidelity`] lists
+//! The release's fine-tuning graph (`--fidelity release`; [`super::fidelity`] lists
 //! how it differs from the default).
 //!
 //! The release keeps one embedding matrix `we` of `n_vocab + n_special + n_ctx` rows (tokens,

@@ -10,6 +10,7 @@ use super::head::Pooling;
 use super::model::Classifier;
 use super::objective::{classification_loss, regression_loss};
 use super::types::{EncodedExample, FinetuneConfig, Prediction, Target};
+use crate::host::HostValues;
 use crate::rng::Draws;
 use crate::train::{NamedGrads, OpenAiAdam, Schedule};
 
@@ -163,11 +164,7 @@ pub fn predict(
         let hidden = model.gpt.forward(batch.ids_flat, false).hidden;
         let logits = model.head.forward(hidden, batch.classify_at, false);
         let [b, k] = logits.dims();
-        let values = logits
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32");
+        let values = logits.host_values();
         for row in values.chunks(k).take(b) {
             if regression {
                 out.push(Prediction::Score(row[0]));

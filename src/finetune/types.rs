@@ -50,7 +50,7 @@ pub struct FinetuneConfig {
     /// `OUT/trace/` for `scripts/finetune_parity.py` (0: no trace).
     pub trace_updates: usize,
     /// Whose fine-tuning to follow where they differ: Hugging Face's port (default) or the
-    /// official release (issue 15, [`super::fidelity`]).
+    /// official release ([`super::fidelity`]).
     pub fidelity: super::Fidelity,
 }
 
@@ -78,7 +78,8 @@ impl FinetuneConfig {
     /// 768 and up) the paper's values (lr 6.25e-5, batches of 32, 3 epochs, warmup 0.2%, λ 0.5).
     /// Smaller models take a larger step and a longer warmup (lr 5e-4, batches of 16, warmup 5%):
     /// measured on the demo's 3-layer, 128-wide model, where the paper's lr leaves a pre-trained
-    /// model near its starting point within the update budget (docs/RESULTS.md, issue 11).
+    /// model near its starting point within the update budget (docs/RESULTS.md, "Fine-tuning
+    /// settings on the new demo").
     pub fn for_model(config: &crate::GptConfig) -> Self {
         if config.n_embd >= 768 {
             Self::default()

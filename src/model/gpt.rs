@@ -285,6 +285,11 @@ impl Gpt {
         &self.config
     }
 
+    /// The device the parameters live on.
+    pub fn device(&self) -> Device {
+        self.tokens_embed.val().device()
+    }
+
     /// Final hidden states for `ids` [batch, time] (time ≤ n_positions). Dropout is active only
     /// when `train` is true.
     pub fn forward(&self, ids: Tensor<2, Int>, train: bool) -> GptOutput {
@@ -292,7 +297,7 @@ impl Gpt {
     }
 
     /// The blocks alone, over input embeddings `x` [batch, time, n_embd] that the caller made
-    /// (hook for `--fidelity release`, issue 15: the release embeds with a dropped copy of its
+    /// (hook for `--fidelity release`: the release embeds with a dropped copy of its
     /// whole embedding matrix, see `crate::finetune::release`).
     /// GPT-2's `ln_f` is applied here too, as in every forward path ([`Self::output`]).
     pub fn forward_embedded(&self, x: Tensor<3>, train: bool) -> GptOutput {

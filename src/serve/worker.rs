@@ -22,7 +22,7 @@ use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor, TensorData};
 use tokio::sync::{mpsc::UnboundedSender, oneshot};
 
 use super::error::ApiError;
@@ -31,6 +31,7 @@ use super::text::{piece_bytes, CompletionText, Step};
 use crate::finetune::model::Classifier;
 use crate::finetune::{EncodedExample, Prediction};
 use crate::generate::{sample_next, SamplingConfig};
+use crate::host::{ids_row, HostValues};
 use crate::model::KvCache;
 use crate::rng::Draws;
 use crate::{Gpt, GptConfig};
@@ -358,33 +359,16 @@ impl Worker {
         }
     }
 
-    fn ids_tensor(&self, ids: &[u32]) -> Tensor<2, Int> {
-        let values: Vec<i64> = ids.iter().map(|&i| i as i64).collect();
-        Tensor::from_data(TensorData::new(values, [1, ids.len()]), &self.device)
-    }
-
     /// log p(ids[t+1] | ids[..=t]) for every t.
     fn score(&self, ids: &[u32]) -> Vec<f32> {
-        let ids = self.ids_tensor(ids);
+        let ids = ids_row(ids, &self.device);
         let hidden = self.lm.forward(ids.clone(), false).hidden;
-        self.lm
-            .next_token_logprobs(hidden, ids)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 log-probabilities")
+        self.lm.next_token_logprobs(hidden, ids).host_values()
     }
 
     /// Next-token logits at the last position of each row of `hidden` [B, T, width].
     fn last_logits(&self, hidden: Tensor<3>) -> Vec<f32> {
-        let [batch, time, width] = hidden.dims();
-        let last = hidden.narrow(1, time - 1, 1).reshape([batch, 1, width]);
-        self.lm
-            .lm_logits(last)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 logits")
+        crate::generate::last_logits(&self.lm, hidden)
     }
 
     /// Starts the new generations of this turn: their prompts go through the model together in
@@ -442,10 +426,7 @@ impl Worker {
                 let h = hidden.clone().narrow(0, b, 1).narrow(1, from, rows);
                 self.lm
                     .lm_logits(h.reshape([1, rows, n_embd]))
-                    .into_data()
-                    .convert::<f32>()
-                    .try_to_vec::<f32>()
-                    .expect("f32 logits")
+                    .host_values()
             });
             let logits = match logits {
                 Ok(logits) => logits,

@@ -15,8 +15,7 @@
 //! when every token of the word is the model's most likely next token (greedy), as in the GPT-2
 //! paper's accuracy. Unlike LAMBADA, passages are not filtered for needing the wide context.
 
-use burn::tensor::{Int, Tensor, TensorData};
-
+use crate::host::{ids_row, HostValues};
 use crate::Gpt;
 
 /// Summed log-likelihood of a text under a model.
@@ -47,13 +46,6 @@ impl TextCost {
     }
 }
 
-fn ids_tensor(ids: &[u32], model: &Gpt) -> Tensor<2, Int> {
-    let device = model.tokens_embed.val().device();
-    let ids: Vec<i64> = ids.iter().map(|&i| i64::from(i)).collect();
-    let n = ids.len();
-    Tensor::from_data(TensorData::new(ids, [1, n]), &device)
-}
-
 /// Negative log-likelihood (nats) of `ids[1..]` given what precedes each, in half-overlapping
 /// windows of the model's context; returns it with the number of tokens scored.
 pub fn sequence_nll(model: &Gpt, ids: &[u32]) -> (f64, usize) {
@@ -66,13 +58,10 @@ pub fn sequence_nll(model: &Gpt, ids: &[u32]) -> (f64, usize) {
     let mut done = 1; // positions below this are scored (position 0 never is)
     loop {
         let end = (begin + n_ctx).min(ids.len());
-        let window = ids_tensor(&ids[begin..end], model);
+        let window = ids_row(&ids[begin..end], &model.device());
         let logprobs: Vec<f32> = model
             .next_token_logprobs(model.forward(window.clone(), false).hidden, window)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32 log-probabilities");
+            .host_values();
         // logprobs[j] is the log-probability of ids[begin + j + 1].
         for (j, lp) in logprobs.iter().enumerate() {
             if begin + j + 1 >= done {
@@ -149,7 +138,9 @@ pub fn predicts_last_word(
         return None;
     }
     let window = &full[full.len().saturating_sub(n_ctx)..];
-    let hidden = model.forward(ids_tensor(window, model), false).hidden;
+    let hidden = model
+        .forward(ids_row(window, &model.device()), false)
+        .hidden;
     let time = window.len();
     // Positions time-1-n_target .. time-2 predict the word's tokens.
     let logits = model.lm_logits(hidden.narrow(1, time - 1 - n_target, n_target));
@@ -186,7 +177,8 @@ mod tests {
         let mut gpt = Gpt::new(&config, &device);
         if zero_embeddings {
             // A tied output layer of zeros: every logit is 0, every token has probability 1/50.
-            gpt.tokens_embed = burn::module::Param::from_tensor(Tensor::zeros([50, 16], &device));
+            gpt.tokens_embed =
+                burn::module::Param::from_tensor(burn::tensor::Tensor::zeros([50, 16], &device));
         }
         gpt
     }
@@ -210,13 +202,8 @@ mod tests {
         let (nll, scored) = sequence_nll(&gpt, &ids);
         let mut reference = 0.0f64;
         for p in 1..ids.len() {
-            let hidden = gpt.forward(ids_tensor(&ids[..p], &gpt), false).hidden;
-            let logits: Vec<f32> = gpt
-                .lm_logits(hidden.narrow(1, p - 1, 1))
-                .into_data()
-                .convert::<f32>()
-                .try_to_vec::<f32>()
-                .unwrap();
+            let hidden = gpt.forward(ids_row(&ids[..p], &gpt.device()), false).hidden;
+            let logits: Vec<f32> = gpt.lm_logits(hidden.narrow(1, p - 1, 1)).host_values();
             let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
             let log_z = max
                 + logits

@@ -9,8 +9,7 @@ pub mod lm_eval;
 pub mod suite;
 pub mod winograd;
 
-use burn::tensor::{Int, Tensor, TensorData};
-
+use crate::host::HostValues;
 use crate::Gpt;
 
 pub use suite::{ZeroShotResult, ZeroShotTask, ZERO_SHOT_TASKS};
@@ -51,20 +50,9 @@ impl Scorer for LmScorer<'_> {
         if scored == 0 {
             return Vec::new();
         }
-        let device = self.model.tokens_embed.val().device();
-        let n = ids.len();
-        let tensor = Tensor::<2, Int>::from_data(
-            TensorData::new(ids.iter().map(|&i| i as i64).collect::<Vec<_>>(), [1, n]),
-            &device,
-        );
+        let tensor = crate::host::ids_row(&ids, &self.model.device());
         let hidden = self.model.forward(tensor.clone(), false).hidden;
-        let lp = self
-            .model
-            .next_token_logprobs(hidden, tensor)
-            .into_data()
-            .convert::<f32>()
-            .try_to_vec::<f32>()
-            .expect("f32");
+        let lp = self.model.next_token_logprobs(hidden, tensor).host_values();
         lp[lp.len() - scored..].to_vec()
     }
 }

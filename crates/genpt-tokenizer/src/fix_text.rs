@@ -152,7 +152,8 @@ mod tests {
         assert_eq!(fix_text("a\r\nb\u{0}c"), "a\nbc");
     }
 
-    // The three cases of issue 15, with ftfy 6.3.1's output observed in Python.
+    // Three Mac Roman mojibake cases that a port once got wrong, with ftfy 6.3.1's output
+    // observed in Python.
     #[test]
     fn macroman_mojibake() {
         assert_eq!(
