@@ -133,7 +133,7 @@ fn finetune_step(
     use genpt::finetune::head::Pooling;
     use genpt::finetune::model::new_classifier;
     use genpt::finetune::{apply_update, update_gradients, EncodedExample, FinetuneConfig, Target};
-    use genpt::model::surgery::add_special_rows;
+    use genpt::surgery::add_special_rows;
 
     let device = device.clone().autodiff();
     device.seed(1);

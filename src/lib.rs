@@ -22,6 +22,7 @@ pub mod progress;
 pub mod rng;
 pub mod serve;
 pub mod settings;
+pub mod surgery;
 pub mod train;
 pub mod weights;
 pub mod zeroshot;

@@ -7,8 +7,8 @@ use genpt::config::Arch;
 use genpt::finetune::model::new_classifier;
 use genpt::finetune::Pooling;
 use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction, Target};
-use genpt::model::surgery::add_special_rows;
 use genpt::rng::Draws;
+use genpt::surgery::add_special_rows;
 use genpt::{Gpt, GptConfig};
 
 fn scratch(name: &str) -> std::path::PathBuf {

@@ -386,7 +386,7 @@ fn positions_are_sliced_to_the_dataset_context() {
     };
     let gpt = Gpt::new(&config, &device);
     let before = weights::export(&gpt)["positions_embed"].values.clone();
-    let sliced = genpt::model::surgery::slice_positions(gpt, 10, &device);
+    let sliced = genpt::surgery::slice_positions(gpt, 10, &device);
     assert_eq!(sliced.config().n_positions, 10);
     assert_eq!(
         weights::export(&sliced)["positions_embed"].values,

@@ -14,7 +14,7 @@ use super::model::{new_classifier, Classifier};
 use super::release::dataset_n_ctx;
 use super::tasks::{head_shape, SPECIAL_NAMES};
 use super::types::EncodedExample;
-use crate::model::surgery::{add_special_rows, slice_positions, transfer_layers, with_dropout};
+use crate::surgery::{add_special_rows, slice_positions, transfer_layers, with_dropout};
 use crate::{Gpt, GptConfig};
 
 /// Where the decoder's weights come from.

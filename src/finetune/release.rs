@@ -13,7 +13,7 @@
 //! ```
 //!
 //! genpt stores `we` as two parameters, `tokens_embed` (token and special rows) and
-//! `positions_embed` (sliced to the dataset's n_ctx, [`crate::model::surgery::slice_positions`]);
+//! `positions_embed` (sliced to the dataset's n_ctx, [`crate::surgery::slice_positions`]);
 //! here they are concatenated into `we` each forward pass, so that one dropout mask covers both
 //! and gradients reach both through the concatenation. The LM loss goes through the fused LM
 //! head ([`crate::kernels::linear_cross_entropy`]) with the dropped `we` as its output matrix:

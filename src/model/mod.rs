@@ -2,6 +2,5 @@
 
 pub mod gpt;
 pub mod layers;
-pub mod surgery;
 
 pub use gpt::{Gpt, GptOutput, KvCache};

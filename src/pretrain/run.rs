@@ -92,7 +92,7 @@ pub fn init_model(
         }
     }
     Ok(Some(match m.dropout {
-        Some(p) => crate::model::surgery::with_dropout(model, p, device),
+        Some(p) => crate::surgery::with_dropout(model, p, device),
         None => model,
     }))
 }

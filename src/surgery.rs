@@ -1,7 +1,8 @@
 //! Model surgery: new models made from a model's weights. The fine-tuning set-up uses them (the
 //! special-token rows of the input transformations, transferring n layers, the dropout of a
-//! run, the release's context slicing), and so does continued pre-training; they live with the
-//! model so that no layer above has to reach into another for them.
+//! run, the release's context slicing), and so does continued pre-training. Each exports the
+//! weights as named tensors, edits them and imports them again, so this module sits above both
+//! `model` and `weights` (which loads into a model): no layer imports from one above it.
 
 use burn::tensor::Device;
 
