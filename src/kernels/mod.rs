@@ -8,6 +8,7 @@
 //! how the tests and benchmarks compare the two.
 
 pub mod attention_softmax;
+pub mod bf16_gemm;
 pub mod gelu;
 pub mod layer_norm;
 pub mod linear_cross_entropy;

@@ -1,0 +1,548 @@
+//! Matrix products with bf16 operands and fp32 accumulation on CPUs with AVX512-BF16
+//! (`vdpbf16ps`): `C = A·B` where A and B are fp32 matrices rounded to bf16 (round to nearest
+//! even) as they are packed, and every product is summed in fp32. This is the arithmetic of
+//! bf16 autocast: fp32 master values, bf16 multiplications, fp32 sums.
+//!
+//! One `vdpbf16ps` multiplies 16 pairs of bf16 and adds both products of each pair into 16 fp32
+//! lanes, twice the work of an fp32 FMA per instruction. The kernel packs A into blocks of
+//! [`MR`] rows and B into panels of [`NR`] columns with the two rows of each k-pair interleaved
+//! (the layout the instruction reads), then runs an `MR × NR` register tile over the whole k
+//! for each (row block, panel). Rows are processed in groups of [`ROWS_PER_TASK`] so that one
+//! panel of B is reused from cache by every row block of the group; groups run in parallel.
+//!
+//! Where the CPU also has AMX-BF16 (Sapphire Rapids and later), the product runs on its tile
+//! unit instead: `tdpbf16ps` multiplies a 16 × 32 bf16 tile by a 32 × 16 one into a 16 × 16
+//! fp32 tile, 16 times the work of one `vdpbf16ps`. Rust's AMX intrinsics are not stable yet,
+//! so the five AMX instructions are written with `asm!`; Linux hands out the tile state only
+//! after `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`, asked once.
+//!
+//! Strides let the same kernel compute `X·W`, `dY·Wᵀ` and `Xᵀ·dY` without copies in fp32.
+//! Callers check [`available`] first; other CPUs keep the fp32 path.
+
+use rayon::prelude::*;
+
+/// Rows of A per register tile.
+pub const MR: usize = 8;
+/// Columns of B per register tile (two zmm registers of 16 fp32 lanes).
+pub const NR: usize = 32;
+/// Rows per parallel task: 8 row blocks share each packed B panel while it is in cache.
+pub const ROWS_PER_TASK: usize = 64;
+
+/// Whether this CPU has AVX512-BF16 (with AVX-512F), read once.
+pub fn available() -> bool {
+    static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bf16")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// Whether the AMX-BF16 tile unit can be used: the CPU has it (Linux lists `amx_bf16`) and the
+/// kernel granted this process the tile state. `GENPT_AMX=0` turns it off (the AVX512-BF16
+/// path then runs, which is how the two are compared).
+pub fn amx_available() -> bool {
+    static AMX: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AMX.get_or_init(|| {
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        {
+            if std::env::var("GENPT_AMX").is_ok_and(|v| v == "0") || !available() {
+                return false;
+            }
+            let listed = std::fs::read_to_string("/proc/cpuinfo")
+                .is_ok_and(|info| info.contains(" amx_bf16") && info.contains(" amx_tile"));
+            extern "C" {
+                fn syscall(number: i64, ...) -> i64;
+            }
+            // SYS_arch_prctl = 158, ARCH_REQ_XCOMP_PERM = 0x1023, XFEATURE_XTILEDATA = 18.
+            listed && unsafe { syscall(158, 0x1023i64, 18i64) } == 0
+        }
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+        {
+            false
+        }
+    })
+}
+
+/// `x` rounded to bf16 (to nearest, ties to even), as its 16 bits. NaN stays a quiet NaN.
+#[inline]
+pub fn to_bf16(x: f32) -> u16 {
+    if x.is_nan() {
+        return 0x7fc0;
+    }
+    let bits = x.to_bits();
+    ((bits + 0x7fff + ((bits >> 16) & 1)) >> 16) as u16
+}
+
+/// The fp32 value of bf16 bits.
+#[inline]
+pub fn from_bf16(h: u16) -> f32 {
+    f32::from_bits(u32::from(h) << 16)
+}
+
+/// A strided view of an fp32 matrix: element (i, j) at `data[i * row_stride + j * col_stride]`.
+#[derive(Debug, Clone, Copy)]
+pub struct Strided<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub row_stride: usize,
+    pub col_stride: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// A row-major [rows, cols] matrix.
+    pub fn row_major(data: &'a [f32], rows: usize, cols: usize) -> Self {
+        assert_eq!(data.len(), rows * cols, "not a [{rows}, {cols}] matrix");
+        Self {
+            data,
+            rows,
+            cols,
+            row_stride: cols,
+            col_stride: 1,
+        }
+    }
+
+    /// The transpose, without moving anything.
+    pub fn t(self) -> Self {
+        Self {
+            rows: self.cols,
+            cols: self.rows,
+            row_stride: self.col_stride,
+            col_stride: self.row_stride,
+            ..self
+        }
+    }
+
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> f32 {
+        self.data[i * self.row_stride + j * self.col_stride]
+    }
+}
+
+/// Two bf16 in one 32-bit lane, `lo` in the low half (the element `vdpbf16ps` takes first).
+#[inline]
+fn pair(lo: f32, hi: f32) -> u32 {
+    u32::from(to_bf16(lo)) | (u32::from(to_bf16(hi)) << 16)
+}
+
+/// A packed as [row block][k-pair][MR] pairs; rows and k past the end are 0.
+fn pack_a(a: &Strided, k_pairs: usize) -> Vec<u32> {
+    let blocks = a.rows.div_ceil(MR);
+    let mut out = vec![0u32; blocks * k_pairs * MR];
+    out.par_chunks_mut(k_pairs * MR)
+        .enumerate()
+        .for_each(|(block, dst)| {
+            for r in 0..MR.min(a.rows - block * MR) {
+                let i = block * MR + r;
+                for p in 0..k_pairs {
+                    let hi = if 2 * p + 1 < a.cols {
+                        a.at(i, 2 * p + 1)
+                    } else {
+                        0.0
+                    };
+                    dst[p * MR + r] = pair(a.at(i, 2 * p), hi);
+                }
+            }
+        });
+    out
+}
+
+/// B packed as [panel][k-pair][NR] pairs; columns and k past the end are 0.
+fn pack_b(b: &Strided, k_pairs: usize) -> Vec<u32> {
+    let panels = b.cols.div_ceil(NR);
+    let mut out = vec![0u32; panels * k_pairs * NR];
+    out.par_chunks_mut(k_pairs * NR)
+        .enumerate()
+        .for_each(|(panel, dst)| {
+            let at = |i: usize, j: usize| if i < b.rows { b.at(i, j) } else { 0.0 };
+            for p in 0..k_pairs.min(b.rows.div_ceil(2)) {
+                for c in 0..NR.min(b.cols - panel * NR) {
+                    let j = panel * NR + c;
+                    dst[p * NR + c] = pair(at(2 * p, j), at(2 * p + 1, j));
+                }
+            }
+        });
+    out
+}
+
+/// `c` [a.rows, b.cols] row-major `= a·b` (or `+=` with `accumulate`), operands rounded to
+/// bf16, sums in fp32. Panics unless [`available`].
+pub fn gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
+    assert!(available(), "bf16 GEMM needs AVX512-BF16");
+    assert_eq!(a.cols, b.rows, "inner dimensions differ");
+    let (m, n) = (a.rows, b.cols);
+    assert_eq!(c.len(), m * n, "the output is not [{m}, {n}]");
+    if m == 0 || n == 0 {
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if amx_available() {
+        return amx::gemm(a, b, c, accumulate);
+    }
+    avx512_gemm(a, b, c, accumulate);
+}
+
+/// The AVX512-BF16 path of [`gemm`] (shapes checked there).
+fn avx512_gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
+    let n = b.cols;
+    let k_pairs = a.cols.div_ceil(2);
+    let (ap, bp) = rayon::join(|| pack_a(&a, k_pairs), || pack_b(&b, k_pairs));
+    c.par_chunks_mut(ROWS_PER_TASK * n)
+        .enumerate()
+        .for_each(|(task, c_rows)| {
+            let first_block = task * ROWS_PER_TASK / MR;
+            let rows = c_rows.len() / n;
+            for panel in 0..n.div_ceil(NR) {
+                let b_panel = &bp[panel * k_pairs * NR..(panel + 1) * k_pairs * NR];
+                let cols = NR.min(n - panel * NR);
+                for local in 0..rows.div_ceil(MR) {
+                    let block = first_block + local;
+                    let a_block = &ap[block * k_pairs * MR..(block + 1) * k_pairs * MR];
+                    let tile_rows = MR.min(rows - local * MR);
+                    let out = &mut c_rows[local * MR * n + panel * NR..];
+                    // SAFETY: `available()` was checked above; the slices cover k_pairs pairs.
+                    #[cfg(target_arch = "x86_64")]
+                    unsafe {
+                        tile(
+                            a_block, b_panel, k_pairs, out, n, tile_rows, cols, accumulate,
+                        )
+                    };
+                }
+            }
+        });
+}
+
+/// One MR × NR tile over all k: `out[r * ldc + j]` for r < rows, j < cols.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    a: &[u32],
+    b: &[u32],
+    k_pairs: usize,
+    out: &mut [f32],
+    ldc: usize,
+    rows: usize,
+    cols: usize,
+    accumulate: bool,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let (a, b) = (a.as_ptr(), b.as_ptr());
+    for p in 0..k_pairs {
+        let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(p * NR) as *const _));
+        let b1: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(p * NR + 16) as *const _));
+        for (r, acc) in acc.iter_mut().enumerate() {
+            let x: __m512bh = std::mem::transmute(_mm512_set1_epi32(*a.add(p * MR + r) as i32));
+            acc[0] = _mm512_dpbf16_ps(acc[0], x, b0);
+            acc[1] = _mm512_dpbf16_ps(acc[1], x, b1);
+        }
+    }
+    let mask = |from: usize| -> __mmask16 {
+        let left = cols.saturating_sub(from).min(16);
+        ((1u32 << left) - 1) as __mmask16
+    };
+    let (m0, m1) = (mask(0), mask(16));
+    for (r, acc) in acc.iter().enumerate().take(rows) {
+        let row = out.as_mut_ptr().add(r * ldc);
+        for (half, m) in [(0, m0), (1, m1)] {
+            if m == 0 {
+                continue;
+            }
+            let dst = row.add(16 * half);
+            let mut v = acc[half];
+            if accumulate {
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, dst));
+            }
+            _mm512_mask_storeu_ps(dst, m, v);
+        }
+    }
+}
+
+/// The AMX-BF16 path: A packed row-major in bf16 with k padded to 32, B in the same panels as
+/// the AVX-512 path (k padded to 32 as well); 32 × 32 blocks of C from four 16 × 16 tiles.
+#[cfg(target_arch = "x86_64")]
+mod amx {
+    use std::arch::asm;
+
+    use rayon::prelude::*;
+
+    use super::{pack_b, to_bf16, Strided, NR};
+
+    /// Rows per parallel task: 4 blocks of 32 rows share each B panel while it is in cache.
+    const ROWS_PER_TASK: usize = 128;
+    /// The k of one tile product: 32 bf16 (64 bytes) per row of A.
+    const K_STEP: usize = 32;
+
+    /// The tile configuration (`ldtilecfg`'s 64-byte layout, palette 1): tiles 0–3 hold C
+    /// (16 rows of 16 fp32), 4–5 two row blocks of A (16 rows of 32 bf16), 6–7 two column
+    /// halves of a B panel (16 k-pairs of 16 bf16 pairs). Every row is 64 bytes.
+    #[repr(C, align(64))]
+    struct TileConfig {
+        palette: u8,
+        start_row: u8,
+        reserved: [u8; 14],
+        bytes_per_row: [u16; 16],
+        rows: [u8; 16],
+    }
+
+    const CONFIG: TileConfig = TileConfig {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        bytes_per_row: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
+        rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+
+    /// A as bf16, row-major [rows padded to 32, k padded to 32]; the padding is 0.
+    fn pack_a(a: &Strided, k_pad: usize) -> Vec<u16> {
+        let rows = a.rows.next_multiple_of(32);
+        let mut out = vec![0u16; rows * k_pad];
+        out.par_chunks_mut(k_pad)
+            .take(a.rows)
+            .enumerate()
+            .for_each(|(i, row)| {
+                for (p, v) in row.iter_mut().take(a.cols).enumerate() {
+                    *v = to_bf16(a.at(i, p));
+                }
+            });
+        out
+    }
+
+    pub fn gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
+        let n = b.cols;
+        let k_pad = a.cols.next_multiple_of(K_STEP);
+        let k_pairs = k_pad / 2;
+        let (ap, bp) = rayon::join(|| pack_a(&a, k_pad), || pack_b(&b, k_pairs));
+        c.par_chunks_mut(ROWS_PER_TASK * n)
+            .enumerate()
+            .for_each(|(task, c_rows)| {
+                let rows = c_rows.len() / n;
+                let first_row = task * ROWS_PER_TASK;
+                let mut block = [0f32; 32 * 32];
+                // SAFETY: amx_available() granted the tile state; every tile load reads 16
+                // rows of 64 bytes inside the packed buffers, whose padding makes them whole.
+                unsafe {
+                    asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack));
+                    for panel in 0..n.div_ceil(NR) {
+                        let b_panel = bp[panel * k_pairs * NR..].as_ptr();
+                        let cols = NR.min(n - panel * NR);
+                        for local in (0..rows).step_by(32) {
+                            let a_rows = ap[(first_row + local) * k_pad..].as_ptr();
+                            tiles(a_rows, k_pad, b_panel, &mut block);
+                            let out = &mut c_rows[local * n + panel * NR..];
+                            for r in 0..32.min(rows - local) {
+                                let src = &block[r * 32..r * 32 + cols];
+                                let dst = &mut out[r * n..r * n + cols];
+                                if accumulate {
+                                    dst.iter_mut().zip(src).for_each(|(d, s)| *d += s);
+                                } else {
+                                    dst.copy_from_slice(src);
+                                }
+                            }
+                        }
+                    }
+                    asm!("tilerelease", options(nostack));
+                }
+            });
+    }
+
+    /// One 32 × 32 block of C over the whole k into `block` (row-major, 32 wide): rows of A from
+    /// `a` (row stride `k_pad` bf16), columns from the B panel `b` ([k-pair][NR] pairs).
+    ///
+    /// # Safety
+    /// The tile configuration is loaded, `a` holds 32 rows of `k_pad` bf16 and `b` `k_pad / 2`
+    /// rows of NR pairs.
+    unsafe fn tiles(a: *const u16, k_pad: usize, b: *const u32, block: &mut [f32; 1024]) {
+        let a_stride = k_pad * 2;
+        let b_stride = NR * 4;
+        asm!(
+            "tilezero tmm0",
+            "tilezero tmm1",
+            "tilezero tmm2",
+            "tilezero tmm3",
+            options(nostack)
+        );
+        for step in 0..k_pad / super::amx::K_STEP {
+            let a0 = a.add(step * K_STEP);
+            let a1 = a0.add(16 * k_pad);
+            let b0 = b.add(step * 16 * NR);
+            let b1 = b0.add(16);
+            asm!(
+                "tileloadd tmm4, [{a0} + {sa}*1]",
+                "tileloadd tmm5, [{a1} + {sa}*1]",
+                "tileloadd tmm6, [{b0} + {sb}*1]",
+                "tileloadd tmm7, [{b1} + {sb}*1]",
+                "tdpbf16ps tmm0, tmm4, tmm6",
+                "tdpbf16ps tmm1, tmm4, tmm7",
+                "tdpbf16ps tmm2, tmm5, tmm6",
+                "tdpbf16ps tmm3, tmm5, tmm7",
+                a0 = in(reg) a0, a1 = in(reg) a1, b0 = in(reg) b0, b1 = in(reg) b1,
+                sa = in(reg) a_stride, sb = in(reg) b_stride,
+                options(nostack, readonly),
+            );
+        }
+        let out = block.as_mut_ptr();
+        let stride: usize = 32 * 4;
+        asm!(
+            "tilestored [{c00} + {s}*1], tmm0",
+            "tilestored [{c01} + {s}*1], tmm1",
+            "tilestored [{c10} + {s}*1], tmm2",
+            "tilestored [{c11} + {s}*1], tmm3",
+            c00 = in(reg) out, c01 = in(reg) out.add(16),
+            c10 = in(reg) out.add(16 * 32), c11 = in(reg) out.add(16 * 32 + 16),
+            s = in(reg) stride,
+            options(nostack),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: usize, seed: u64) -> Vec<f32> {
+        let mut draws = crate::rng::Draws::new(seed, 0);
+        (0..n)
+            .map(|_| (draws.below(2001) as f32 - 1000.0) / 317.0)
+            .collect()
+    }
+
+    type Gemm = fn(Strided, Strided, &mut [f32], bool);
+
+    /// The implementations this CPU can run, by name.
+    fn implementations() -> Vec<(&'static str, Gemm)> {
+        let mut out: Vec<(&'static str, Gemm)> = vec![("avx512-bf16", avx512_gemm)];
+        #[cfg(target_arch = "x86_64")]
+        if amx_available() {
+            out.push(("amx-bf16", amx::gemm));
+        } else {
+            eprintln!("amx-bf16 not checked: this CPU (or process) has no AMX tile state");
+        }
+        out
+    }
+
+    /// The exact product of the bf16-rounded operands, in f64.
+    fn reference(a: &Strided, b: &Strided) -> Vec<f64> {
+        let round = |x: f32| from_bf16(to_bf16(x)) as f64;
+        let mut c = vec![0f64; a.rows * b.cols];
+        for i in 0..a.rows {
+            for j in 0..b.cols {
+                c[i * b.cols + j] = (0..a.cols)
+                    .map(|p| round(a.at(i, p)) * round(b.at(p, j)))
+                    .sum();
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn rounding_to_bf16_is_to_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3f80);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to the even mantissa (1.0).
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0), 0x3f80);
+        assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3f82);
+        assert_eq!(from_bf16(to_bf16(-2.5)), -2.5);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+    }
+
+    #[test]
+    fn products_match_the_rounded_operands_on_odd_shapes_and_strides() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        // Shapes that are not multiples of MR, NR or 2 (odd k), and transposed operands.
+        for (name, gemm) in implementations() {
+            for (m, k, n) in [
+                (1, 1, 1),
+                (7, 5, 33),
+                (70, 129, 65),
+                (9, 64, 32),
+                (130, 200, 97),
+            ] {
+                let a_data = values(m * k, 1);
+                let bt_data = values(n * k, 2);
+                let a = Strided::row_major(&a_data, m, k);
+                let b = Strided::row_major(&bt_data, n, k).t();
+                let want = reference(&a, &b);
+                let mut got = vec![0f32; m * n];
+                gemm(a, b, &mut got, false);
+                let worst = got
+                    .iter()
+                    .zip(&want)
+                    .map(|(&g, &w)| (g as f64 - w).abs() / (1.0 + w.abs()))
+                    .fold(0.0, f64::max);
+                assert!(
+                    worst < 1e-5,
+                    "{name} {m}×{k}×{n}: worst relative error {worst:e}"
+                );
+                // Accumulating adds the product to what is there.
+                let mut twice = got.clone();
+                gemm(a, b, &mut twice, true);
+                for (t, g) in twice.iter().zip(&got) {
+                    assert!((t - 2.0 * g).abs() <= 1e-5 * (1.0 + g.abs()));
+                }
+                // Against the fp32 product the difference is bf16 rounding: small, but far above
+                // the tolerance above (the negative control: the check sees rounding).
+                if k >= 64 {
+                    let mut exact = vec![0f64; m * n];
+                    for i in 0..m {
+                        for j in 0..n {
+                            exact[i * n + j] =
+                                (0..k).map(|p| a.at(i, p) as f64 * b.at(p, j) as f64).sum();
+                        }
+                    }
+                    // Relative to the largest entry: single entries can cancel to near 0.
+                    let scale = exact.iter().fold(0f64, |s, w| s.max(w.abs()));
+                    let off = got
+                        .iter()
+                        .zip(&exact)
+                        .map(|(&g, &w)| (g as f64 - w).abs())
+                        .fold(0.0, f64::max)
+                        / scale;
+                    assert!(
+                        off > 1e-4 && off < 2e-2,
+                        "{name} {m}×{k}×{n}: off fp32 by {off:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_pair_order_is_caught() {
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        // Negative control for the packing: B given untransposed where its transpose is meant
+        // (a square problem, so the shapes still fit) gives a different product.
+        let (m, k) = (9, 40);
+        let a_data = values(m * k, 3);
+        let b_data = values(k * k, 4);
+        let a = Strided::row_major(&a_data, m, k);
+        let b = Strided::row_major(&b_data, k, k);
+        let want = reference(&a, &b.t());
+        for (name, gemm) in implementations() {
+            let mut got = vec![0f32; m * k];
+            gemm(a, b, &mut got, false);
+            let worst = got
+                .iter()
+                .zip(&want)
+                .map(|(&g, &w)| (g as f64 - w).abs() / (1.0 + w.abs()))
+                .fold(0.0, f64::max);
+            assert!(
+                worst > 1e-2,
+                "{name}: the wrong operand went unnoticed ({worst:e})"
+            );
+        }
+    }
+}
