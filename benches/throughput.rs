@@ -1,6 +1,6 @@
 //! Forward and training throughput (tokens/s) of a model preset on a CPU backend.
 //!
-//!     cargo bench --bench throughput -- [--preset gpt1] [--batch 4] [--time 512] [--steps 3] [--backend flex]
+//!     cargo bench --bench throughput -- [--preset gpt1] [--batch 4] [--time 512] [--steps 3] [--backend flex] [--precision bf16]
 //!     cargo bench --bench throughput -- --finetune 0.5 [--preset mini] [--batch 8]
 //!
 //! A training step is what `genpt pretrain` does per update: forward with dropout, mean
@@ -48,8 +48,9 @@ fn main() {
         .map(|i| ((i * 7919) % config.vocab_size) as i64)
         .collect();
     let tokens = (batch * time) as f64;
+    let precision: genpt::precision::Precision = arg("--precision", "fp32").parse().unwrap();
     println!(
-        "preset {preset} ({:.1}M parameters), backend {backend}, batch {batch} × {time} tokens, threads {}, fused kernels {}",
+        "preset {preset} ({:.1}M parameters), backend {backend}, precision {precision}, batch {batch} × {time} tokens, threads {}, fused kernels {}",
         config.parameter_count() as f64 / 1e6,
         rayon::current_num_threads(),
         if genpt::kernels::fused_on(&device) { "on" } else { "off" },
@@ -75,7 +76,15 @@ fn main() {
         let mut times = Vec::new();
         for i in 0..=steps {
             let start = Instant::now();
-            let hidden = model.forward(input.clone(), false).hidden;
+            let hidden = match precision {
+                genpt::precision::Precision::Fp32 => model.forward(input.clone(), false).hidden,
+                genpt::precision::Precision::Bf16 => {
+                    model
+                        .with_bf16_products()
+                        .forward(input.clone(), false)
+                        .hidden
+                }
+            };
             let logprobs = model.next_token_logprobs(hidden, input.clone());
             let _ = logprobs.sum().into_scalar::<f32>();
             if i > 0 {
@@ -102,7 +111,7 @@ fn main() {
             let start = Instant::now();
             let inputs = all.clone().narrow(1, 0, time - 1);
             let targets = all.clone().narrow(1, 1, time - 1);
-            let loss = model.lm_loss_mean(model.forward(inputs, true).hidden, targets);
+            let loss = precision.lm_loss_mean(&model, inputs, targets, true);
             let _ = loss.clone().into_scalar::<f32>();
             let mut grads = NamedGrads::default();
             grads.accumulate(&model, loss.backward());

@@ -10,6 +10,11 @@
 //! fp32 (see [`Precision::lm_loss_mean`]): a log-softmax over 40,478 logits in bf16 (8 bits of
 //! mantissa) would round the loss itself.
 //!
+//! On flex, on a CPU with AVX512-BF16 (and AMX-BF16 where present), `bf16` instead keeps every
+//! tensor in fp32 and runs the linear layers' products, forward and backward, in the bf16 kernel
+//! of [`crate::kernels::bf16_gemm`] (bf16 operands, fp32 sums): what PyTorch's CPU autocast does
+//! for matmuls. flex's own bf16 arithmetic goes through f32 and gains nothing.
+//!
 //! bf16 needs no loss scaling: it has fp32's exponent range, so small gradients do not flush to
 //! zero as they do in f16. f16 is therefore not offered.
 //!
@@ -78,6 +83,11 @@ impl Precision {
     ) -> Tensor<1> {
         let hidden = match self {
             Precision::Fp32 => model.forward(inputs, train).hidden,
+            // Where the CPU multiplies bf16 natively, only the linear layers' products run in
+            // bf16 (autocast's choice): everything else stays fp32 and nothing is cast.
+            Precision::Bf16 if crate::kernels::bf16_gemm_on(&inputs.device()) => {
+                model.with_bf16_products().forward(inputs, train).hidden
+            }
             Precision::Bf16 => to_fp32(compute_copy(model, self).forward(inputs, train).hidden),
         };
         model.lm_loss_mean(hidden, targets)

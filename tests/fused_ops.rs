@@ -266,3 +266,74 @@ fn residual_dropout_matches_add_and_dropout() {
         );
     }
 }
+
+#[test]
+fn linear_bf16_matches_the_products_of_the_rounded_operands() {
+    use genpt::kernels::bf16_gemm::{available, from_bf16, to_bf16};
+    if !available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        return;
+    }
+    let round =
+        |v: &[f32]| -> Vec<f64> { v.iter().map(|&x| from_bf16(to_bf16(x)) as f64).collect() };
+    // Sizes off every tile multiple; n rows, k inputs, m outputs.
+    let (n, k, m) = (37, 70, 45);
+    let (x, w, b) = (
+        values(n * k, 21, 4.0),
+        values(k * m, 22, 2.0),
+        values(m, 23, 1.0),
+    );
+    let probe = values(n * m, 24, 3.0);
+    let inputs = [
+        (x.clone(), [n, k]),
+        (w.clone(), [k, m]),
+        (b.clone(), [1, m]),
+    ];
+    let (out, grads) = output_and_grads(&inputs, &probe, [n, m], &|t| {
+        kernels::linear_bf16(t[0].clone(), t[1].clone(), t[2].clone().reshape([m]))
+    });
+    // The forward equals the composed reference (a cast to bf16 and back, an fp32 product).
+    let (reference, _) = output_and_grads(&inputs, &probe, [n, m], &|t| {
+        kernels::reference_linear_bf16(t[0].clone(), t[1].clone(), t[2].clone().reshape([m]))
+    });
+    let forward = worst(&out, &reference);
+    // The gradients equal the exact products of the bf16-rounded operands (the incoming
+    // gradient, here the probe, rounded too), computed here in f64.
+    let (xr, wr, dy) = (round(&x), round(&w), round(&probe));
+    let dx: Vec<f32> = (0..n * k)
+        .map(|e| {
+            (0..m)
+                .map(|j| dy[e / k * m + j] * wr[e % k * m + j])
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let dw: Vec<f32> = (0..k * m)
+        .map(|e| {
+            (0..n)
+                .map(|i| xr[i * k + e / m] * dy[i * m + e % m])
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let db: Vec<f32> = (0..m)
+        .map(|j| (0..n).map(|i| probe[i * m + j] as f64).sum::<f64>() as f32)
+        .collect();
+    let backward = worst(&grads[0], &dx)
+        .max(worst(&grads[1], &dw))
+        .max(worst(&grads[2], &db));
+    // Negative control: the fp32 gradient (operands not rounded) is measurably different.
+    let dx32: Vec<f32> = (0..n * k)
+        .map(|e| {
+            (0..m)
+                .map(|j| probe[e / k * m + j] as f64 * w[e % k * m + j] as f64)
+                .sum::<f64>() as f32
+        })
+        .collect();
+    let control = worst(&grads[0], &dx32);
+    println!("linear_bf16: forward {forward:.2e}, backward {backward:.2e}; control {control:.2e}");
+    assert!(forward < TOLERANCE, "forward differs by {forward:e}");
+    assert!(backward < TOLERANCE, "gradients differ by {backward:e}");
+    assert!(
+        control > 10.0 * TOLERANCE,
+        "the control was not caught ({control:e})"
+    );
+}

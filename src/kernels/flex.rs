@@ -10,6 +10,7 @@ use burn::backend::tensor::{FloatTensor, IntTensor};
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::{DType, TensorData};
 
+use super::bf16_gemm::{self, Strided};
 use super::linear_cross_entropy::{self as lce, Problem};
 use super::FusedOps;
 use super::{attention_softmax, gelu, layer_norm, masked};
@@ -137,6 +138,14 @@ impl FusedOps for Flex {
     ) -> FloatTensor<Self> {
         let key = (dropout > 0.0).then(|| next_key(dropout));
         residual_dropout_forward(&x, &y, key)
+    }
+
+    fn linear_bf16(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        linear_bf16_forward(&x, &w, &b)
     }
 }
 
@@ -340,6 +349,86 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         match GeluBackward.prepare::<C>(guards).compute_bound().stateful() {
             OpsKind::Tracked(prep) => prep.finish(x, y),
             OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+
+    fn linear_bf16(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let guards = [x.node(), w.node(), b.node()];
+        let (x, w, b) = (x.into_primitive(), w.into_primitive(), b.into_primitive());
+        let y = linear_bf16_forward(&x, &w, &b);
+        match LinearBf16Backward
+            .prepare::<C>(guards)
+            .compute_bound()
+            .stateful()
+        {
+            OpsKind::Tracked(prep) => prep.finish((x, w), y),
+            OpsKind::UnTracked(prep) => prep.finish(y),
+        }
+    }
+}
+
+/// `x·w + b` on flex tensors with the bf16 kernel: [n, in] · [in, out] + [out].
+fn linear_bf16_forward(x: &FlexTensor, w: &FlexTensor, b: &FlexTensor) -> FlexTensor {
+    let (xs, ws) = (x.layout().shape().to_vec(), w.layout().shape().to_vec());
+    assert!(
+        xs.len() == 2 && ws.len() == 2 && xs[1] == ws[0],
+        "x [n, in] and w [in, out]"
+    );
+    let (n, k, m) = (xs[0], xs[1], ws[1]);
+    let (xv, wv, bv) = (f32_values(x), f32_values(w), f32_values(b));
+    assert_eq!(bv.len(), m, "one bias per output");
+    let mut y = vec![0f32; n * m];
+    for row in y.chunks_mut(m) {
+        row.copy_from_slice(&bv);
+    }
+    bf16_gemm::gemm(
+        Strided::row_major(&xv, n, k),
+        Strided::row_major(&wv, k, m),
+        &mut y,
+        true,
+    );
+    tensor(y, vec![n, m])
+}
+
+/// Backward of [`linear_bf16_forward`]: parents x, w, b; the state is x and w.
+#[derive(Debug)]
+struct LinearBf16Backward;
+
+impl Backward<Flex, 3> for LinearBf16Backward {
+    type State = (FlexTensor, FlexTensor);
+
+    fn backward(self, ops: Ops<Self::State, 3>, grads: &mut Gradients, _: &mut Checkpointer) {
+        let dy = grads.consume::<Flex>(&ops.node);
+        let (x, w) = ops.state;
+        let (xs, ws) = (x.layout().shape().to_vec(), w.layout().shape().to_vec());
+        let (n, k, m) = (xs[0], xs[1], ws[1]);
+        let dyv = f32_values(&dy);
+        let dy_view = Strided::row_major(&dyv, n, m);
+        let [x_node, w_node, b_node] = ops.parents;
+        if let Some(node) = x_node {
+            // dX = dY · wᵀ
+            let wv = f32_values(&w);
+            let mut dx = vec![0f32; n * k];
+            bf16_gemm::gemm(dy_view, Strided::row_major(&wv, k, m).t(), &mut dx, false);
+            grads.register::<Flex>(node.id, tensor(dx, vec![n, k]));
+        }
+        if let Some(node) = w_node {
+            // dW = xᵀ · dY
+            let xv = f32_values(&x);
+            let mut dw = vec![0f32; k * m];
+            bf16_gemm::gemm(Strided::row_major(&xv, n, k).t(), dy_view, &mut dw, false);
+            grads.register::<Flex>(node.id, tensor(dw, vec![k, m]));
+        }
+        if let Some(node) = b_node {
+            let mut db = vec![0f32; m];
+            for row in dyv.chunks(m) {
+                db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
+            }
+            grads.register::<Flex>(node.id, tensor(db, vec![m]));
         }
     }
 }

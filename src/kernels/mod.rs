@@ -72,6 +72,16 @@ pub trait FusedOps: Backend {
         scale: f64,
         dropout: f64,
     ) -> FloatTensor<Self>;
+
+    /// `x·w + b` for `x` [n, in], `w` [in, out], `b` [out] with the products in bf16 and their
+    /// sums in fp32 ([`bf16_gemm`]); inputs, output and gradients stay fp32. Differentiable:
+    /// the backward products `dY·wᵀ` and `xᵀ·dY` run in bf16 too. Only on CPUs with
+    /// AVX512-BF16 ([`bf16_gemm::available`]).
+    fn linear_bf16(
+        x: FloatTensor<Self>,
+        w: FloatTensor<Self>,
+        b: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
 }
 
 /// Whether the fused kernels may be used at all: on unless `GENPT_FUSED=0`.
@@ -189,6 +199,34 @@ pub fn reference_layer_norm(
     let variance = centered.clone().square().mean_dim(2);
     let normalized = centered / (variance + epsilon).sqrt();
     normalized * gain.unsqueeze() + bias.unsqueeze()
+}
+
+/// Whether linear layers on `device` can multiply in bf16 ([`linear_bf16`]): the fused kernels
+/// are on, the device is flex and the CPU has AVX512-BF16.
+pub fn bf16_gemm_on(device: &burn::tensor::Device) -> bool {
+    fused_on(device) && bf16_gemm::available()
+}
+
+/// `x·w + b`, `x` [n, in], `w` [in, out], `b` [out], with bf16 products and fp32 sums: the
+/// bf16 kernel where [`bf16_gemm_on`], else [`reference_linear_bf16`].
+pub fn linear_bf16(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Tensor<2> {
+    if fused_for(&x) && bf16_gemm::available() {
+        return Tensor::from_dispatch(<Dispatch as FusedOps>::linear_bf16(
+            x.into_dispatch(),
+            w.into_dispatch(),
+            b.into_dispatch(),
+        ));
+    }
+    reference_linear_bf16(x, w, b)
+}
+
+/// The composed reference: operands rounded to bf16 by a cast there and back, an fp32 product.
+/// (Its gradients are those of the fp32 product at the rounded operands: the casts pass them
+/// through. The kernel also rounds the incoming gradient, so the two agree to bf16 precision.)
+pub fn reference_linear_bf16(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Tensor<2> {
+    use burn::tensor::FloatDType;
+    let round = |t: Tensor<2>| t.cast(FloatDType::BF16).cast(FloatDType::F32);
+    round(x).matmul(round(w)) + b.unsqueeze()
 }
 
 /// The tanh GELU: fused on flex, otherwise composed.

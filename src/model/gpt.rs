@@ -285,6 +285,24 @@ impl Gpt {
         &self.config
     }
 
+    /// The same model with every linear layer multiplying in bf16 (fp32 sums, fp32 parameters
+    /// and activations), as bf16 autocast does; the parameters are shared, so gradients reach
+    /// this model's.
+    pub fn with_bf16_products(&self) -> Gpt {
+        let mut model = self.clone();
+        for block in &mut model.h {
+            for layer in [
+                &mut block.attn.c_attn,
+                &mut block.attn.c_proj,
+                &mut block.mlp.c_fc,
+                &mut block.mlp.c_proj,
+            ] {
+                layer.bf16_products = true;
+            }
+        }
+        model
+    }
+
     /// The device the parameters live on.
     pub fn device(&self) -> Device {
         self.tokens_embed.val().device()

@@ -43,6 +43,10 @@ pub fn param<const D: usize>(shape: [usize; D], init: Init, device: &Device) -> 
 pub struct Conv1D {
     pub weight: Param<Tensor<2>>,
     pub bias: Param<Tensor<1>>,
+    /// Multiply in bf16 with fp32 sums ([`crate::kernels::linear_bf16`]): set on the compute
+    /// copy of `--precision bf16` ([`crate::precision`]), never stored.
+    #[module(skip)]
+    pub bf16_products: bool,
 }
 
 impl Conv1D {
@@ -51,6 +55,7 @@ impl Conv1D {
         Self {
             weight: param([n_in, n_out], Init::Normal(std), device),
             bias: param([n_out], Init::Zeros, device),
+            bf16_products: false,
         }
     }
 
@@ -59,7 +64,12 @@ impl Conv1D {
         let weight = self.weight.val();
         let n_out = weight.dims()[1];
         // One [B·T, in] × [in, out] product: a single large GEMM is the fastest shape on CPU.
-        let y = x.reshape([batch * time, n_in]).matmul(weight) + self.bias.val().unsqueeze();
+        let x = x.reshape([batch * time, n_in]);
+        let y = if self.bf16_products {
+            crate::kernels::linear_bf16(x, weight, self.bias.val())
+        } else {
+            x.matmul(weight) + self.bias.val().unsqueeze()
+        };
         y.reshape([batch, time, n_out])
     }
 }
