@@ -162,10 +162,21 @@ fn pack_b(b: &Strided, k_pairs: usize) -> Vec<u32> {
         .enumerate()
         .for_each(|(panel, dst)| {
             let at = |i: usize, j: usize| if i < b.rows { b.at(i, j) } else { 0.0 };
-            for p in 0..k_pairs.min(b.rows.div_ceil(2)) {
-                for c in 0..NR.min(b.cols - panel * NR) {
+            let (pairs, cols) = (k_pairs.min(b.rows.div_ceil(2)), NR.min(b.cols - panel * NR));
+            // Walk the source along its contiguous axis (a transposed B is read down columns).
+            if b.col_stride <= b.row_stride {
+                for p in 0..pairs {
+                    for c in 0..cols {
+                        let j = panel * NR + c;
+                        dst[p * NR + c] = pair(at(2 * p, j), at(2 * p + 1, j));
+                    }
+                }
+            } else {
+                for c in 0..cols {
                     let j = panel * NR + c;
-                    dst[p * NR + c] = pair(at(2 * p, j), at(2 * p + 1, j));
+                    for p in 0..pairs {
+                        dst[p * NR + c] = pair(at(2 * p, j), at(2 * p + 1, j));
+                    }
                 }
             }
         });
@@ -301,16 +312,28 @@ mod amx {
         rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
     };
 
-    /// A as bf16, row-major [rows padded to 32, k padded to 32]; the padding is 0.
+    /// A as bf16, row-major [rows padded to 32, k padded to 32]; the padding is 0. Groups of
+    /// 32 rows in parallel; within a group the source is walked along its contiguous axis, so
+    /// that a transposed A (`Xᵀ` in `Xᵀ·dY`) is read 32 floats at a time, not one per row.
     fn pack_a(a: &Strided, k_pad: usize) -> Vec<u16> {
         let rows = a.rows.next_multiple_of(32);
         let mut out = vec![0u16; rows * k_pad];
-        out.par_chunks_mut(k_pad)
-            .take(a.rows)
+        out.par_chunks_mut(32 * k_pad)
             .enumerate()
-            .for_each(|(i, row)| {
-                for (p, v) in row.iter_mut().take(a.cols).enumerate() {
-                    *v = to_bf16(a.at(i, p));
+            .for_each(|(group, dst)| {
+                let (first, n) = (group * 32, 32.min(a.rows.saturating_sub(group * 32)));
+                if a.col_stride <= a.row_stride {
+                    for r in 0..n {
+                        for p in 0..a.cols {
+                            dst[r * k_pad + p] = to_bf16(a.at(first + r, p));
+                        }
+                    }
+                } else {
+                    for p in 0..a.cols {
+                        for r in 0..n {
+                            dst[r * k_pad + p] = to_bf16(a.at(first + r, p));
+                        }
+                    }
                 }
             });
         out
