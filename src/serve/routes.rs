@@ -239,7 +239,10 @@ struct CompletionRequest {
     clean_up_tokenization_spaces: Option<bool>,
 }
 
-const MAX_STOPS: usize = 4;
+/// OpenAI's API takes 4 stop sequences; lm-evaluation-harness's `generate_until` sends its
+/// task's whole `until` list (often more, with the end-of-text added), and vLLM and llama.cpp's
+/// server accept such lists. genpt takes up to 16, each checked as the text grows.
+const MAX_STOPS: usize = 16;
 const MAX_LOGPROBS: usize = 5;
 const DEFAULT_MAX_TOKENS: usize = 16;
 

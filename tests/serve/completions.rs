@@ -176,7 +176,15 @@ async fn stop_sequences_end_the_completion_before_them() {
     let at = full.find(word).unwrap();
     for stream in [false, true] {
         let mut request = greedy.clone();
-        request["stop"] = json!(["never appears", word]);
+        // Six stops, as lm-evaluation-harness's generate_until may send (OpenAI's limit is 4).
+        request["stop"] = json!([
+            "never appears",
+            "nor this",
+            "nor that",
+            "\n\n\n",
+            "Q:",
+            word
+        ]);
         request["stream"] = json!(stream);
         let (text, finish) = if stream {
             let body = server
@@ -213,6 +221,12 @@ async fn stop_sequences_end_the_completion_before_them() {
         assert_eq!(text, full[..at], "stream: {stream}");
         assert_eq!(finish, "stop");
     }
+    // More than 16 is refused, naming the field.
+    let mut request = greedy.clone();
+    request["stop"] = json!((0..17).map(|i| format!("stop {i}")).collect::<Vec<_>>());
+    let (status, body) = server.post("/v1/completions", request).await;
+    assert_eq!(status, 400);
+    assert!(body.to_string().contains("stop: at most 16"), "{body}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
