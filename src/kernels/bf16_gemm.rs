@@ -183,9 +183,45 @@ fn pack_b(b: &Strided, k_pairs: usize) -> Vec<u32> {
     out
 }
 
+/// A right-hand operand packed once, for several products with it (the LM head's output matrix
+/// against every chunk of rows): bf16 pairs in the layout of the path that will use it.
+pub struct PackedB {
+    rows: usize,
+    cols: usize,
+    k_pairs: usize,
+    amx: bool,
+    data: Vec<u32>,
+}
+
+/// `b` packed for this CPU's path ([`amx_available`] or AVX512-BF16).
+pub fn pack(b: Strided) -> PackedB {
+    pack_for(b, amx_available())
+}
+
+fn pack_for(b: Strided, amx: bool) -> PackedB {
+    // The tile path takes k in steps of 32 (16 pairs); the AVX-512 path in pairs.
+    let k_pairs = if amx {
+        b.rows.next_multiple_of(32) / 2
+    } else {
+        b.rows.div_ceil(2)
+    };
+    PackedB {
+        rows: b.rows,
+        cols: b.cols,
+        k_pairs,
+        amx,
+        data: pack_b(&b, k_pairs),
+    }
+}
+
 /// `c` [a.rows, b.cols] row-major `= a·b` (or `+=` with `accumulate`), operands rounded to
 /// bf16, sums in fp32. Panics unless [`available`].
 pub fn gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
+    gemm_packed(a, &pack(b), c, accumulate)
+}
+
+/// [`gemm`] with `b` packed beforehand.
+pub fn gemm_packed(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
     assert!(available(), "bf16 GEMM needs AVX512-BF16");
     assert_eq!(a.cols, b.rows, "inner dimensions differ");
     let (m, n) = (a.rows, b.cols);
@@ -194,17 +230,19 @@ pub fn gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
         return;
     }
     #[cfg(target_arch = "x86_64")]
-    if amx_available() {
+    if b.amx {
         return amx::gemm(a, b, c, accumulate);
     }
     avx512_gemm(a, b, c, accumulate);
 }
 
-/// The AVX512-BF16 path of [`gemm`] (shapes checked there).
-fn avx512_gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
+/// The AVX512-BF16 path of [`gemm_packed`] (shapes checked there).
+fn avx512_gemm(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
+    assert!(!b.amx, "B was packed for the tile path");
     let n = b.cols;
-    let k_pairs = a.cols.div_ceil(2);
-    let (ap, bp) = rayon::join(|| pack_a(&a, k_pairs), || pack_b(&b, k_pairs));
+    let k_pairs = b.k_pairs;
+    let ap = pack_a(&a, k_pairs);
+    let bp = &b.data;
     c.par_chunks_mut(ROWS_PER_TASK * n)
         .enumerate()
         .for_each(|(task, c_rows)| {
@@ -285,7 +323,7 @@ mod amx {
 
     use rayon::prelude::*;
 
-    use super::{pack_b, to_bf16, Strided, NR};
+    use super::{to_bf16, PackedB, Strided, NR};
 
     /// Rows per parallel task: 4 blocks of 32 rows share each B panel while it is in cache.
     const ROWS_PER_TASK: usize = 128;
@@ -339,11 +377,14 @@ mod amx {
         out
     }
 
-    pub fn gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
+    pub fn gemm(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
+        assert!(b.amx, "B was packed for the AVX-512 path");
         let n = b.cols;
         let k_pad = a.cols.next_multiple_of(K_STEP);
         let k_pairs = k_pad / 2;
-        let (ap, bp) = rayon::join(|| pack_a(&a, k_pad), || pack_b(&b, k_pairs));
+        assert_eq!(k_pairs, b.k_pairs);
+        let ap = pack_a(&a, k_pad);
+        let bp = &b.data;
         c.par_chunks_mut(ROWS_PER_TASK * n)
             .enumerate()
             .for_each(|(task, c_rows)| {
@@ -442,10 +483,14 @@ mod tests {
 
     /// The implementations this CPU can run, by name.
     fn implementations() -> Vec<(&'static str, Gemm)> {
-        let mut out: Vec<(&'static str, Gemm)> = vec![("avx512-bf16", avx512_gemm)];
+        let mut out: Vec<(&'static str, Gemm)> = vec![("avx512-bf16", |a, b, c, acc| {
+            avx512_gemm(a, &pack_for(b, false), c, acc)
+        })];
         #[cfg(target_arch = "x86_64")]
         if amx_available() {
-            out.push(("amx-bf16", amx::gemm));
+            out.push(("amx-bf16", |a, b, c, acc| {
+                amx::gemm(a, &pack_for(b, true), c, acc)
+            }));
         } else {
             eprintln!("amx-bf16 not checked: this CPU (or process) has no AMX tile state");
         }

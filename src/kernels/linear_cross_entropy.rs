@@ -107,15 +107,35 @@ fn matmul(
 /// and with `want_grads` the gradients of `Σ_r w_r·(−logprob_r)`. Targets must lie in `0..v`
 /// (checked).
 pub fn run(problem: &Problem, row_weights: Option<&[f32]>, want_grads: bool) -> Output {
-    run_chunked(problem, row_weights, want_grads, chunk_rows(problem.v))
+    run_chunked(
+        problem,
+        row_weights,
+        want_grads,
+        chunk_rows(problem.v),
+        false,
+    )
 }
 
-/// [`run`] over chunks of `chunk` rows.
+/// [`run`] with the three products (logits `H·Wᵀ`, `dH = G·W`, `dW = Gᵀ·H`) in bf16 with fp32
+/// sums ([`super::bf16_gemm`]; W packed once per call); the softmax, the loss and every buffer
+/// stay fp32. Only where [`super::bf16_gemm::available`].
+pub fn run_bf16(problem: &Problem, row_weights: Option<&[f32]>, want_grads: bool) -> Output {
+    run_chunked(
+        problem,
+        row_weights,
+        want_grads,
+        chunk_rows(problem.v),
+        true,
+    )
+}
+
+/// [`run`] over chunks of `chunk` rows, the products in bf16 when `bf16`.
 fn run_chunked(
     problem: &Problem,
     row_weights: Option<&[f32]>,
     want_grads: bool,
     chunk: usize,
+    bf16: bool,
 ) -> Output {
     let Problem {
         hidden,
@@ -147,6 +167,15 @@ fn run_chunked(
     let grad_weights = row_weights.filter(|_| want_grads);
     let mut grads = grad_weights.map(|_| (vec![0f32; n * d], vec![0f32; v * d]));
     let mut logits = vec![0f32; chunk.min(rows.len().max(1)) * v];
+    // In bf16, W is packed once for the logits (as Wᵀ, [d, v]) and once for dH ([v, d]).
+    use super::bf16_gemm::{self, Strided};
+    let packed = bf16.then(|| {
+        let w = Strided::row_major(weight, v, d);
+        (
+            bf16_gemm::pack(w.t()),
+            want_grads.then(|| bf16_gemm::pack(w)),
+        )
+    });
     let mut h_chunk = vec![0f32; chunk * d];
     let mut dh_chunk = vec![0f32; chunk * d];
     let mut first_dw = true;
@@ -159,7 +188,10 @@ fn run_chunked(
         }
         let h = &h_chunk[..m * d];
         let z = &mut logits[..m * v];
-        matmul(z, h, weight, (m, d, v), false, true, false);
+        match &packed {
+            Some((wt, _)) => bf16_gemm::gemm_packed(Strided::row_major(h, m, d), wt, z, false),
+            None => matmul(z, h, weight, (m, d, v), false, true, false),
+        }
 
         // Row by row: log-sum-exp, the target's log-probability, and (for gradients) the
         // probabilities scaled by the row weight, minus the weight at the target.
@@ -190,20 +222,33 @@ fn run_chunked(
         if let Some((dh, dw)) = grads.as_mut() {
             let g = &logits[..m * v];
             // dH_chunk = G · W   ([m, v] × [v, d])
-            matmul(
-                &mut dh_chunk[..m * d],
-                g,
-                weight,
-                (m, v, d),
-                false,
-                false,
-                false,
-            );
+            match &packed {
+                Some((_, Some(w))) => bf16_gemm::gemm_packed(
+                    Strided::row_major(g, m, v),
+                    w,
+                    &mut dh_chunk[..m * d],
+                    false,
+                ),
+                _ => matmul(
+                    &mut dh_chunk[..m * d],
+                    g,
+                    weight,
+                    (m, v, d),
+                    false,
+                    false,
+                    false,
+                ),
+            }
             for (i, &r) in chunk_rows.iter().enumerate() {
                 dh[r * d..(r + 1) * d].copy_from_slice(&dh_chunk[i * d..(i + 1) * d]);
             }
             // dW (+)= Gᵀ · H_chunk   ([v, m] × [m, d])
-            matmul(dw, g, h, (v, m, d), true, false, !first_dw);
+            if bf16 {
+                let (g, h) = (Strided::row_major(g, m, v).t(), Strided::row_major(h, m, d));
+                bf16_gemm::gemm(g, h, dw, !first_dw);
+            } else {
+                matmul(dw, g, h, (v, m, d), true, false, !first_dw);
+            }
             first_dw = false;
         }
     }
@@ -277,8 +322,8 @@ mod tests {
                 d,
                 v,
             };
-            let out = run_chunked(&p, Some(&w), true, chunk);
-            let forward_only = run_chunked(&p, None, false, chunk);
+            let out = run_chunked(&p, Some(&w), true, chunk, false);
+            let forward_only = run_chunked(&p, None, false, chunk, false);
             let (lp, dh, dw) = reference(&p, &w);
             let (gh, gw) = out.grads.unwrap();
             let close = |a: f32, b: f64| (a as f64 - b).abs() <= 1e-5 * (1.0 + b.abs());
@@ -294,6 +339,70 @@ mod tests {
             for (i, (&a, &b)) in gw.iter().zip(&dw).enumerate() {
                 assert!(close(a, b), "dW[{i}] {a} vs {b} ({n},{d},{v})");
             }
+        }
+    }
+
+    #[test]
+    fn bf16_products_match_the_formulas_on_rounded_operands() {
+        use crate::kernels::bf16_gemm::{available, from_bf16, to_bf16};
+        if !available() {
+            eprintln!("skipped: this CPU has no AVX512-BF16");
+            return;
+        }
+        let round = |v: &[f32]| -> Vec<f32> { v.iter().map(|&x| from_bf16(to_bf16(x))).collect() };
+        for (n, d, v, chunk) in [(13, 17, 101, 4), (40, 70, 300, 16)] {
+            let hidden = values(n * d, 5, 4.0);
+            let weight = values(v * d, 6, 4.0);
+            let targets: Vec<i64> = (0..n).map(|r| ((r * 7 + 3) % v) as i64).collect();
+            let w: Vec<f32> = (0..n)
+                .map(|r| if r % 5 == 2 { 0.0 } else { 0.05 })
+                .collect();
+            let problem = |hidden: &'static [f32], weight: &'static [f32]| Problem {
+                hidden,
+                weight,
+                targets: Box::leak(targets.clone().into_boxed_slice()),
+                n,
+                d,
+                v,
+            };
+            let (h_r, w_r): (&'static [f32], &'static [f32]) = (
+                Box::leak(round(&hidden).into_boxed_slice()),
+                Box::leak(round(&weight).into_boxed_slice()),
+            );
+            let (h, wt): (&'static [f32], &'static [f32]) = (
+                Box::leak(hidden.into_boxed_slice()),
+                Box::leak(weight.into_boxed_slice()),
+            );
+            let out = run_chunked(&problem(h, wt), Some(&w), true, chunk, true);
+            // The formulas at the rounded operands, in f64.
+            let (lp, dh, dw) = reference(&problem(h_r, w_r), &w);
+            for r in (0..n).filter(|&r| w[r] != 0.0) {
+                let e = (out.logprobs[r] as f64 - lp[r]).abs();
+                assert!(e <= 1e-5 * (1.0 + lp[r].abs()), "logprob row {r}: {e:e}");
+            }
+            // The gradients also round G (the softmax minus the target) to bf16 for their
+            // products: bf16 precision relative to their scale.
+            let (gh, gw) = out.grads.unwrap();
+            for (got, want, name) in [(&gh, &dh, "dH"), (&gw, &dw, "dW")] {
+                let scale = want.iter().fold(0f64, |m, x| m.max(x.abs()));
+                let e = got
+                    .iter()
+                    .zip(want)
+                    .map(|(&a, b)| (a as f64 - b).abs())
+                    .fold(0.0, f64::max);
+                assert!(
+                    e <= 1e-2 * scale,
+                    "{name} ({n},{d},{v}): {e:e} of {scale:e}"
+                );
+            }
+            // Negative control: against the unrounded operands the log-probabilities are off by
+            // far more than the tolerance above (the products really ran in bf16).
+            let (lp32, _, _) = reference(&problem(h, wt), &w);
+            let off = (0..n)
+                .filter(|&r| w[r] != 0.0)
+                .map(|r| (out.logprobs[r] as f64 - lp32[r]).abs())
+                .fold(0.0, f64::max);
+            assert!(off > 1e-4, "bf16 logits equal the fp32 ones ({off:e})");
         }
     }
 }
