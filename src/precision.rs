@@ -13,7 +13,8 @@
 //! On flex, on a CPU with AVX512-BF16 (and AMX-BF16 where present), `bf16` instead keeps every
 //! tensor in fp32 and runs the linear layers' products, forward and backward, in the bf16 kernel
 //! of [`crate::kernels::bf16_gemm`] (bf16 operands, fp32 sums): what PyTorch's CPU autocast does
-//! for matmuls. flex's own bf16 arithmetic goes through f32 and gains nothing.
+//! for matmuls; the fused LM head's three products too, its softmax and loss staying fp32.
+//! flex's own bf16 arithmetic goes through f32 and gains nothing.
 //!
 //! bf16 needs no loss scaling: it has fp32's exponent range, so small gradients do not flush to
 //! zero as they do in f16. f16 is therefore not offered.
@@ -86,7 +87,10 @@ impl Precision {
             // Where the CPU multiplies bf16 natively, only the linear layers' products run in
             // bf16 (autocast's choice): everything else stays fp32 and nothing is cast.
             Precision::Bf16 if crate::kernels::bf16_gemm_on(&inputs.device()) => {
-                model.with_bf16_products().forward(inputs, train).hidden
+                // The LM head's products in bf16 too (fp32 softmax and loss).
+                let model = model.with_bf16_products();
+                let hidden = model.forward(inputs, train).hidden;
+                return model.lm_loss_mean(hidden, targets);
             }
             Precision::Bf16 => to_fp32(compute_copy(model, self).forward(inputs, train).hidden),
         };

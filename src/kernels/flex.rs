@@ -52,6 +52,7 @@ fn linear_cross_entropy(
     targets: &FlexTensor,
     row_weights: Option<&FlexTensor>,
     want_grads: bool,
+    bf16: bool,
 ) -> (lce::Output, [usize; 3]) {
     let hs = hidden.layout().shape();
     let ws = weight.layout().shape();
@@ -73,7 +74,8 @@ fn linear_cross_entropy(
         d,
         v,
     };
-    (lce::run(&problem, rw.as_deref(), want_grads), [n, d, v])
+    let run = if bf16 { lce::run_bf16 } else { lce::run };
+    (run(&problem, rw.as_deref(), want_grads), [n, d, v])
 }
 
 fn weighted_loss(logprobs: &[f32], row_weights: &FlexTensor) -> f32 {
@@ -94,7 +96,8 @@ impl FusedOps for Flex {
     ) -> FloatTensor<Self> {
         // Without autodiff nobody asks for gradients: the forward pass alone, over the rows
         // that count.
-        let (out, _) = linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), false);
+        let (out, _) =
+            linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), false, false);
         tensor(vec![weighted_loss(&out.logprobs, &row_weights)], vec![1])
     }
 
@@ -103,7 +106,7 @@ impl FusedOps for Flex {
         weight: FloatTensor<Self>,
         targets: IntTensor<Self>,
     ) -> FloatTensor<Self> {
-        let (out, [n, ..]) = linear_cross_entropy(&hidden, &weight, &targets, None, false);
+        let (out, [n, ..]) = linear_cross_entropy(&hidden, &weight, &targets, None, false, false);
         tensor(out.logprobs, vec![n])
     }
 
@@ -146,6 +149,17 @@ impl FusedOps for Flex {
         b: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
         linear_bf16_forward(&x, &w, &b)
+    }
+
+    fn linear_cross_entropy_bf16(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        row_weights: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        let (out, _) =
+            linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), false, true);
+        tensor(vec![weighted_loss(&out.logprobs, &row_weights)], vec![1])
     }
 }
 
@@ -244,29 +258,16 @@ impl<C: CheckpointStrategy> FusedOps for Autodiff<Flex, C> {
         targets: IntTensor<Self>,
         row_weights: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let guards = [hidden.node(), weight.node()];
-        let (hidden, weight) = (hidden.into_primitive(), weight.into_primitive());
-        let row_weights = row_weights.into_primitive();
-        match LinearCrossEntropyBackward
-            .prepare::<C>(guards)
-            .compute_bound()
-            .stateful()
-        {
-            OpsKind::Tracked(prep) => {
-                let (out, [n, d, v]) =
-                    linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), true);
-                let loss = weighted_loss(&out.logprobs, &row_weights);
-                let (dh, dw) = out.grads.expect("gradients were asked for");
-                let state = (tensor(dh, vec![n, d]), tensor(dw, vec![v, d]));
-                prep.finish(state, tensor(vec![loss], vec![1]))
-            }
-            OpsKind::UnTracked(prep) => prep.finish(Flex::linear_cross_entropy(
-                hidden,
-                weight,
-                targets,
-                row_weights,
-            )),
-        }
+        tracked_linear_cross_entropy::<C>(hidden, weight, targets, row_weights, false)
+    }
+
+    fn linear_cross_entropy_bf16(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        row_weights: FloatTensor<Self>,
+    ) -> FloatTensor<Self> {
+        tracked_linear_cross_entropy::<C>(hidden, weight, targets, row_weights, true)
     }
 
     fn linear_target_logprobs(
@@ -429,6 +430,49 @@ impl Backward<Flex, 3> for LinearBf16Backward {
                 db.iter_mut().zip(row).for_each(|(d, g)| *d += g);
             }
             grads.register::<Flex>(node.id, tensor(db, vec![m]));
+        }
+    }
+}
+
+/// The fused LM head on `Autodiff<Flex>`, its products in bf16 when `bf16`.
+fn tracked_linear_cross_entropy<C: CheckpointStrategy>(
+    hidden: FloatTensor<Autodiff<Flex, C>>,
+    weight: FloatTensor<Autodiff<Flex, C>>,
+    targets: IntTensor<Autodiff<Flex, C>>,
+    row_weights: FloatTensor<Autodiff<Flex, C>>,
+    bf16: bool,
+) -> FloatTensor<Autodiff<Flex, C>> {
+    let guards = [hidden.node(), weight.node()];
+    let (hidden, weight) = (hidden.into_primitive(), weight.into_primitive());
+    let row_weights = row_weights.into_primitive();
+    let run = |want_grads| {
+        linear_cross_entropy(
+            &hidden,
+            &weight,
+            &targets,
+            Some(&row_weights),
+            want_grads,
+            bf16,
+        )
+    };
+    match LinearCrossEntropyBackward
+        .prepare::<C>(guards)
+        .compute_bound()
+        .stateful()
+    {
+        OpsKind::Tracked(prep) => {
+            let (out, [n, d, v]) = run(true);
+            let loss = weighted_loss(&out.logprobs, &row_weights);
+            let (dh, dw) = out.grads.expect("gradients were asked for");
+            let state = (tensor(dh, vec![n, d]), tensor(dw, vec![v, d]));
+            prep.finish(state, tensor(vec![loss], vec![1]))
+        }
+        OpsKind::UnTracked(prep) => {
+            let (out, _) = run(false);
+            prep.finish(tensor(
+                vec![weighted_loss(&out.logprobs, &row_weights)],
+                vec![1],
+            ))
         }
     }
 }

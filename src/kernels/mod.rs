@@ -36,6 +36,15 @@ pub trait FusedOps: Backend {
         row_weights: FloatTensor<Self>,
     ) -> FloatTensor<Self>;
 
+    /// [`FusedOps::linear_cross_entropy`] with its three products in bf16 with fp32 sums
+    /// ([`bf16_gemm`]). Only on CPUs with AVX512-BF16.
+    fn linear_cross_entropy_bf16(
+        hidden: FloatTensor<Self>,
+        weight: FloatTensor<Self>,
+        targets: IntTensor<Self>,
+        row_weights: FloatTensor<Self>,
+    ) -> FloatTensor<Self>;
+
     /// `log softmax(h_r · Wᵀ)[t_r]` for every row, [N]. Not differentiable (scoring only).
     fn linear_target_logprobs(
         hidden: FloatTensor<Self>,
@@ -199,6 +208,27 @@ pub fn reference_layer_norm(
     let variance = centered.clone().square().mean_dim(2);
     let normalized = centered / (variance + epsilon).sqrt();
     normalized * gain.unsqueeze() + bias.unsqueeze()
+}
+
+/// [`linear_cross_entropy`] with bf16 products and fp32 sums where [`bf16_gemm_on`]; elsewhere
+/// the composed reference at the operands rounded to bf16.
+pub fn linear_cross_entropy_bf16(
+    hidden: Tensor<2>,
+    weight: Tensor<2>,
+    targets: Tensor<1, Int>,
+    row_weights: Tensor<1>,
+) -> Tensor<1> {
+    if fused_for(&hidden) && bf16_gemm::available() {
+        return Tensor::from_dispatch(<Dispatch as FusedOps>::linear_cross_entropy_bf16(
+            hidden.into_dispatch(),
+            weight.into_dispatch(),
+            targets.into_dispatch(),
+            row_weights.into_dispatch(),
+        ));
+    }
+    use burn::tensor::FloatDType;
+    let round = |t: Tensor<2>| t.cast(FloatDType::BF16).cast(FloatDType::F32);
+    reference_linear_cross_entropy(round(hidden), round(weight), targets, row_weights)
 }
 
 /// Whether linear layers on `device` can multiply in bf16 ([`linear_bf16`]): the fused kernels

@@ -180,6 +180,9 @@ pub struct Gpt {
     pub ln_f: Option<LayerNorm>,
     #[module(skip)]
     config: GptConfig,
+    /// The LM head's products in bf16 ([`Self::with_bf16_products`]); never stored.
+    #[module(skip)]
+    bf16_head: bool,
 }
 
 /// Keys and values of one layer for the tokens seen so far: [batch, heads, past, head_dim].
@@ -278,6 +281,7 @@ impl Gpt {
                 )),
             },
             config: config.clone(),
+            bf16_head: false,
         }
     }
 
@@ -285,11 +289,12 @@ impl Gpt {
         &self.config
     }
 
-    /// The same model with every linear layer multiplying in bf16 (fp32 sums, fp32 parameters
+    /// The same model with every linear layer and the LM head's loss multiplying in bf16 (fp32 sums, fp32 parameters
     /// and activations), as bf16 autocast does; the parameters are shared, so gradients reach
     /// this model's.
     pub fn with_bf16_products(&self) -> Gpt {
         let mut model = self.clone();
+        model.bf16_head = true;
         for block in &mut model.h {
             for layer in [
                 &mut block.attn.c_attn,
@@ -406,7 +411,12 @@ impl Gpt {
         weights: Tensor<2>,
     ) -> Tensor<1> {
         let [batch, time, width] = hidden.dims();
-        crate::kernels::linear_cross_entropy(
+        let loss = if self.bf16_head {
+            crate::kernels::linear_cross_entropy_bf16
+        } else {
+            crate::kernels::linear_cross_entropy
+        };
+        loss(
             hidden.reshape([batch * time, width]),
             self.output_weight(),
             targets.reshape([batch * time]),
