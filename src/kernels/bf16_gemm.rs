@@ -497,6 +497,14 @@ mod tests {
         out
     }
 
+    /// Largest |got − want| / (1 + |want|).
+    fn worst_relative(got: &[f32], want: &[f64]) -> f64 {
+        got.iter()
+            .zip(want)
+            .map(|(&g, &w)| (g as f64 - w).abs() / (1.0 + w.abs()))
+            .fold(0.0, f64::max)
+    }
+
     /// The exact product of the bf16-rounded operands, in f64.
     fn reference(a: &Strided, b: &Strided) -> Vec<f64> {
         let round = |x: f32| from_bf16(to_bf16(x)) as f64;
@@ -543,11 +551,7 @@ mod tests {
                 let want = reference(&a, &b);
                 let mut got = vec![0f32; m * n];
                 gemm(a, b, &mut got, false);
-                let worst = got
-                    .iter()
-                    .zip(&want)
-                    .map(|(&g, &w)| (g as f64 - w).abs() / (1.0 + w.abs()))
-                    .fold(0.0, f64::max);
+                let worst = worst_relative(&got, &want);
                 assert!(
                     worst < 1e-5,
                     "{name} {m}×{k}×{n}: worst relative error {worst:e}"
@@ -602,11 +606,7 @@ mod tests {
         for (name, gemm) in implementations() {
             let mut got = vec![0f32; m * k];
             gemm(a, b, &mut got, false);
-            let worst = got
-                .iter()
-                .zip(&want)
-                .map(|(&g, &w)| (g as f64 - w).abs() / (1.0 + w.abs()))
-                .fold(0.0, f64::max);
+            let worst = worst_relative(&got, &want);
             assert!(
                 worst > 1e-2,
                 "{name}: the wrong operand went unnoticed ({worst:e})"

@@ -78,6 +78,19 @@ fn linear_cross_entropy(
     (run(&problem, rw.as_deref(), want_grads), [n, d, v])
 }
 
+/// The weighted LM loss alone, [1]: without autodiff nobody asks for gradients, so only the
+/// forward pass runs, over the rows that count.
+fn loss_only(
+    hidden: &FlexTensor,
+    weight: &FlexTensor,
+    targets: &FlexTensor,
+    row_weights: &FlexTensor,
+    bf16: bool,
+) -> FlexTensor {
+    let (out, _) = linear_cross_entropy(hidden, weight, targets, Some(row_weights), false, bf16);
+    tensor(vec![weighted_loss(&out.logprobs, row_weights)], vec![1])
+}
+
 fn weighted_loss(logprobs: &[f32], row_weights: &FlexTensor) -> f32 {
     let w = f32_values(row_weights);
     -logprobs
@@ -94,11 +107,7 @@ impl FusedOps for Flex {
         targets: IntTensor<Self>,
         row_weights: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        // Without autodiff nobody asks for gradients: the forward pass alone, over the rows
-        // that count.
-        let (out, _) =
-            linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), false, false);
-        tensor(vec![weighted_loss(&out.logprobs, &row_weights)], vec![1])
+        loss_only(&hidden, &weight, &targets, &row_weights, false)
     }
 
     fn linear_target_logprobs(
@@ -157,9 +166,7 @@ impl FusedOps for Flex {
         targets: IntTensor<Self>,
         row_weights: FloatTensor<Self>,
     ) -> FloatTensor<Self> {
-        let (out, _) =
-            linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), false, true);
-        tensor(vec![weighted_loss(&out.logprobs, &row_weights)], vec![1])
+        loss_only(&hidden, &weight, &targets, &row_weights, true)
     }
 }
 
@@ -445,34 +452,21 @@ fn tracked_linear_cross_entropy<C: CheckpointStrategy>(
     let guards = [hidden.node(), weight.node()];
     let (hidden, weight) = (hidden.into_primitive(), weight.into_primitive());
     let row_weights = row_weights.into_primitive();
-    let run = |want_grads| {
-        linear_cross_entropy(
-            &hidden,
-            &weight,
-            &targets,
-            Some(&row_weights),
-            want_grads,
-            bf16,
-        )
-    };
     match LinearCrossEntropyBackward
         .prepare::<C>(guards)
         .compute_bound()
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let (out, [n, d, v]) = run(true);
+            let (out, [n, d, v]) =
+                linear_cross_entropy(&hidden, &weight, &targets, Some(&row_weights), true, bf16);
             let loss = weighted_loss(&out.logprobs, &row_weights);
             let (dh, dw) = out.grads.expect("gradients were asked for");
             let state = (tensor(dh, vec![n, d]), tensor(dw, vec![v, d]));
             prep.finish(state, tensor(vec![loss], vec![1]))
         }
         OpsKind::UnTracked(prep) => {
-            let (out, _) = run(false);
-            prep.finish(tensor(
-                vec![weighted_loss(&out.logprobs, &row_weights)],
-                vec![1],
-            ))
+            prep.finish(loss_only(&hidden, &weight, &targets, &row_weights, bf16))
         }
     }
 }
