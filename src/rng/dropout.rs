@@ -4,29 +4,40 @@
 //! training step in a profile). Here each mask element is a SplitMix64 hash of (seed, mask
 //! number, index): as random for dropout, parallel, and a pure function of the seed, so a
 //! resumed run reproduces every mask by reseeding at the same micro-batch.
+//!
+//! The sequence position (seed, masks drawn) belongs to the thread that runs the training loop,
+//! not to the process: two loops on two threads (tests, or ranks sharing a process) each draw
+//! their own masks. Masks are requested on that thread (a fused kernel takes its [`MaskKey`]
+//! before it hands work to rayon's workers), so the workers never read this state.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 
 use rayon::prelude::*;
 
 use super::splitmix64;
 
-static SEED: AtomicU64 = AtomicU64::new(0);
-static MASKS_DRAWN: AtomicU64 = AtomicU64::new(0);
+thread_local! {
+    /// (seed, masks drawn since the last [`reseed`]) of this thread's sequence.
+    static SEQUENCE: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+}
 
-/// Starts a new, reproducible sequence of masks (training calls this per micro-batch).
+/// Starts a new, reproducible sequence of masks on this thread (training calls this per
+/// micro-batch).
 pub fn reseed(seed: u64) {
-    SEED.store(seed, Ordering::SeqCst);
-    MASKS_DRAWN.store(0, Ordering::SeqCst);
+    SEQUENCE.with(|s| s.set((seed, 0)));
 }
 
 /// The next mask of the sequence, as a key from which any of its elements can be computed:
 /// a fused kernel makes the mask while it applies it, and again in its backward pass, instead
 /// of storing it.
 pub fn next_key(p: f64) -> MaskKey {
-    let number = MASKS_DRAWN.fetch_add(1, Ordering::SeqCst);
+    let (seed, number) = SEQUENCE.with(|s| {
+        let (seed, number) = s.get();
+        s.set((seed, number + 1));
+        (seed, number)
+    });
     MaskKey {
-        base: splitmix64(SEED.load(Ordering::SeqCst) ^ splitmix64(number)),
+        base: splitmix64(seed ^ splitmix64(number)),
         // Keep when the top 32 bits fall below (1-p)·2³².
         threshold: ((1.0 - p) * 4_294_967_296.0) as u64,
         scale: (1.0 / (1.0 - p)) as f32,
@@ -107,5 +118,24 @@ mod tests {
         assert_ne!(a, b, "successive masks differ");
         reseed(7);
         assert_eq!(mask(100_000, 0.1), a, "reseeding replays the masks");
+    }
+
+    /// Each thread has its own sequence: another thread's reseeds and draws, interleaved with
+    /// this one's, change nothing here (with a process-wide counter they would).
+    #[test]
+    fn threads_draw_independent_sequences() {
+        reseed(11);
+        let alone = [next_key(0.1), next_key(0.1), next_key(0.1)];
+        reseed(11);
+        let first = next_key(0.1);
+        std::thread::spawn(|| {
+            reseed(99);
+            next_key(0.1);
+            next_key(0.1);
+        })
+        .join()
+        .unwrap();
+        let rest = [next_key(0.1), next_key(0.1)];
+        assert_eq!([first, rest[0], rest[1]], alone);
     }
 }
