@@ -247,6 +247,14 @@ fn limited(
 }
 
 pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
+    crate::train::in_launched_world(|sync| finetune_in(args, sync))
+}
+
+/// `genpt finetune` as one process of a data-parallel run (one process: [`crate::train::LocalSync`]).
+fn finetune_in(
+    args: FinetuneArgs,
+    sync: &mut dyn crate::train::GradientSync,
+) -> anyhow::Result<()> {
     let device = args.backend.device()?.autodiff();
     device.seed(args.seed ^ 0x5eed);
     let start = match (args.init, &args.model, &args.preset) {
@@ -341,9 +349,12 @@ pub fn finetune(args: FinetuneArgs) -> anyhow::Result<()> {
             .unwrap_or_else(|e| (f64::NAN, serde_json::json!({ "error": e.to_string() })))
     };
     let attach = |dir: &std::path::Path| task_data::attach(dir, &info, &tokenizer_dir);
-    let outcome = ft::finetune(
-        model, &train, &dev, &config, &selection, &attach, &args.out, &device,
+    let outcome = ft::finetune_with(
+        model, &train, &dev, &config, &selection, &attach, &args.out, &device, sync,
     )?;
+    if !sync.is_leader() {
+        return Ok(());
+    }
     let summary = serde_json::json!({
         "task": spec.name,
         "init": args.init.name(),

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use crate::pretrain::{pretrain, RunConfig};
+use crate::pretrain::{pretrain_with, RunConfig};
+use crate::train::in_launched_world;
 
 #[derive(Args, Debug)]
 pub struct PretrainArgs {
@@ -44,7 +45,17 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         overrides.push(format!("train.precision=\"{precision}\""));
     }
     let config = RunConfig::load(&args.config, &overrides).map_err(anyhow::Error::msg)?;
-    let outcome = pretrain(&config, args.resume, args.until)?;
+    in_launched_world(|sync| {
+        let leader = sync.is_leader();
+        let outcome = pretrain_with(&config, args.resume, args.until, sync)?;
+        if leader {
+            report(&config, outcome);
+        }
+        Ok(())
+    })
+}
+
+fn report(config: &RunConfig, outcome: crate::pretrain::RunOutcome) {
     let val = outcome
         .val_loss
         .map(|v| format!(", validation loss {v:.4} (perplexity {:.1})", v.exp()))
@@ -57,5 +68,4 @@ pub fn run(args: PretrainArgs) -> anyhow::Result<()> {
         eprintln!("model: {}", dir.display());
     }
     eprintln!("run directory: {}", config.out_dir.display());
-    Ok(())
 }

@@ -28,8 +28,8 @@ pub mod types;
 pub use fidelity::{Fidelity, LoopPolicy};
 pub use head::{ClassifierHead, Pooling};
 pub use io::{load, save, save_complete};
-pub use run::finetune;
-pub use step::{apply_update, predict, update_gradients, UpdateGradients};
+pub use run::{finetune, finetune_with};
+pub use step::{apply_update, predict, update_gradients, update_gradients_with, UpdateGradients};
 pub use types::{
     Attach, EncodedExample, Evaluate, FinetuneConfig, FinetuneOutcome, Prediction, Target,
 };

@@ -15,14 +15,14 @@ use burn::tensor::Device;
 
 use super::fidelity::LoopPolicy;
 use super::model::Classifier;
-use super::step::{apply_step, predict, update_gradients};
+use super::step::{apply_step, predict, update_gradients_with};
 use super::trace::Trace;
 use super::types::{
     Attach, EncodedExample, Evaluate, FinetuneConfig, FinetuneOutcome, Prediction, Target,
 };
 use crate::progress::Progress;
 use crate::rng::Draws;
-use crate::train::{AdamConfig, OpenAiAdam};
+use crate::train::{AdamConfig, GradientSync, LocalSync, OpenAiAdam};
 
 /// What the loop needs done.
 pub trait LoopHooks {
@@ -161,7 +161,9 @@ struct Trainer<'a> {
     updates_per_epoch: u64,
     out: &'a Path,
     device: &'a Device,
-    log: crate::metrics_log::MetricsLog,
+    /// The processes of a data-parallel run; only the leader logs, evaluates and saves.
+    sync: &'a mut dyn GradientSync,
+    log: Option<crate::metrics_log::MetricsLog>,
     progress: Progress,
     trace: Option<Trace>,
     history: Vec<serde_json::Value>,
@@ -187,7 +189,8 @@ impl LoopHooks for Trainer<'_> {
             .expect("the model is held between updates");
         let started = std::time::Instant::now();
         let examples: Vec<&EncodedExample> = batch.iter().map(|&i| &self.train[i]).collect();
-        let g = update_gradients(&model, &examples, self.config, step, self.device)?;
+        let g =
+            update_gradients_with(&model, &examples, self.config, step, self.device, self.sync)?;
         let factor = self.policy.lr_factor(step, self.total, self.config.warmup);
         let (model, grad_norm) = apply_step(
             model,
@@ -208,7 +211,11 @@ impl LoopHooks for Trainer<'_> {
             "lm_loss": g.lm_loss, "lr": self.config.lr * factor, "grad_norm": grad_norm,
             "tokens_per_s": tokens_per_s,
         });
-        self.log.write(&record)?;
+        let Some(log) = self.log.as_mut() else {
+            self.model = Some(model);
+            return Ok(());
+        };
+        log.write(&record)?;
         let traced = self.config.trace_updates as u64;
         if let Some(trace) = self.trace.as_mut().filter(|_| done <= traced) {
             trace.update(&record, batch, &model, done == traced)?;
@@ -248,18 +255,24 @@ impl LoopHooks for Trainer<'_> {
                 record[key] = value;
             }
         }
-        self.log.write(&record)?;
+        if let Some(log) = self.log.as_mut() {
+            log.write(&record)?;
+        }
         self.history.push(record);
         Ok(score)
     }
 
     fn save_best(&mut self) -> anyhow::Result<()> {
+        if !self.sync.is_leader() {
+            return Ok(());
+        }
         self.best_epoch = self.epochs_done;
         super::io::save_complete(self.model(), self.attach, &self.out.join("best"))
     }
 
     fn evaluates(&self) -> bool {
-        !self.dev.is_empty()
+        // The other ranks skip evaluation and selection (their `save_best` does nothing).
+        self.sync.is_leader() && !self.dev.is_empty()
     }
 }
 
@@ -278,6 +291,34 @@ pub fn finetune(
     out: &Path,
     device: &Device,
 ) -> anyhow::Result<FinetuneOutcome> {
+    finetune_with(
+        model,
+        train,
+        dev,
+        config,
+        evaluate,
+        attach,
+        out,
+        device,
+        &mut LocalSync,
+    )
+}
+
+/// [`finetune`] as one process of a data-parallel run: each update's micro-batches are shared
+/// among the processes ([`update_gradients_with`]), which all take the same step; the leader
+/// (rank 0) alone logs, scores the dev set and saves `best/`.
+#[allow(clippy::too_many_arguments)]
+pub fn finetune_with(
+    model: Classifier,
+    train: &[EncodedExample],
+    dev: &[EncodedExample],
+    config: &FinetuneConfig,
+    evaluate: &Evaluate,
+    attach: &Attach,
+    out: &Path,
+    device: &Device,
+    sync: &mut dyn GradientSync,
+) -> anyhow::Result<FinetuneOutcome> {
     anyhow::ensure!(!train.is_empty(), "no training examples");
     anyhow::ensure!(
         config.batch_size > 0 && config.micro_batch > 0,
@@ -287,7 +328,8 @@ pub fn finetune(
     std::fs::create_dir_all(out)?;
     let updates_per_epoch = policy.updates_per_epoch(train.len(), config.batch_size);
     let total = updates_per_epoch * config.epochs as u64;
-    let trace = if config.trace_updates > 0 {
+    let leader = sync.is_leader();
+    let trace = if config.trace_updates > 0 && leader {
         let Some(warmup_steps) = policy.warmup_steps(total, config.warmup) else {
             anyhow::bail!(
                 "--trace-updates records a warmup of whole updates (the default fidelity); it \
@@ -323,7 +365,14 @@ pub fn finetune(
         updates_per_epoch,
         out,
         device,
-        log: crate::metrics_log::MetricsLog::open(&out.join("metrics.jsonl"), Some(0))?,
+        sync,
+        log: match leader {
+            true => Some(crate::metrics_log::MetricsLog::open(
+                &out.join("metrics.jsonl"),
+                Some(0),
+            )?),
+            false => None,
+        },
         progress: Progress::new(total, 0, policy.label),
         trace,
         history: Vec::new(),

@@ -12,7 +12,10 @@ use super::objective::{classification_loss, regression_loss};
 use super::types::{EncodedExample, FinetuneConfig, Prediction, Target};
 use crate::host::HostValues;
 use crate::rng::Draws;
-use crate::train::{NamedGrads, OpenAiAdam, Schedule};
+use crate::train::{
+    average_over_processes, parameter_layout, GradientSync, LocalSync, NamedGrads, OpenAiAdam,
+    Schedule,
+};
 
 /// L3 for one micro-batch through `forward` (the fidelity's training graph); returns (total,
 /// classifier part, LM part).
@@ -86,7 +89,8 @@ pub struct UpdateGradients {
 
 /// Forward and backward passes of update number `step` (0-based) over `examples`, in
 /// micro-batches of `config.micro_batch` whose gradients are averaged. Dropout masks are a pure
-/// function of (seed, step), so that a resumed or replayed update draws the same ones.
+/// function of (seed, step, micro-batch), so that a resumed or replayed update draws the same
+/// ones.
 pub fn update_gradients(
     model: &Classifier,
     examples: &[&EncodedExample],
@@ -94,25 +98,60 @@ pub fn update_gradients(
     step: u64,
     device: &Device,
 ) -> anyhow::Result<UpdateGradients> {
-    crate::rng::dropout::reseed(Draws::new(config.seed, step).next_u64());
+    update_gradients_with(model, examples, config, step, device, &mut LocalSync)
+}
+
+/// [`update_gradients`] as one process of a data-parallel run: of the update's micro-batches,
+/// rank r runs those whose index j has `j % world_size == r`, with the same dropout masks as
+/// one process running them all; every process ends with the mean over all micro-batches
+/// (and the mean losses).
+pub fn update_gradients_with(
+    model: &Classifier,
+    examples: &[&EncodedExample],
+    config: &FinetuneConfig,
+    step: u64,
+    device: &Device,
+    sync: &mut dyn GradientSync,
+) -> anyhow::Result<UpdateGradients> {
+    let (world, rank) = (sync.world_size(), sync.rank());
     let forward = config.fidelity.recipe().forward;
+    let mut masks = Draws::new(config.seed, step);
     let mut grads = NamedGrads::default();
-    let (mut clf_sum, mut lm_sum, mut parts) = (0.0, 0.0, 0);
-    for micro in examples.chunks(config.micro_batch.max(1)) {
+    // Classification loss, LM loss, micro-batches, over this process' micro-batches.
+    let mut sums = [0.0f64; 3];
+    let mut nonfinite = false;
+    for (j, micro) in examples.chunks(config.micro_batch.max(1)).enumerate() {
+        // Micro-batch j's masks start from the update stream's j-th draw, whichever process
+        // runs it (the first draw is what an update of one micro-batch always used).
+        let seed = masks.next_u64();
+        if j % world != rank {
+            continue;
+        }
+        crate::rng::dropout::reseed(seed);
         let (l, clf, lm) = loss(model, micro, config.lm_coef, forward, device);
-        anyhow::ensure!(
-            clf.is_finite() && lm.is_finite(),
-            "the loss became NaN or infinite at update {}",
-            step + 1
-        );
+        if !(clf.is_finite() && lm.is_finite()) {
+            nonfinite = true;
+            break;
+        }
         grads.accumulate(model, l.backward());
-        (clf_sum, lm_sum, parts) = (clf_sum + clf, lm_sum + lm, parts + 1);
+        sums = [sums[0] + clf, sums[1] + lm, sums[2] + 1.0];
     }
-    grads.average();
+    anyhow::ensure!(
+        !sync.any(nonfinite)?,
+        "the loss became NaN or infinite at update {}",
+        step + 1
+    );
+    average_over_processes(
+        sync,
+        &mut grads,
+        &parameter_layout(model),
+        &device.clone().inner(),
+    )?;
+    sync.all_reduce_sum_f64(&mut sums)?;
     Ok(UpdateGradients {
         grads,
-        clf_loss: clf_sum / parts as f64,
-        lm_loss: lm_sum / parts as f64,
+        clf_loss: sums[0] / sums[2],
+        lm_loss: sums[1] / sums[2],
     })
 }
 

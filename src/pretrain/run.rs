@@ -21,7 +21,9 @@ use crate::metrics_log::MetricsLog;
 use crate::precision::Precision;
 use crate::progress::Progress;
 use crate::rng::{splitmix64, Draws};
-use crate::train::{GradientSync, LocalSync, NamedGrads, OpenAiAdam};
+use crate::train::{
+    average_over_processes, parameter_layout, GradientSync, LocalSync, NamedGrads, OpenAiAdam,
+};
 use crate::zeroshot::{LmScorer, ZeroShotTask};
 use crate::Gpt;
 
@@ -209,8 +211,14 @@ pub fn pretrain(
     pretrain_with(config, resume, until, &mut LocalSync)
 }
 
-/// [`pretrain`] as one process of a data-parallel run: `sync` combines the averaged gradients
-/// of every process before clipping (docs/multi-gpu.md). [`LocalSync`] is the single process.
+/// [`pretrain`] as one process of a data-parallel run (docs/multi-gpu.md): `sync` makes every
+/// process hold the mean gradient over all micro-batches of all processes before clipping, so
+/// that every process takes the same update. With W processes and `train.grad_accum = A`,
+/// update `u` starting at stream `base` gives rank r the micro-batch streams `base + r·A + j`
+/// (j < A): the micro-batches one process with `grad_accum = W·A` would draw, so a checkpoint
+/// resumes at any world size whose W·A is the same. Rank 0 alone writes the configuration,
+/// metrics, checkpoints and plots, and runs validation and zero-shot evaluation.
+/// [`LocalSync`] is the single process.
 pub fn pretrain_with(
     config: &RunConfig,
     resume: bool,
@@ -280,11 +288,13 @@ pub fn pretrain_with(
         optimizer
             .import_moments(ckpt.moments, &device.clone().inner())
             .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        eprintln!(
-            "resuming from {} (update {})",
-            dir.display(),
-            ckpt.state.step
-        );
+        if sync.is_leader() {
+            eprintln!(
+                "resuming from {} (update {})",
+                dir.display(),
+                ckpt.state.step
+            );
+        }
         (ckpt.model, optimizer, ckpt.state)
     } else {
         device.seed(splitmix64(config.train.seed ^ 0x1417));
@@ -308,10 +318,28 @@ pub fn pretrain_with(
         };
         (model, OpenAiAdam::new(config.optimizer.clone()), state)
     };
-    std::fs::write(out.join("config.toml"), config.to_toml())?;
-    let mut log = MetricsLog::open(&out.join("metrics.jsonl"), Some(state.step))?;
-    let zero_shot_tasks = tracked_tasks(config, &meta)?;
-    if !zero_shot_tasks.is_empty() && state.step == 0 {
+    let leader = sync.is_leader();
+    let (world, rank) = (sync.world_size() as u64, sync.rank() as u64);
+    let layout = parameter_layout(&model);
+    let grad_device = device.clone().inner();
+    let mut log = if leader {
+        std::fs::write(out.join("config.toml"), config.to_toml())?;
+        Some(MetricsLog::open(
+            &out.join("metrics.jsonl"),
+            Some(state.step),
+        )?)
+    } else {
+        None
+    };
+    let zero_shot_tasks = if leader {
+        tracked_tasks(config, &meta)?
+    } else {
+        Vec::new()
+    };
+    if let Some(log) = log
+        .as_mut()
+        .filter(|_| !zero_shot_tasks.is_empty() && state.step == 0)
+    {
         // Before any update: where the curves of Figure 2 (right) start.
         let (raw, normalized) = evaluate_zero_shot(&model, &zero_shot_tasks);
         log.write(
@@ -321,7 +349,7 @@ pub fn pretrain_with(
 
     let t = &config.train;
     let total = t.steps;
-    let tokens_per_update = (t.batch_size * t.grad_accum * (window - 1)) as u64;
+    let tokens_per_update = world * (t.batch_size * t.grad_accum * (window - 1)) as u64;
     let mut progress = Progress::new(total, state.step, "pre-training");
     let mut last_loss = f64::NAN;
     let mut last_val = None;
@@ -332,9 +360,11 @@ pub fn pretrain_with(
         let mut grads = NamedGrads::default();
         let mut loss_sum = 0.0;
         let mut nonfinite = false;
-        for _ in 0..t.grad_accum {
-            let stream = state.next_stream;
-            state.next_stream += 1;
+        let base = state.next_stream;
+        let accum = t.grad_accum as u64;
+        state.next_stream = base + world * accum;
+        for j in 0..accum {
+            let stream = base + rank * accum + j;
             let mut draws = Draws::new(state.seed, stream);
             let windows = train_sampler.sample(t.batch_size, &mut draws)?;
             // Dropout masks come from the same stream.
@@ -348,7 +378,8 @@ pub fn pretrain_with(
             loss_sum += value;
             grads.accumulate(&model, loss.backward());
         }
-        if nonfinite {
+        // Agreed across processes: all stop or skip together.
+        if sync.any(nonfinite)? {
             match t.on_nonfinite {
                 OnNonFinite::Stop => bail!(
                     "the loss became NaN or infinite at update {} (lower optimizer.lr, or set train.on_nonfinite = \"skip\"); the last checkpoint is intact",
@@ -362,9 +393,16 @@ pub fn pretrain_with(
                 }
             }
         }
-        grads.average();
-        // Data parallelism joins here: the mean over processes, then one clip everywhere.
-        sync.all_reduce_mean(&mut grads)?;
+        // Data parallelism joins here: the mean over every process' micro-batches (one
+        // process: the mean over its own), then one clip everywhere.
+        let exchange = Instant::now();
+        average_over_processes(sync, &mut grads, &layout, &grad_device)?;
+        if world > 1 {
+            let mut losses = [loss_sum];
+            sync.all_reduce_sum_f64(&mut losses)?;
+            loss_sum = losses[0] / world as f64;
+        }
+        let exchange_s = exchange.elapsed().as_secs_f64();
         let grad_norm = grads.clip_global_norm(t.max_grad_norm);
         let factor = t.schedule.at_step(state.step, total, t.warmup_steps);
         model = optimizer.update(model, &grads, factor);
@@ -382,6 +420,14 @@ pub fn pretrain_with(
             "tokens_per_s": tokens_per_s,
             "tokens": state.tokens,
         });
+        if world > 1 {
+            // The gradient exchange, with the wait for the slowest rank.
+            record["allreduce_s"] = exchange_s.into();
+        }
+        let Some(log) = log.as_mut() else {
+            // Not the leader: its state matches the leader's, which does the writing.
+            continue;
+        };
         let eval_now = (t.eval_every > 0 && state.step % t.eval_every == 0) || state.step == total;
         if eval_now && !val_windows.is_empty() {
             let val = validate(&model, &val_windows, t.batch_size, t.precision, &device);
@@ -416,6 +462,14 @@ pub fn pretrain_with(
         }
     }
     progress.finish();
+    if !leader {
+        return Ok(RunOutcome {
+            steps: state.step,
+            final_loss: last_loss,
+            val_loss: last_val,
+            last_checkpoint,
+        });
+    }
     if let Err(e) = crate::plot::plot_metrics(&out.join("metrics.jsonl"), &out.join("curves.png")) {
         eprintln!("warning: could not draw the curves: {e}");
     }

@@ -8,6 +8,36 @@ use burn::tensor::{Gradients, Tensor};
 
 use crate::weights::named::PathStack;
 
+/// Every float parameter of a model as (checkpoint name, number of values), in the order the
+/// model visits them: the layout of the flat buffer that data-parallel ranks all-reduce.
+pub type ParameterLayout = Vec<(String, usize)>;
+
+/// The [`ParameterLayout`] of `model`, named as [`NamedGrads`] names their gradients.
+pub fn parameter_layout<M: Module>(model: &M) -> ParameterLayout {
+    struct Names {
+        path: PathStack,
+        out: ParameterLayout,
+    }
+    impl ModuleVisitor for Names {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.path.enter(name);
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.path.exit();
+        }
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            let n = param.val().shape().num_elements();
+            self.out.push((self.path.name(), n));
+        }
+    }
+    let mut names = Names {
+        path: PathStack::default(),
+        out: Vec::new(),
+    };
+    model.visit(&mut names);
+    names.out
+}
+
 /// Checkpoint name → flat gradient (no autodiff graph attached).
 #[derive(Default)]
 pub struct NamedGrads {

@@ -3,10 +3,12 @@
 
 pub mod adam;
 pub mod grads;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod schedule;
 pub mod sync;
 
 pub use adam::{AdamConfig, OpenAiAdam};
-pub use grads::NamedGrads;
+pub use grads::{parameter_layout, NamedGrads, ParameterLayout};
 pub use schedule::Schedule;
-pub use sync::{GradientSync, LocalSync};
+pub use sync::{average_over_processes, in_launched_world, GradientSync, LocalSync};
