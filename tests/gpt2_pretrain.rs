@@ -2,8 +2,9 @@
 //! checkpoints are `gpt2` checkpoints, and resuming is bit-exact.
 //!
 //! The corpus is synthetic, so this test needs neither ../shared nor a tokenizer. It has a test
-//! binary to itself: the dropout masks and the device seed are process-wide, and another test
-//! training in parallel would change the masks between the straight and the resumed run.
+//! binary to itself: burn's device generator (the initial weights) is process-wide, and another
+//! test seeding it in parallel would change the straight or the resumed run's start. (Dropout
+//! masks are per thread since issue 27.)
 
 mod common;
 use common::{final_weights, write_corpus};

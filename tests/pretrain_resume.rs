@@ -11,9 +11,10 @@ use std::process::Command;
 
 use genpt::pretrain::{checkpoint, pretrain, RunConfig};
 
-/// The device's random generator is process-wide, and the test harness runs tests on parallel
-/// threads: two runs drawing from it at once would each see the other's draws. Each test that
-/// trains in this process holds this lock.
+/// The device's random generator (burn's, which draws the initial weights) is process-wide, and
+/// the test harness runs tests on parallel threads: two runs drawing from it at once would each
+/// see the other's draws. Each test that trains in this process holds this lock. (Dropout masks
+/// are drawn per thread.)
 static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
