@@ -377,3 +377,23 @@ fn a_damaged_shard_is_refused_by_name_before_training() {
         "{stderr}"
     );
 }
+
+/// A run started afresh (not `--resume`) in a directory an earlier attempt wrote to, say one
+/// killed before its first checkpoint, keeps none of that attempt's records: a step-0 record
+/// (the zero-shot scores before update 1) used to survive and appear twice.
+#[test]
+fn a_fresh_start_keeps_no_earlier_records() {
+    let _serial = one_at_a_time();
+    let data = scratch("fresh-data");
+    write_corpus(&data);
+    let out = scratch("fresh");
+    std::fs::write(
+        out.join("metrics.jsonl"),
+        "{\"step\":0,\"zeroshot\":{\"sst2\":0.5}}\n{\"step\":1,\"loss\":9.0}\n",
+    )
+    .unwrap();
+    pretrain(&config(&data, &out), false, None).unwrap();
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    assert!(!log.contains("zeroshot"), "a stale record survived:\n{log}");
+    assert_eq!(log.lines().count(), 8, "one record per update:\n{log}");
+}

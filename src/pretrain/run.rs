@@ -324,6 +324,13 @@ pub fn pretrain_with(
     let grad_device = device.clone().inner();
     let mut log = if leader {
         std::fs::write(out.join("config.toml"), config.to_toml())?;
+        let metrics = out.join("metrics.jsonl");
+        if !resume && metrics.exists() {
+            // A fresh start (one killed before its first checkpoint included) keeps none of an
+            // earlier attempt's records, not even its zero-shot scores before update 1.
+            std::fs::remove_file(&metrics)
+                .with_context(|| format!("removing {}", metrics.display()))?;
+        }
         Some(MetricsLog::open(
             &out.join("metrics.jsonl"),
             Some(state.step),
