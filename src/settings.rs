@@ -39,6 +39,43 @@ pub fn get() -> &'static Settings {
     SETTINGS.get_or_init(|| Settings::from_env(|name| std::env::var(name).ok()))
 }
 
+/// Test hook, in builds with the `failpoints` feature only (the test command's): when
+/// `GENPT_FAILPOINT` is `name` (first passage) or `name@n` (n-th passage), abort the process
+/// there, to prove that a crash loses nothing; with `enospc:` in front (`enospc:name@n`),
+/// return the error a write gets from a full disk ("No space left on device"), for the caller
+/// to report as the write it was about to make.
+#[cfg(feature = "failpoints")]
+pub fn failpoint(name: &str) -> std::io::Result<()> {
+    static PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let Some(spec) = get().failpoint.clone() else {
+        return Ok(());
+    };
+    let (disk_full, spec) = match spec.strip_prefix("enospc:") {
+        Some(rest) => (true, rest),
+        None => (false, spec.as_str()),
+    };
+    let (target, nth) = spec.split_once('@').unwrap_or((spec, "1"));
+    if target == name {
+        let passage = PASSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+        if nth.parse() == Ok(passage) {
+            if disk_full {
+                eprintln!("failpoint {name}: the disk is full");
+                // ENOSPC, as write(2) reports it.
+                return Err(std::io::Error::from_raw_os_error(28));
+            }
+            eprintln!("failpoint {name}: aborting");
+            std::process::abort();
+        }
+    }
+    Ok(())
+}
+
+/// Without the `failpoints` feature there is no hook: release binaries never read the variable.
+#[cfg(not(feature = "failpoints"))]
+pub fn failpoint(_name: &str) -> std::io::Result<()> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

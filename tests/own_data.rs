@@ -338,3 +338,110 @@ fn bad_files_fail_with_file_and_line_through_the_command() {
     assert!(format!("{err:#}").contains("pass --tokenizer"), "{err:#}");
     std::fs::remove_dir_all(root).ok();
 }
+
+/// `genpt finetune --resume` (issue 25): a run aborted right after its first epoch's resume
+/// point (the `finetune-epoch-saved` failpoint, a crash at the worst moment for it) and resumed
+/// ends byte for byte as the uninterrupted run: the kept model, the resume point, metrics.json,
+/// and every metrics record but its timing. Dropout (λ = 0.5, classifier and model dropout on)
+/// makes the masks part of what must be replayed. A resume with other settings is refused,
+/// naming the file.
+#[test]
+fn an_interrupted_fine_tuning_resumes_byte_for_byte() {
+    if !cfg!(feature = "failpoints") {
+        eprintln!("skipped: needs the failpoints feature (cargo test --features failpoints)");
+        return;
+    }
+    let root = scratch("resume");
+    let (tokenizer, model) = tokenizer_and_model(&root);
+    let train = write_split(&root, "classification", "train", 40, 0, false);
+    let dev = write_split(&root, "classification", "dev", 16, 300, false);
+    let command = |out: &Path, extra: &[&str]| {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_genpt"));
+        c.args(["finetune", "--task", "custom", "--kind", "classification"])
+            .args([
+                "--train",
+                train.to_str().unwrap(),
+                "--dev",
+                dev.to_str().unwrap(),
+            ])
+            .args(["--model", model.to_str().unwrap()])
+            .args(["--tokenizer", tokenizer.to_str().unwrap()])
+            .args(["--out", out.to_str().unwrap()])
+            .args([
+                "--epochs",
+                "3",
+                "--batch-size",
+                "8",
+                "--micro-batch",
+                "4",
+                "--seed",
+                "5",
+            ])
+            .args(extra)
+            .env_remove("GENPT_FAILPOINT");
+        c
+    };
+    let straight = root.join("straight");
+    assert!(command(&straight, &[]).status().unwrap().success());
+
+    let resumed = root.join("resumed");
+    let crashed = command(&resumed, &[])
+        .env("GENPT_FAILPOINT", "finetune-epoch-saved@1")
+        .output()
+        .unwrap();
+    assert!(
+        !crashed.status.success(),
+        "the failpoint aborts after epoch 1"
+    );
+    assert!(!resumed.join("metrics.json").exists());
+    let refused = command(&resumed, &["--resume", "--lr", "1e-3"])
+        .output()
+        .unwrap();
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && message.contains("resume/state.json")
+            && message.contains("other settings"),
+        "{message}"
+    );
+    let out = command(&resumed, &["--resume"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("resuming after epoch 1"));
+
+    for file in [
+        "best/model.safetensors",
+        "best/head.safetensors",
+        "resume/model/model.safetensors",
+        "resume/optimizer.safetensors",
+        "resume/state.json",
+        "metrics.json",
+    ] {
+        assert!(
+            std::fs::read(straight.join(file)).unwrap()
+                == std::fs::read(resumed.join(file)).unwrap(),
+            "{file} differs from the uninterrupted run's"
+        );
+    }
+    let records = |dir: &Path| -> Vec<serde_json::Value> {
+        read_jsonl(&dir.join("metrics.jsonl"))
+            .into_iter()
+            .map(|mut r| {
+                r.as_object_mut().unwrap().remove("tokens_per_s");
+                r
+            })
+            .collect()
+    };
+    assert_eq!(records(&straight), records(&resumed));
+    assert_eq!(
+        records(&straight)
+            .iter()
+            .filter(|r| r.get("clf_loss").is_some())
+            .count(),
+        15
+    );
+    std::fs::remove_dir_all(root).ok();
+}

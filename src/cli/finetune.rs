@@ -94,6 +94,10 @@ pub struct FinetuneArgs {
     pub micro_batch: usize,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Continue an interrupted run from the last epoch it completed (OUT/resume/, written after
+    /// every epoch); with the same options, it ends as the uninterrupted run would have.
+    #[arg(long)]
+    pub resume: bool,
     /// Every dropout rate (embedding, attention, residual, classifier); default: the model's own
     /// and 0.1 on the classifier. 0 makes a run deterministic, as the parity script needs.
     #[arg(long)]
@@ -350,7 +354,16 @@ fn finetune_in(
     };
     let attach = |dir: &std::path::Path| task_data::attach(dir, &info, &tokenizer_dir);
     let outcome = ft::finetune_with(
-        model, &train, &dev, &config, &selection, &attach, &args.out, &device, sync,
+        model,
+        &train,
+        &dev,
+        &config,
+        &selection,
+        &attach,
+        &args.out,
+        &device,
+        sync,
+        args.resume,
     )?;
     if !sync.is_leader() {
         return Ok(());

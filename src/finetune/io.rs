@@ -25,6 +25,19 @@ struct HeadConfig {
 /// is complete: a crash while saving leaves the previous best model whole, and a failed save
 /// (a full disk) removes its partial copy.
 pub fn save_complete(model: &Classifier, attach: &Attach, dir: &Path) -> anyhow::Result<()> {
+    replace_dir(dir, |partial| {
+        save(model, partial).and_then(|()| attach(partial))
+    })
+}
+
+/// Makes `dir` what `write` writes into an empty directory beside it, replacing the old `dir`
+/// only once `write` has succeeded: a crash leaves the previous `dir` whole (and at worst a
+/// `NAME.partial` that the next call removes), and a failed write (a full disk) removes its
+/// partial copy before reporting the error.
+pub fn replace_dir(
+    dir: &Path,
+    write: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
     let partial = dir.with_file_name(format!("{name}.partial"));
     let old = dir.with_file_name(format!("{name}.old"));
@@ -33,8 +46,11 @@ pub fn save_complete(model: &Classifier, attach: &Attach, dir: &Path) -> anyhow:
             std::fs::remove_dir_all(stale)?;
         }
     }
-    if let Err(e) = save(model, &partial).and_then(|()| attach(&partial)) {
-        // A full disk: the half-written copy gives its space back; the previous best stays.
+    let written = std::fs::create_dir_all(&partial)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| write(&partial));
+    if let Err(e) = written {
+        // A full disk: the half-written copy gives its space back; the previous one stays.
         let _ = std::fs::remove_dir_all(&partial);
         return Err(e);
     }

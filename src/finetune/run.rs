@@ -11,6 +11,8 @@
 
 use std::path::Path;
 
+use anyhow::Context;
+
 use burn::tensor::Device;
 
 use super::fidelity::LoopPolicy;
@@ -39,10 +41,39 @@ pub trait LoopHooks {
     fn evaluates(&self) -> bool {
         true
     }
+    /// Called after each whole epoch (its evaluation and best-model save included) with where
+    /// the loop stands: [`finetune_with`] writes its resume point here.
+    fn epoch_done(&mut self, _state: &LoopState) -> anyhow::Result<()> {
+        Ok(())
+    }
+}
+
+/// Where the loop stands after a whole epoch: with the model and the optimizer, what `genpt
+/// finetune --resume` needs to continue exactly ([`drive_from`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct LoopState {
+    pub epochs_done: usize,
+    pub n_updates: u64,
+    pub best: Best,
+    pub best_score: Option<f64>,
+    /// Evaluations run so far.
+    pub logs: usize,
+}
+
+impl LoopState {
+    fn start(best: Best, best_score: Option<f64>) -> Self {
+        Self {
+            epochs_done: 0,
+            n_updates: 0,
+            best,
+            best_score,
+            logs: 0,
+        }
+    }
 }
 
 /// Where the best parameters came from.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Best {
     /// The initial parameters: no evaluation scored above 0 ([`LoopPolicy::initial_best`]).
     Initial,
@@ -62,33 +93,52 @@ pub fn drive(
     policy: &LoopPolicy,
     hooks: &mut dyn LoopHooks,
 ) -> anyhow::Result<Best> {
+    drive_from(n_train, batch, epochs, seed, policy, hooks, None)
+}
+
+/// [`drive`], continuing from `resume` (the state an earlier run reported after a whole epoch)
+/// when given: the epochs it completed are skipped, and since every epoch's order is a pure
+/// function of (seed, epoch), the rest runs as it would have without the interruption.
+pub fn drive_from(
+    n_train: usize,
+    batch: usize,
+    epochs: usize,
+    seed: u64,
+    policy: &LoopPolicy,
+    hooks: &mut dyn LoopHooks,
+    resume: Option<LoopState>,
+) -> anyhow::Result<Best> {
     anyhow::ensure!(batch > 0, "the batch size must be positive");
     let evaluates = hooks.evaluates();
-    // The release saves its initial parameters as the best, with best score 0, before training.
-    let (mut best, mut best_score): (Best, Option<f64>) = if policy.initial_best {
-        hooks.save_best()?;
-        (Best::Initial, Some(0.0))
-    } else {
-        (Best::Final, None)
+    let mut state = match resume {
+        Some(state) => state,
+        // The release saves its initial parameters as the best, with best score 0, before
+        // training.
+        None if policy.initial_best => {
+            hooks.save_best()?;
+            LoopState::start(Best::Initial, Some(0.0))
+        }
+        None => LoopState::start(Best::Final, None),
     };
-    let mut logs = 0;
-    let mut log = |hooks: &mut dyn LoopHooks, n_epochs, n_updates| -> anyhow::Result<()> {
+    let log = |hooks: &mut dyn LoopHooks, state: &mut LoopState, n_epochs| -> anyhow::Result<()> {
         if !evaluates {
             return Ok(());
         }
-        let score = hooks.log(n_epochs, n_updates)?;
+        let score = hooks.log(n_epochs, state.n_updates)?;
         // Without a starting score the first evaluation is always kept, and a NaN best (a
         // correlation of constant predictions) is replaced by the next score.
-        if best_score.is_none_or(|b| b.is_nan() || score > b) {
-            best_score = Some(score);
-            best = Best::Log { index: logs, score };
+        if state.best_score.is_none_or(|b| b.is_nan() || score > b) {
+            state.best_score = Some(score);
+            state.best = Best::Log {
+                index: state.logs,
+                score,
+            };
             hooks.save_best()?;
         }
-        logs += 1;
+        state.logs += 1;
         Ok(())
     };
-    let mut n_updates = 0u64;
-    for epoch in 0..epochs {
+    for epoch in state.epochs_done..epochs {
         let order = epoch_order(n_train, seed, epoch);
         let used = if policy.drop_partial_batch {
             n_train / batch * batch
@@ -96,18 +146,20 @@ pub fn drive(
             n_train
         };
         for chunk in order[..used].chunks(batch) {
-            hooks.update(n_updates, chunk)?;
-            n_updates += 1;
-            if epoch == 0 && policy.first_epoch_logs.contains(&n_updates) {
-                log(hooks, 0, n_updates)?;
+            hooks.update(state.n_updates, chunk)?;
+            state.n_updates += 1;
+            if epoch == 0 && policy.first_epoch_logs.contains(&state.n_updates) {
+                log(hooks, &mut state, 0)?;
             }
         }
-        log(hooks, epoch + 1, n_updates)?;
+        log(hooks, &mut state, epoch + 1)?;
+        state.epochs_done = epoch + 1;
+        hooks.epoch_done(&state)?;
     }
-    if best == Best::Final {
+    if state.best == Best::Final {
         hooks.save_best()?;
     }
-    Ok(best)
+    Ok(state.best)
 }
 
 /// A permutation of 0..n, a pure function of (seed, epoch).
@@ -274,6 +326,103 @@ impl LoopHooks for Trainer<'_> {
         // The other ranks skip evaluation and selection (their `save_best` does nothing).
         self.sync.is_leader() && !self.dev.is_empty()
     }
+
+    fn epoch_done(&mut self, state: &LoopState) -> anyhow::Result<()> {
+        if !self.sync.is_leader() {
+            return Ok(());
+        }
+        let saved = ResumeState {
+            loop_state: state.clone(),
+            optimizer_step: self.optimizer.step,
+            best_epoch: self.best_epoch,
+            history: self.history.clone(),
+            config: self.config.clone(),
+            train_fingerprint: fingerprint(self.train),
+        };
+        let (model, optimizer) = (self.model(), &self.optimizer);
+        super::io::replace_dir(&self.out.join(RESUME_DIR), |dir| {
+            super::io::save(model, &dir.join("model"))?;
+            crate::weights::hf::save_safetensors(
+                &optimizer.export_moments(),
+                &dir.join(OPTIMIZER_FILE),
+                str::to_string,
+            )?;
+            crate::weights::write_atomic(
+                &dir.join(STATE_FILE),
+                &serde_json::to_vec_pretty(&saved)?,
+            )?;
+            Ok(())
+        })
+        .with_context(|| format!("saving the resume point after epoch {}", state.epochs_done))?;
+        // The crash tests' hook (`failpoints` builds only): "killed" right after this epoch.
+        crate::settings::failpoint("finetune-epoch-saved")?;
+        Ok(())
+    }
+}
+
+/// The resume point under a fine-tuning run's output directory, replaced after every epoch:
+/// `model/` (a fine-tuned model directory), Adam's moments and [`ResumeState`].
+pub const RESUME_DIR: &str = "resume";
+const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+const STATE_FILE: &str = "state.json";
+
+/// The resume point's `state.json`: the loop's state and the trainer's own.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ResumeState {
+    loop_state: LoopState,
+    optimizer_step: u64,
+    best_epoch: usize,
+    history: Vec<serde_json::Value>,
+    /// What the run was: a resume with other settings or other training examples is refused.
+    config: FinetuneConfig,
+    train_fingerprint: u32,
+}
+
+/// CRC-32 of the encoded training examples (ids, classification positions, targets), in order.
+fn fingerprint(train: &[EncodedExample]) -> u32 {
+    let mut h = crc32fast::Hasher::new();
+    for e in train {
+        for sequence in &e.sequences {
+            h.update(&(sequence.len() as u64).to_le_bytes());
+            for id in sequence {
+                h.update(&id.to_le_bytes());
+            }
+        }
+        for &at in &e.classify_at {
+            h.update(&(at as u64).to_le_bytes());
+        }
+        h.update(format!("{:?}", e.target).as_bytes());
+    }
+    h.finalize()
+}
+
+/// Reads the resume point under `out`, checked against this run's settings and examples.
+fn read_resume_point(
+    out: &Path,
+    config: &FinetuneConfig,
+    train: &[EncodedExample],
+    device: &Device,
+) -> anyhow::Result<(ResumeState, Classifier, crate::weights::NamedTensors)> {
+    let dir = out.join(RESUME_DIR);
+    let path = dir.join(STATE_FILE);
+    let state: ResumeState = serde_json::from_slice(
+        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
+    )
+    .with_context(|| format!("{}: not a resume point", path.display()))?;
+    anyhow::ensure!(
+        state.config == *config,
+        "{}: the run was made with other settings ({}); resume with the same options",
+        path.display(),
+        serde_json::to_string(&state.config)?
+    );
+    anyhow::ensure!(
+        state.train_fingerprint == fingerprint(train),
+        "{}: the run was trained on other examples than these",
+        path.display()
+    );
+    let model = super::io::load(&dir.join("model"), device)?;
+    let moments = crate::weights::hf::read_safetensors(&dir.join(OPTIMIZER_FILE))?;
+    Ok((state, model, moments))
 }
 
 /// Fine-tunes `model` on `train` under the loop policy of `config.fidelity`, scoring `dev` with
@@ -301,12 +450,17 @@ pub fn finetune(
         out,
         device,
         &mut LocalSync,
+        false,
     )
 }
 
 /// [`finetune`] as one process of a data-parallel run: each update's micro-batches are shared
 /// among the processes ([`update_gradients_with`]), which all take the same step; the leader
-/// (rank 0) alone logs, scores the dev set and saves `best/`.
+/// (rank 0) alone logs, scores the dev set and saves `best/` and the resume point.
+///
+/// After every epoch the leader replaces `out/resume/` ([`RESUME_DIR`]); with `resume`, a run
+/// continues from there (every process loads it) and ends as the uninterrupted run would have,
+/// byte for byte. Without a resume point (a run stopped in its first epoch) it starts afresh.
 #[allow(clippy::too_many_arguments)]
 pub fn finetune_with(
     model: Classifier,
@@ -318,6 +472,7 @@ pub fn finetune_with(
     out: &Path,
     device: &Device,
     sync: &mut dyn GradientSync,
+    resume: bool,
 ) -> anyhow::Result<FinetuneOutcome> {
     anyhow::ensure!(!train.is_empty(), "no training examples");
     anyhow::ensure!(
@@ -329,6 +484,21 @@ pub fn finetune_with(
     let updates_per_epoch = policy.updates_per_epoch(train.len(), config.batch_size);
     let total = updates_per_epoch * config.epochs as u64;
     let leader = sync.is_leader();
+    let resumed = if resume && out.join(RESUME_DIR).join(STATE_FILE).exists() {
+        anyhow::ensure!(
+            config.trace_updates == 0,
+            "--trace-updates records a run from its start; it cannot be combined with --resume"
+        );
+        Some(read_resume_point(out, config, train, device)?)
+    } else {
+        if resume && leader {
+            eprintln!(
+                "no resume point in {} (stopped before its first epoch ended): starting afresh",
+                out.display()
+            );
+        }
+        None
+    };
     let trace = if config.trace_updates > 0 && leader {
         let Some(warmup_steps) = policy.warmup_steps(total, config.warmup) else {
             anyhow::bail!(
@@ -348,13 +518,37 @@ pub fn finetune_with(
     } else {
         None
     };
+    let mut optimizer = OpenAiAdam::new(AdamConfig {
+        lr: config.lr,
+        l2: config.l2,
+        ..AdamConfig::default()
+    });
+    let (model, loop_state, best_epoch, history) = match resumed {
+        Some((state, model, moments)) => {
+            optimizer.step = state.optimizer_step;
+            optimizer
+                .import_moments(moments, &device.clone().inner())
+                .map_err(|e| anyhow::anyhow!("{}: {e}", out.join(RESUME_DIR).display()))?;
+            if leader {
+                eprintln!(
+                    "resuming after epoch {} (update {})",
+                    state.loop_state.epochs_done, state.loop_state.n_updates
+                );
+            }
+            (
+                model,
+                Some(state.loop_state),
+                state.best_epoch,
+                state.history,
+            )
+        }
+        None => (model, None, 0, Vec::new()),
+    };
+    let done = loop_state.as_ref().map_or(0, |s| s.n_updates);
+    let epochs_done = loop_state.as_ref().map_or(0, |s| s.epochs_done);
     let mut trainer = Trainer {
         model: Some(model),
-        optimizer: OpenAiAdam::new(AdamConfig {
-            lr: config.lr,
-            l2: config.l2,
-            ..AdamConfig::default()
-        }),
+        optimizer,
         train,
         dev,
         config,
@@ -369,23 +563,24 @@ pub fn finetune_with(
         log: match leader {
             true => Some(crate::metrics_log::MetricsLog::open(
                 &out.join("metrics.jsonl"),
-                Some(0),
+                Some(done),
             )?),
             false => None,
         },
-        progress: Progress::new(total, 0, policy.label),
+        progress: Progress::new(total, done, policy.label),
         trace,
-        history: Vec::new(),
-        best_epoch: 0,
-        epochs_done: 0,
+        history,
+        best_epoch,
+        epochs_done,
     };
-    let best = drive(
+    let best = drive_from(
         train.len(),
         config.batch_size,
         config.epochs,
         config.seed,
         &policy,
         &mut trainer,
+        loop_state,
     )?;
     trainer.progress.finish();
     let best_score = match best {

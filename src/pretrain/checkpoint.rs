@@ -122,40 +122,10 @@ pub fn save(
     Ok(target)
 }
 
-/// Test hook, in builds with the `failpoints` feature only (the test command's): when
-/// `GENPT_FAILPOINT` is `name` (first passage) or `name@n` (n-th passage), abort the process
-/// there, to prove that a crash loses nothing; with `enospc:` in front (`enospc:name@n`), fail
-/// the write of `next_file` there with "No space left on device", as a full disk does.
-#[cfg(feature = "failpoints")]
+/// The crash-safety test hook at `name` ([`crate::settings::failpoint`]), its full disk
+/// reported as the write of `next_file` failing.
 fn failpoint(name: &str, next_file: &Path) -> Result<(), CheckpointError> {
-    static PASSED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let Some(spec) = crate::settings::get().failpoint.clone() else {
-        return Ok(());
-    };
-    let (disk_full, spec) = match spec.strip_prefix("enospc:") {
-        Some(rest) => (true, rest),
-        None => (false, spec.as_str()),
-    };
-    let (target, nth) = spec.split_once('@').unwrap_or((spec, "1"));
-    if target == name {
-        let passage = PASSED.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-        if nth.parse() == Ok(passage) {
-            if disk_full {
-                eprintln!("failpoint {name}: the disk is full");
-                // ENOSPC, as write(2) reports it.
-                return Err(io(next_file)(std::io::Error::from_raw_os_error(28)));
-            }
-            eprintln!("failpoint {name}: aborting");
-            std::process::abort();
-        }
-    }
-    Ok(())
-}
-
-/// Without the `failpoints` feature there is no hook: release binaries never read the variable.
-#[cfg(not(feature = "failpoints"))]
-fn failpoint(_name: &str, _next_file: &Path) -> Result<(), CheckpointError> {
-    Ok(())
+    crate::settings::failpoint(name).map_err(io(next_file))
 }
 
 /// A loaded checkpoint.
