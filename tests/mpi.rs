@@ -321,33 +321,7 @@ fn finetune_inputs(root: &Path) -> (PathBuf, PathBuf, PathBuf, PathBuf) {
     const WORDS: [&str; 8] = [
         "red", "blue", "green", "pink", "dog", "runs", "sleeps", "fast",
     ];
-    let text: Vec<String> = (0..40)
-        .map(|i| {
-            format!(
-                "the {} {} {}.",
-                WORDS[i % 8],
-                WORDS[(i * 3) % 8],
-                WORDS[(i * 5) % 8]
-            )
-        })
-        .collect();
-    let counts =
-        genpt_tokenizer::train::count_words(text.iter().map(String::as_str).collect::<Vec<_>>());
-    let (encoder, merges) = genpt_tokenizer::train_bpe(&counts, 60, &|_| {});
-    let tokenizer = root.join("bpe");
-    genpt_tokenizer::vocab::save(&tokenizer, &encoder, &merges).unwrap();
-    let mut config = genpt::GptConfig::preset("tiny").unwrap();
-    (
-        config.vocab_size,
-        config.n_layer,
-        config.n_embd,
-        config.n_head,
-        config.n_positions,
-    ) = (encoder.len(), 1, 32, 2, 32);
-    let model = root.join("lm");
-    let device = genpt::device::device("flex").unwrap();
-    device.seed(7);
-    genpt::weights::hf::save(&genpt::Gpt::new(&config, &device), &model).unwrap();
+    let (tokenizer, model) = common::tokenizer_and_model(root, &WORDS);
     let split = |name: &str, n: usize, offset: usize| {
         let lines: Vec<String> = (offset..offset + n)
             .map(|k| {

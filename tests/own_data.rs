@@ -5,6 +5,8 @@
 //! (files read, task and tokenizer saved with the model, predictions written in order with the
 //! training label set), and, for one easy task, that fine-tuning on the files learns it.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use clap::Parser;
@@ -55,34 +57,7 @@ const WORDS: [&str; 8] = [
 
 /// A tokenizer trained on the words the tasks use, and a tiny random model of its vocabulary.
 fn tokenizer_and_model(root: &Path) -> (PathBuf, PathBuf) {
-    let text = (0..40)
-        .map(|i| {
-            format!(
-                "the {} {} {}.",
-                WORDS[i % 8],
-                WORDS[(i * 3) % 8],
-                WORDS[(i * 5) % 8]
-            )
-        })
-        .collect::<Vec<_>>();
-    let counts =
-        genpt_tokenizer::train::count_words(text.iter().map(String::as_str).collect::<Vec<_>>());
-    let (encoder, merges) = genpt_tokenizer::train_bpe(&counts, 60, &|_| {});
-    let tokenizer = root.join("bpe");
-    genpt_tokenizer::vocab::save(&tokenizer, &encoder, &merges).unwrap();
-    let mut config = genpt::GptConfig::preset("tiny").unwrap();
-    (
-        config.vocab_size,
-        config.n_layer,
-        config.n_embd,
-        config.n_head,
-        config.n_positions,
-    ) = (encoder.len(), 1, 32, 2, 32);
-    let model = root.join("lm");
-    let device = genpt::device::device("flex").unwrap();
-    device.seed(7);
-    genpt::weights::hf::save(&genpt::Gpt::new(&config, &device), &model).unwrap();
-    (tokenizer, model)
+    common::tokenizer_and_model(root, &WORDS)
 }
 
 fn read_jsonl(path: &Path) -> Vec<serde_json::Value> {

@@ -101,3 +101,37 @@ pub fn final_weights(out: &Path) -> genpt::weights::NamedTensors {
         .expect("a checkpoint");
     genpt::weights::hf::read_safetensors(&last.join("model.safetensors")).unwrap()
 }
+
+/// A BPE vocabulary trained on sentences of `words` (under `root/bpe`), and a tiny random GPT-1
+/// (1 layer, 32 wide) of its size (`root/lm`): for tests that fine-tune from files.
+pub fn tokenizer_and_model(root: &Path, words: &[&str]) -> (PathBuf, PathBuf) {
+    let n = words.len();
+    let text = (0..40)
+        .map(|i| {
+            format!(
+                "the {} {} {}.",
+                words[i % n],
+                words[(i * 3) % n],
+                words[(i * 5) % n]
+            )
+        })
+        .collect::<Vec<_>>();
+    let counts =
+        genpt_tokenizer::train::count_words(text.iter().map(String::as_str).collect::<Vec<_>>());
+    let (encoder, merges) = genpt_tokenizer::train_bpe(&counts, 60, &|_| {});
+    let tokenizer = root.join("bpe");
+    genpt_tokenizer::vocab::save(&tokenizer, &encoder, &merges).unwrap();
+    let mut config = genpt::GptConfig::preset("tiny").unwrap();
+    (
+        config.vocab_size,
+        config.n_layer,
+        config.n_embd,
+        config.n_head,
+        config.n_positions,
+    ) = (encoder.len(), 1, 32, 2, 32);
+    let model = root.join("lm");
+    let device = genpt::device::device("flex").unwrap();
+    device.seed(7);
+    genpt::weights::hf::save(&genpt::Gpt::new(&config, &device), &model).unwrap();
+    (tokenizer, model)
+}
