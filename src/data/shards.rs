@@ -237,17 +237,22 @@ impl Shard {
         // SAFETY: shards are written once (renamed into place) and never modified afterwards.
         let map = unsafe { memmap2::Mmap::map(&file) }.map_err(io)?;
         let header = ShardHeader::decode(&map, path)?;
-        let expected = HEADER_BYTES as u64 + header.tokens * header.token_bytes as u64;
-        if map.len() as u64 != expected {
+        let expected = header
+            .tokens
+            .checked_mul(u64::from(header.token_bytes))
+            .and_then(|body| body.checked_add(HEADER_BYTES as u64));
+        let Some(expected) = expected.filter(|&e| e == map.len() as u64) else {
             return Err(invalid(
                 path,
                 format!(
-                    "{} bytes, but its header promises {} tokens ({expected} bytes): truncated or corrupt",
+                    "{} bytes, but its header promises {} tokens of {} bytes: truncated or corrupt",
                     map.len(),
-                    header.tokens
+                    header.tokens,
+                    header.token_bytes
                 ),
             ));
-        }
+        };
+        debug_assert_eq!(expected, map.len() as u64);
         if let Some(want) = fingerprint {
             if header.fingerprint != want {
                 return Err(invalid(
@@ -345,6 +350,25 @@ mod tests {
 
     fn temp(name: &str) -> PathBuf {
         std::env::temp_dir().join(format!("genpt-shard-{}-{name}.tok", std::process::id()))
+    }
+
+    /// Found by the `corpus` fuzz target: a header promising 2⁶³ tokens overflowed the size
+    /// check (a panic in debug builds, a wrong size in release ones).
+    #[test]
+    fn a_header_promising_too_many_tokens_is_an_error() {
+        let path = temp("overflow");
+        let mut w = ShardWriter::create(&path, 100, 0).unwrap();
+        w.push_document(&[1, 2]).unwrap();
+        w.finish().unwrap();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[32..40].copy_from_slice(&(1u64 << 63).to_le_bytes());
+        std::fs::write(&path, &bytes).unwrap();
+        let err = Shard::open(&path, None).err().unwrap().to_string();
+        assert!(
+            err.contains("truncated or corrupt") && err.contains(path.to_str().unwrap()),
+            "{err}"
+        );
+        std::fs::remove_file(&path).ok();
     }
 
     #[test]

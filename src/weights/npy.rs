@@ -39,21 +39,28 @@ fn parse(bytes: &[u8]) -> Result<HostTensor, String> {
     }
     let descr = descr.trim_matches(|c| c == '\'' || c == '"');
     let shape = parse_shape(shape_text)?;
-    let count: usize = shape.iter().product();
     let data = &bytes[data_start..];
-    let width = match &descr[1..] {
+    // The byte order, then the type: '<f4', '>f8', '|f4' (or no order mark at all).
+    let (big, kind) = match descr.as_bytes().first() {
+        Some(b'>') => (true, &descr[1..]),
+        Some(b'<' | b'|' | b'=') => (false, &descr[1..]),
+        _ => (false, descr),
+    };
+    let width = match kind {
         "f4" => 4,
         "f8" => 8,
         other => return Err(format!("dtype {other:?} is not f4 or f8")),
     };
-    if data.len() != count * width {
+    let needed = shape
+        .iter()
+        .try_fold(width, |bytes: usize, &d| bytes.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} is too large to hold"))?;
+    if data.len() != needed {
         return Err(format!(
-            "holds {} bytes of data, shape {shape:?} needs {} (truncated file?)",
+            "holds {} bytes of data, shape {shape:?} needs {needed} (truncated file?)",
             data.len(),
-            count * width
         ));
     }
-    let big = descr.starts_with('>');
     let values = match (width, big) {
         (4, false) => data
             .chunks_exact(4)
@@ -145,6 +152,31 @@ mod tests {
     fn writes_what_numpy_writes() {
         let t = HostTensor::new(vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
         assert_eq!(encode(&t), NUMPY_WRITTEN);
+    }
+
+    /// Found by the `weights` fuzz target: an empty dtype (`'descr': ''`) sliced past its end,
+    /// and a shape whose product overflows.
+    #[test]
+    fn an_empty_dtype_or_an_overflowing_shape_is_an_error() {
+        let npy = |header: &str| {
+            let mut b = b"\x93NUMPY\x01\x00".to_vec();
+            b.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            b.extend_from_slice(header.as_bytes());
+            b
+        };
+        let empty = parse(&npy(
+            "{'descr': '', 'fortran_order': False, 'shape': (1,), }",
+        ));
+        assert!(empty.unwrap_err().contains("is not f4 or f8"));
+        let accented = parse(&npy(
+            "{'descr': 'é4', 'fortran_order': False, 'shape': (1,), }",
+        ));
+        assert!(accented.unwrap_err().contains("is not f4 or f8"));
+        let huge = format!(
+            "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}, 3), }}",
+            usize::MAX / 2
+        );
+        assert!(parse(&npy(&huge)).unwrap_err().contains("too large"));
     }
 
     #[test]
