@@ -67,7 +67,7 @@ pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
             let paragraphs: Vec<&str> = texts.iter().flat_map(|t| t.split("\n\n")).collect();
             let counts = genpt_tokenizer::train::count_words(paragraphs.to_vec());
             let (encoder, merges) = crate::data::vocabulary::train_vocabulary(&counts, args.merges);
-            genpt_tokenizer::vocab::save(&args.out, &encoder, &merges)?;
+            save_whole(&args.out, &encoder, &merges)?;
             eprintln!(
                 "{} merges, {} pieces; wrote {}",
                 merges.len(),
@@ -77,4 +77,39 @@ pub fn run_tokenizer(command: TokenizerCommand) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// Writes the vocabulary's files into `OUT.partial/` first and moves them into `out` only once
+/// all are written: a full disk (or any failed write) leaves `out` as it was and removes the
+/// partial files, instead of leaving a vocabulary that is half there.
+fn save_whole(
+    out: &std::path::Path,
+    encoder: &std::collections::HashMap<String, u32>,
+    merges: &[(String, String)],
+) -> anyhow::Result<()> {
+    let name = out
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("vocabulary");
+    let partial = out.with_file_name(format!("{name}.partial"));
+    let _ = std::fs::remove_dir_all(&partial);
+    let written = genpt_tokenizer::vocab::save(&partial, encoder, merges)
+        .map_err(anyhow::Error::from)
+        .and_then(|()| {
+            // The crash tests' hook (`failpoints` builds only): the disk fills on the last write.
+            crate::settings::failpoint("tokenizer-train-written")
+                .with_context(|| format!("writing {}", partial.display()))
+        });
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&partial);
+        return Err(e);
+    }
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for entry in std::fs::read_dir(&partial)? {
+        let from = entry?.path();
+        let to = out.join(from.file_name().expect("a file"));
+        std::fs::rename(&from, &to).with_context(|| format!("moving {}", to.display()))?;
+    }
+    std::fs::remove_dir(&partial).with_context(|| format!("removing {}", partial.display()))?;
+    Ok(())
 }
