@@ -297,7 +297,6 @@ pub fn pretrain_with(
         }
         (ckpt.model, optimizer, ckpt.state)
     } else {
-        device.seed(splitmix64(config.train.seed ^ 0x1417));
         let state = TrainState {
             step: 0,
             seed: config.train.seed,
@@ -314,7 +313,9 @@ pub fn pretrain_with(
                 );
                 model
             }
-            None => Gpt::new(&model_config, &device),
+            None => crate::rng::seeded(&device, splitmix64(config.train.seed ^ 0x1417), || {
+                Gpt::new(&model_config, &device)
+            }),
         };
         (model, OpenAiAdam::new(config.optimizer.clone()), state)
     };

@@ -7,6 +7,20 @@
 
 pub mod dropout;
 
+/// Seeds `device`'s generator and runs `init`, which draws from it (a model's initial weights),
+/// while no other thread of the process does the same. burn keeps one generator per process,
+/// so two runs initialising at once on two threads (tests, ranks sharing a process) would
+/// otherwise each take some of the other's draws; with every seeded initialisation behind this
+/// lock, each gets exactly the values its seed gives.
+pub fn seeded<T>(device: &burn::tensor::Device, seed: u64, init: impl FnOnce() -> T) -> T {
+    static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = ONE_AT_A_TIME
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    device.seed(seed);
+    init()
+}
+
 /// SplitMix64: a tiny, well-mixed generator; here only as a deterministic hash of counters.
 pub fn splitmix64(mut x: u64) -> u64 {
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
