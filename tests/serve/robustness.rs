@@ -224,6 +224,49 @@ async fn bad_requests_get_clear_errors_and_the_server_keeps_serving() {
     );
 }
 
+/// A pooling client (reqwest, as the OpenAI SDK and lm-evaluation-harness use) that sends a body
+/// over the limit gets 413 with `Connection: close`, so that its next request goes on a new
+/// connection. Without the header (found by the soak) the next request sometimes went on the
+/// connection the server had closed and failed with "connection closed before message
+/// completed".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_413_closes_the_connection_so_the_next_request_succeeds() {
+    let mut config = config();
+    config.limits.max_body_bytes = 4096;
+    let server = Server::start(config).await;
+    let url = format!("http://{}/v1/completions", server.addr);
+    for round in 0..10 {
+        let big = format!("{{\"prompt\": \"{}\"}}", "a".repeat(64 * 1024));
+        let refused = server
+            .client
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(big)
+            .send()
+            .await;
+        if let Ok(response) = refused {
+            assert_eq!(response.status().as_u16(), 413, "round {round}");
+            assert_eq!(
+                response
+                    .headers()
+                    .get("connection")
+                    .map(|v| v.to_str().unwrap()),
+                Some("close"),
+                "round {round}"
+            );
+        }
+        let next = server
+            .client
+            .post(&url)
+            .json(&json!({"prompt": "the cat", "max_tokens": 2}))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: the request after a 413 failed: {e:?}"));
+        assert_eq!(next.status().as_u16(), 200, "round {round}");
+        next.bytes().await.unwrap();
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_is_refused_with_429() {
     let mut config = config();
