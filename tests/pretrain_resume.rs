@@ -277,6 +277,19 @@ fn continued_pretraining_starts_from_the_init_weights() {
 /// write with ENOSPC, as write(2) does): the run stops with the error naming the file, the
 /// half-written `.partial-*` directory is gone, the previous checkpoint loads, and `--resume`
 /// finishes the run once there is room.
+/// After a save that failed at update 4: the checkpoint of update 2 alone, whole, loadable, and
+/// no partial directory beside it.
+fn only_the_first_checkpoint_is_left(checkpoints: &Path) {
+    let left: Vec<String> = std::fs::read_dir(checkpoints)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(left, ["step-00000002"], "only the good checkpoint remains");
+    let device = genpt::device::device("flex").unwrap();
+    let (found, _) = checkpoint::load_latest(checkpoints, &device);
+    assert_eq!(found.expect("loads").1.state.step, 2);
+}
+
 #[test]
 fn a_full_disk_while_saving_leaves_no_partial_checkpoint() {
     if !failpoints_built() {
@@ -314,22 +327,14 @@ fn a_full_disk_while_saving_leaves_no_partial_checkpoint() {
         "{stderr}"
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let checkpoints = out.join("checkpoints");
-    let left: Vec<String> = std::fs::read_dir(&checkpoints)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["step-00000002"], "only the good checkpoint remains");
-    let device = genpt::device::device("flex").unwrap();
-    let (found, _) = checkpoint::load_latest(&checkpoints, &device);
-    assert_eq!(found.expect("loads").1.state.step, 2);
+    only_the_first_checkpoint_is_left(&out.join("checkpoints"));
     let resumed = run(None, true);
     assert!(
         resumed.status.success(),
         "{}",
         String::from_utf8_lossy(&resumed.stderr)
     );
-    assert!(checkpoints.join("step-00000008").exists());
+    assert!(out.join("checkpoints/step-00000008").exists());
 }
 
 /// Ids past the vocabulary in a shard's body (bit rot, a bad copy): pre-training refuses the
@@ -471,15 +476,7 @@ fn a_real_full_disk_loses_nothing() {
     assert!(!failed.status.success(), "the disk was full: {stderr}");
     assert!(stderr.contains("No space left on device"), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    let checkpoints = out.join("checkpoints");
-    let left: Vec<String> = std::fs::read_dir(&checkpoints)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(left, ["step-00000002"], "only the good checkpoint remains");
-    let device = genpt::device::device("flex").unwrap();
-    let (found, _) = checkpoint::load_latest(&checkpoints, &device);
-    assert_eq!(found.expect("loads").1.state.step, 2);
+    only_the_first_checkpoint_is_left(&out.join("checkpoints"));
 
     std::fs::remove_file(&filler).unwrap();
     let resumed = run(&config_path, true);
