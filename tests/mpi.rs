@@ -431,3 +431,27 @@ fn two_ranks_finetune_as_one_process() {
         "negative control: other dropout masks give {gap:e}"
     );
 }
+
+/// A genpt built without the feature, started as one of 2 MPI processes, refuses to train
+/// (each process would train alone and write the same files), saying how to build it.
+#[test]
+fn without_the_feature_an_mpi_launch_is_refused() {
+    if cfg!(feature = "mpi") {
+        eprintln!("skipped: this genpt has the mpi feature (tested by the tests above)");
+        return;
+    }
+    let data = scratch("nofeature-data");
+    write_corpus(&data);
+    let out = scratch("nofeature");
+    let refused = pretrain(alone(), &pretrain_config(&data, &out, 1), &[])
+        .env("OMPI_COMM_WORLD_SIZE", "2")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("built without the mpi feature") && stderr.contains("--features mpi"),
+        "{stderr}"
+    );
+    assert!(!out.join("metrics.jsonl").exists(), "nothing was trained");
+}
