@@ -241,7 +241,7 @@ impl Shard {
             .tokens
             .checked_mul(u64::from(header.token_bytes))
             .and_then(|body| body.checked_add(HEADER_BYTES as u64));
-        let Some(expected) = expected.filter(|&e| e == map.len() as u64) else {
+        if expected != Some(map.len() as u64) {
             return Err(invalid(
                 path,
                 format!(
@@ -251,8 +251,7 @@ impl Shard {
                     header.token_bytes
                 ),
             ));
-        };
-        debug_assert_eq!(expected, map.len() as u64);
+        }
         if let Some(want) = fingerprint {
             if header.fingerprint != want {
                 return Err(invalid(

@@ -215,6 +215,8 @@ struct Trainer<'a> {
     device: &'a Device,
     /// The processes of a data-parallel run; only the leader logs, evaluates and saves.
     sync: &'a mut dyn GradientSync,
+    /// [`fingerprint`] of `train`, stored with each resume point.
+    train_fingerprint: u32,
     log: Option<crate::metrics_log::MetricsLog>,
     progress: Progress,
     trace: Option<Trace>,
@@ -337,7 +339,7 @@ impl LoopHooks for Trainer<'_> {
             best_epoch: self.best_epoch,
             history: self.history.clone(),
             config: self.config.clone(),
-            train_fingerprint: fingerprint(self.train),
+            train_fingerprint: self.train_fingerprint,
         };
         let (model, optimizer) = (self.model(), &self.optimizer);
         super::io::replace_dir(&self.out.join(RESUME_DIR), |dir| {
@@ -400,7 +402,7 @@ fn fingerprint(train: &[EncodedExample]) -> u32 {
 fn read_resume_point(
     out: &Path,
     config: &FinetuneConfig,
-    train: &[EncodedExample],
+    train_fingerprint: u32,
     device: &Device,
 ) -> anyhow::Result<(ResumeState, Classifier, crate::weights::NamedTensors)> {
     let dir = out.join(RESUME_DIR);
@@ -416,7 +418,7 @@ fn read_resume_point(
         serde_json::to_string(&state.config)?
     );
     anyhow::ensure!(
-        state.train_fingerprint == fingerprint(train),
+        state.train_fingerprint == train_fingerprint,
         "{}: the run was trained on other examples than these",
         path.display()
     );
@@ -484,12 +486,13 @@ pub fn finetune_with(
     let updates_per_epoch = policy.updates_per_epoch(train.len(), config.batch_size);
     let total = updates_per_epoch * config.epochs as u64;
     let leader = sync.is_leader();
+    let train_fingerprint = fingerprint(train);
     let resumed = if resume && out.join(RESUME_DIR).join(STATE_FILE).exists() {
         anyhow::ensure!(
             config.trace_updates == 0,
             "--trace-updates records a run from its start; it cannot be combined with --resume"
         );
-        Some(read_resume_point(out, config, train, device)?)
+        Some(read_resume_point(out, config, train_fingerprint, device)?)
     } else {
         if resume && leader {
             eprintln!(
@@ -560,6 +563,7 @@ pub fn finetune_with(
         out,
         device,
         sync,
+        train_fingerprint,
         log: match leader {
             true => Some(crate::metrics_log::MetricsLog::open(
                 &out.join("metrics.jsonl"),

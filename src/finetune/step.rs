@@ -144,7 +144,7 @@ pub fn update_gradients_with(
     average_over_processes(
         sync,
         &mut grads,
-        &parameter_layout(model),
+        || parameter_layout(model),
         &device.clone().inner(),
     )?;
     sync.all_reduce_sum_f64(&mut sums)?;

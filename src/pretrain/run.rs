@@ -321,7 +321,6 @@ pub fn pretrain_with(
     };
     let leader = sync.is_leader();
     let (world, rank) = (sync.world_size() as u64, sync.rank() as u64);
-    let layout = parameter_layout(&model);
     let grad_device = device.clone().inner();
     let mut log = if leader {
         std::fs::write(out.join("config.toml"), config.to_toml())?;
@@ -332,10 +331,7 @@ pub fn pretrain_with(
             std::fs::remove_file(&metrics)
                 .with_context(|| format!("removing {}", metrics.display()))?;
         }
-        Some(MetricsLog::open(
-            &out.join("metrics.jsonl"),
-            Some(state.step),
-        )?)
+        Some(MetricsLog::open(&metrics, Some(state.step))?)
     } else {
         None
     };
@@ -404,7 +400,7 @@ pub fn pretrain_with(
         // Data parallelism joins here: the mean over every process' micro-batches (one
         // process: the mean over its own), then one clip everywhere.
         let exchange = Instant::now();
-        average_over_processes(sync, &mut grads, &layout, &grad_device)?;
+        average_over_processes(sync, &mut grads, || parameter_layout(&model), &grad_device)?;
         if world > 1 {
             let mut losses = [loss_sum];
             sync.all_reduce_sum_f64(&mut losses)?;

@@ -103,7 +103,7 @@ pub fn in_launched_world(
 }
 
 /// Turns `grads`, the sum over this process' micro-batches, into the mean over every
-/// micro-batch of every process: one all-reduce of one flat buffer holding, in `layout`'s
+/// micro-batch of every process: one all-reduce of one flat buffer holding, in `layout()`'s
 /// order (the same on every rank), each parameter's gradient sum, then one presence flag per
 /// parameter and the micro-batch count. A parameter no process has a gradient for stays absent
 /// (the optimizer skips it, as in one process); a process with no micro-batch (the last,
@@ -111,16 +111,18 @@ pub fn in_launched_world(
 pub fn average_over_processes(
     sync: &mut dyn GradientSync,
     grads: &mut NamedGrads,
-    layout: &ParameterLayout,
+    layout: impl FnOnce() -> ParameterLayout,
     device: &Device,
 ) -> anyhow::Result<()> {
     if sync.world_size() == 1 {
         grads.average();
         return Ok(());
     }
+    // Asked for only here: one process never walks the model for it.
+    let layout = layout();
     let total: usize = layout.iter().map(|(_, n)| n).sum();
     let mut flat = Vec::with_capacity(total + layout.len() + 1);
-    for (name, n) in layout {
+    for (name, n) in &layout {
         match grads.grads.get(name) {
             Some(g) => {
                 let values = g.clone().host_values();
@@ -200,7 +202,7 @@ mod tests {
         let mut g = grads(&[("h.0.w", &AWKWARD)], 1);
         let layout = vec![("h.0.w".to_string(), AWKWARD.len())];
         let mut sync = LocalSync;
-        average_over_processes(&mut sync, &mut g, &layout, &device()).unwrap();
+        average_over_processes(&mut sync, &mut g, || layout, &device()).unwrap();
         let bits = |v: &[f32]| v.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&values(&g, "h.0.w")), bits(&AWKWARD));
         assert_eq!((sync.world_size(), sync.rank(), g.count), (1, 0, 1));
@@ -302,7 +304,7 @@ mod tests {
                     3,
                 )
             };
-            average_over_processes(sync, &mut g, &layout, &device()).unwrap();
+            average_over_processes(sync, &mut g, || layout.clone(), &device()).unwrap();
             let names: Vec<String> = g.grads.keys().cloned().collect();
             (names, values(&g, "a"), values(&g, "only_rank_1"), g.count)
         });
@@ -324,7 +326,7 @@ mod tests {
                 0 => grads(&[("w", &[4.0, -8.0])], 1),
                 _ => NamedGrads::default(),
             };
-            average_over_processes(sync, &mut g, &layout, &device()).unwrap();
+            average_over_processes(sync, &mut g, || layout.clone(), &device()).unwrap();
             let flag = sync.any(sync.rank() == 2).unwrap();
             let none = sync.any(false).unwrap();
             (values(&g, "w"), flag, none)
