@@ -28,13 +28,14 @@ pub const NR: usize = 32;
 /// Rows per parallel task: 8 row blocks share each packed B panel while it is in cache.
 pub const ROWS_PER_TASK: usize = 64;
 
-/// Whether this CPU has AVX512-BF16 (with AVX-512F), read once.
+/// Whether this CPU has AVX512-BF16 (with AVX-512F and BW), read once.
 pub fn available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
             std::arch::is_x86_feature_detected!("avx512f")
+                && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512bf16")
         }
         #[cfg(not(target_arch = "x86_64"))]
@@ -139,17 +140,16 @@ fn pack_a(a: &Strided, k_pairs: usize) -> Vec<u32> {
     out.par_chunks_mut(k_pairs * MR)
         .enumerate()
         .for_each(|(block, dst)| {
-            for r in 0..MR.min(a.rows - block * MR) {
-                let i = block * MR + r;
-                for p in 0..k_pairs {
-                    let hi = if 2 * p + 1 < a.cols {
-                        a.at(i, 2 * p + 1)
-                    } else {
-                        0.0
-                    };
-                    dst[p * MR + r] = pair(a.at(i, 2 * p), hi);
-                }
-            }
+            // The lines of a row block are rows of A; k runs along its columns.
+            let lines = Lines {
+                data: a.data,
+                line_stride: a.row_stride,
+                k_stride: a.col_stride,
+                first: block * MR,
+                count: MR.min(a.rows - block * MR),
+                k: a.cols,
+            };
+            lines.pack(k_pairs, MR, dst);
         });
     out
 }
@@ -161,36 +161,171 @@ fn pack_b(b: &Strided, k_pairs: usize) -> Vec<u32> {
     out.par_chunks_mut(k_pairs * NR)
         .enumerate()
         .for_each(|(panel, dst)| {
-            let at = |i: usize, j: usize| if i < b.rows { b.at(i, j) } else { 0.0 };
-            let (pairs, cols) = (k_pairs.min(b.rows.div_ceil(2)), NR.min(b.cols - panel * NR));
-            // Walk the source along its contiguous axis (a transposed B is read down columns).
-            if b.col_stride <= b.row_stride {
-                for p in 0..pairs {
-                    for c in 0..cols {
-                        let j = panel * NR + c;
-                        dst[p * NR + c] = pair(at(2 * p, j), at(2 * p + 1, j));
-                    }
-                }
-            } else {
-                for c in 0..cols {
-                    let j = panel * NR + c;
-                    for p in 0..pairs {
-                        dst[p * NR + c] = pair(at(2 * p, j), at(2 * p + 1, j));
-                    }
-                }
-            }
+            // The lines of a panel are columns of B; k runs down its rows.
+            let lines = Lines {
+                data: b.data,
+                line_stride: b.col_stride,
+                k_stride: b.row_stride,
+                first: panel * NR,
+                count: NR.min(b.cols - panel * NR),
+                k: b.rows,
+            };
+            lines.pack(k_pairs, NR, dst);
         });
     out
 }
 
+/// `count` lines of a strided matrix (rows of A, or columns of B), each `k` long: element
+/// (line, kk) at `data[(first + line) * line_stride + kk * k_stride]`.
+struct Lines<'a> {
+    data: &'a [f32],
+    line_stride: usize,
+    k_stride: usize,
+    first: usize,
+    count: usize,
+    k: usize,
+}
+
+impl Lines<'_> {
+    fn at(&self, line: usize, kk: usize) -> f32 {
+        if kk < self.k {
+            self.data[(self.first + line) * self.line_stride + kk * self.k_stride]
+        } else {
+            0.0
+        }
+    }
+
+    /// `dst[p * width + line] = pair(at(line, 2p), at(line, 2p + 1))` for every line and the
+    /// first `k_pairs` pairs, walking the source along its contiguous axis: along k when it is
+    /// contiguous there (`X` and `Wᵀ` as operands), across lines otherwise (`W`, `Xᵀ`), so
+    /// that a transposed operand is never read one float per cache line. On AVX512-BF16 the
+    /// rounding is `vcvtne2ps2bf16`'s (to nearest even, as [`to_bf16`]; it also reads denormal
+    /// inputs as 0, which scaled activations and weights never are).
+    fn pack(&self, k_pairs: usize, width: usize, dst: &mut [u32]) {
+        let pairs = k_pairs.min(self.k.div_ceil(2));
+        #[cfg(target_arch = "x86_64")]
+        if available() {
+            if self.k_stride == 1 {
+                let mut run = vec![0u32; pairs];
+                for line in 0..self.count {
+                    let start = (self.first + line) * self.line_stride;
+                    // SAFETY: AVX512-BF16 is available; `run` holds ⌈k/2⌉ pairs.
+                    unsafe { simd::pairs_along(&self.data[start..start + self.k], &mut run) };
+                    for (p, &v) in run.iter().enumerate() {
+                        dst[p * width + line] = v;
+                    }
+                }
+                return;
+            }
+            if self.line_stride == 1 {
+                for p in 0..pairs {
+                    let row = |kk: usize| {
+                        let start = self.first + kk * self.k_stride;
+                        (kk < self.k).then(|| &self.data[start..start + self.count])
+                    };
+                    let out = &mut dst[p * width..p * width + self.count];
+                    // SAFETY: AVX512-BF16 is available; both rows and `out` hold `count`.
+                    unsafe { simd::pairs_across(row(2 * p).unwrap(), row(2 * p + 1), out) };
+                }
+                return;
+            }
+        }
+        for p in 0..pairs {
+            for line in 0..self.count {
+                dst[p * width + line] = pair(self.at(line, 2 * p), self.at(line, 2 * p + 1));
+            }
+        }
+    }
+}
+
+/// Rounding fp32 to bf16 pairs 32 values at a time (`vcvtne2ps2bf16`).
+#[cfg(target_arch = "x86_64")]
+mod simd {
+    use std::arch::x86_64::*;
+
+    /// `out[p] = pair(src[2p], src[2p + 1])` (0 past the end of `src`): consecutive values
+    /// are already a pair, so this is a conversion in place order.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16; `out.len() == src.len().div_ceil(2)`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn pairs_along(src: &[f32], out: &mut [u32]) {
+        debug_assert_eq!(out.len(), src.len().div_ceil(2));
+        for (i, chunk) in src.chunks(32).enumerate() {
+            let mask = |from: usize| -> __mmask16 {
+                let left = chunk.len().saturating_sub(from).min(16);
+                ((1u32 << left) - 1) as __mmask16
+            };
+            let lo = _mm512_maskz_loadu_ps(mask(0), chunk.as_ptr());
+            let hi = _mm512_maskz_loadu_ps(mask(16), chunk.as_ptr().wrapping_add(16));
+            // Elements 0–15 from the second operand, 16–31 from the first: source order.
+            let v: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(hi, lo));
+            let n = chunk.len().div_ceil(2);
+            _mm512_mask_storeu_epi32(
+                out.as_mut_ptr().add(16 * i) as *mut _,
+                ((1u32 << n) - 1) as __mmask16,
+                v,
+            );
+        }
+    }
+
+    /// `out[c] = pair(lo[c], hi[c])` (`hi` absent: 0), the two rows of a k-pair interleaved.
+    ///
+    /// # Safety
+    /// The CPU has AVX512-BF16; `lo`, `hi` and `out` have one length.
+    #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+    pub unsafe fn pairs_across(lo: &[f32], hi: Option<&[f32]>, out: &mut [u32]) {
+        debug_assert_eq!(lo.len(), out.len());
+        // Word 2c of the result takes lo[c] (word c of the conversion), word 2c + 1 hi[c]
+        // (word 16 + c).
+        let index: [i16; 32] = std::array::from_fn(|w| (w / 2 + 16 * (w % 2)) as i16);
+        let index = _mm512_loadu_si512(index.as_ptr() as *const _);
+        for start in (0..lo.len()).step_by(16) {
+            let n = (lo.len() - start).min(16);
+            let mask = ((1u32 << n) - 1) as __mmask16;
+            let l = _mm512_maskz_loadu_ps(mask, lo.as_ptr().add(start));
+            let h = match hi {
+                Some(hi) => _mm512_maskz_loadu_ps(mask, hi.as_ptr().add(start)),
+                None => _mm512_setzero_ps(),
+            };
+            let words: __m512i = std::mem::transmute(_mm512_cvtne2ps_pbh(h, l));
+            let v = _mm512_permutexvar_epi16(index, words);
+            _mm512_mask_storeu_epi32(out.as_mut_ptr().add(start) as *mut _, mask, v);
+        }
+    }
+}
+
 /// A right-hand operand packed once, for several products with it (the LM head's output matrix
-/// against every chunk of rows): bf16 pairs in the layout of the path that will use it.
+/// against every chunk of rows; a layer's weights for every inference call): bf16 pairs in the
+/// layout of the path that will use it.
 pub struct PackedB {
     rows: usize,
     cols: usize,
     k_pairs: usize,
     amx: bool,
     data: Vec<u32>,
+}
+
+impl PackedB {
+    /// Rows (the product's k) and columns of the matrix packed.
+    pub fn dims(&self) -> [usize; 2] {
+        [self.rows, self.cols]
+    }
+
+    /// Bytes held (half the fp32 matrix, plus padding).
+    pub fn bytes(&self) -> usize {
+        self.data.len() * 4
+    }
+}
+
+impl std::fmt::Debug for PackedB {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PackedB({} × {} bf16, amx {})",
+            self.rows, self.cols, self.amx
+        )
+    }
 }
 
 /// `b` packed for this CPU's path ([`amx_available`] or AVX512-BF16).
@@ -239,51 +374,109 @@ pub fn gemm_packed(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
 /// The AVX512-BF16 path of [`gemm_packed`] (shapes checked there).
 fn avx512_gemm(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
     assert!(!b.amx, "B was packed for the tile path");
-    let n = b.cols;
+    let (m, n) = (a.rows, b.cols);
     let k_pairs = b.k_pairs;
     let ap = pack_a(&a, k_pairs);
     let bp = &b.data;
-    c.par_chunks_mut(ROWS_PER_TASK * n)
-        .enumerate()
-        .for_each(|(task, c_rows)| {
-            let first_block = task * ROWS_PER_TASK / MR;
-            let rows = c_rows.len() / n;
-            for panel in 0..n.div_ceil(NR) {
-                let b_panel = &bp[panel * k_pairs * NR..(panel + 1) * k_pairs * NR];
-                let cols = NR.min(n - panel * NR);
-                for local in 0..rows.div_ceil(MR) {
-                    let block = first_block + local;
-                    let a_block = &ap[block * k_pairs * MR..(block + 1) * k_pairs * MR];
-                    let tile_rows = MR.min(rows - local * MR);
-                    let out = &mut c_rows[local * MR * n + panel * NR..];
-                    // SAFETY: `available()` was checked above; the slices cover k_pairs pairs.
-                    #[cfg(target_arch = "x86_64")]
-                    unsafe {
-                        tile(
-                            a_block, b_panel, k_pairs, out, n, tile_rows, cols, accumulate,
-                        )
-                    };
+    let panels = n.div_ceil(NR);
+    // One (row block, panel) register tile; `out` points at the tile's first element of C.
+    let run_tile = |block: usize, panel: usize, out: *mut f32| {
+        let a_block = &ap[block * k_pairs * MR..(block + 1) * k_pairs * MR];
+        let b_panel = &bp[panel * k_pairs * NR..(panel + 1) * k_pairs * NR];
+        let (rows, cols) = (MR.min(m - block * MR), NR.min(n - panel * NR));
+        // SAFETY: `available()` was checked by the caller; the slices cover k_pairs pairs, and
+        // `out` has `rows` rows of `ldc` with `cols` columns left in C (callers' slicing).
+        #[cfg(target_arch = "x86_64")]
+        unsafe {
+            tile_rows(a_block, b_panel, k_pairs, out, n, rows, cols, accumulate)
+        };
+    };
+    let threads = rayon::current_num_threads();
+    if m.div_ceil(ROWS_PER_TASK) >= threads {
+        // Many rows: groups of rows in parallel, each group sweeping every panel of B.
+        c.par_chunks_mut(ROWS_PER_TASK * n)
+            .enumerate()
+            .for_each(|(task, c_rows)| {
+                let first_block = task * ROWS_PER_TASK / MR;
+                let rows = c_rows.len() / n;
+                for panel in 0..panels {
+                    for local in 0..rows.div_ceil(MR) {
+                        let out = c_rows[local * MR * n + panel * NR..].as_mut_ptr();
+                        run_tile(first_block + local, panel, out);
+                    }
                 }
-            }
-        });
+            });
+    } else {
+        // Few rows (decoding: one per sequence): the panels of B in parallel, so that every
+        // core streams its share of the weights. Tasks write disjoint column ranges of C.
+        struct Out(*mut f32);
+        // SAFETY: each task writes only its own panels' columns, disjoint from every other's.
+        unsafe impl Sync for Out {}
+        let out = Out(c.as_mut_ptr());
+        let per_task = panels.div_ceil(4 * threads).max(1);
+        (0..panels.div_ceil(per_task))
+            .into_par_iter()
+            .for_each(|task| {
+                let out = &out;
+                for panel in task * per_task..((task + 1) * per_task).min(panels) {
+                    for block in 0..m.div_ceil(MR) {
+                        // SAFETY: inside C (block < m/MR, panel < n/NR); the tile writes columns
+                        // panel*NR.., which no other task writes.
+                        run_tile(block, panel, unsafe {
+                            out.0.add(block * MR * n + panel * NR)
+                        });
+                    }
+                }
+            });
+    }
 }
 
-/// One MR × NR tile over all k: `out[r * ldc + j]` for r < rows, j < cols.
+/// [`tile`] for `rows` (1..=MR) rows: the row count is a compile-time constant in each
+/// instance, so a tile of fewer rows (decoding's one row per sequence) does only its own work.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f,avx512bf16")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile(
+unsafe fn tile_rows(
     a: &[u32],
     b: &[u32],
     k_pairs: usize,
-    out: &mut [f32],
+    out: *mut f32,
     ldc: usize,
     rows: usize,
     cols: usize,
     accumulate: bool,
 ) {
+    let f = match rows {
+        1 => tile::<1>,
+        2 => tile::<2>,
+        3 => tile::<3>,
+        4 => tile::<4>,
+        5 => tile::<5>,
+        6 => tile::<6>,
+        7 => tile::<7>,
+        _ => tile::<MR>,
+    };
+    f(a, b, k_pairs, out, ldc, cols, accumulate)
+}
+
+/// One R × NR tile (R ≤ MR rows of a packed row block) over all k: `out[r * ldc + j]` for
+/// r < R, j < cols.
+///
+/// # Safety
+/// The CPU has AVX512-BF16; `a` and `b` hold `k_pairs` pairs of the block and the panel; those
+/// elements of `out` are writable and no other thread touches them.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+unsafe fn tile<const R: usize>(
+    a: &[u32],
+    b: &[u32],
+    k_pairs: usize,
+    out: *mut f32,
+    ldc: usize,
+    cols: usize,
+    accumulate: bool,
+) {
     use std::arch::x86_64::*;
-    let mut acc = [[_mm512_setzero_ps(); 2]; MR];
+    let mut acc = [[_mm512_setzero_ps(); 2]; R];
     let (a, b) = (a.as_ptr(), b.as_ptr());
     for p in 0..k_pairs {
         let b0: __m512bh = std::mem::transmute(_mm512_loadu_si512(b.add(p * NR) as *const _));
@@ -299,8 +492,8 @@ unsafe fn tile(
         ((1u32 << left) - 1) as __mmask16
     };
     let (m0, m1) = (mask(0), mask(16));
-    for (r, acc) in acc.iter().enumerate().take(rows) {
-        let row = out.as_mut_ptr().add(r * ldc);
+    for (r, acc) in acc.iter().enumerate() {
+        let row = out.add(r * ldc);
         for (half, m) in [(0, m0), (1, m1)] {
             if m == 0 {
                 continue;
@@ -539,6 +732,8 @@ mod tests {
         for (name, gemm) in implementations() {
             for (m, k, n) in [
                 (1, 1, 1),
+                (1, 64, 100),
+                (3, 31, 200),
                 (7, 5, 33),
                 (70, 129, 65),
                 (9, 64, 32),
@@ -555,6 +750,26 @@ mod tests {
                 assert!(
                     worst < 1e-5,
                     "{name} {m}×{k}×{n}: worst relative error {worst:e}"
+                );
+                // B row-major (`X·W`), packed across its rows.
+                let b_data = values(k * n, 6);
+                let b_rm = Strided::row_major(&b_data, k, n);
+                let mut got_rm = vec![0f32; m * n];
+                gemm(a, b_rm, &mut got_rm, false);
+                let worst = worst_relative(&got_rm, &reference(&a, &b_rm));
+                assert!(
+                    worst < 1e-5,
+                    "{name} {m}×{k}×{n}, B row-major: worst relative error {worst:e}"
+                );
+                // A transposed (`Xᵀ·dY`), packed along its other axis.
+                let at_data = values(k * m, 5);
+                let at = Strided::row_major(&at_data, k, m).t();
+                let mut got_t = vec![0f32; m * n];
+                gemm(at, b, &mut got_t, false);
+                let worst = worst_relative(&got_t, &reference(&at, &b));
+                assert!(
+                    worst < 1e-5,
+                    "{name} {m}×{k}×{n}, A transposed: worst relative error {worst:e}"
                 );
                 // Accumulating adds the product to what is there.
                 let mut twice = got.clone();
