@@ -1,7 +1,7 @@
 //! Generation speed with and without the key/value cache, against the memory-bandwidth bound,
 //! and batched.
 //!
-//!     cargo bench --bench generation -- [--preset gpt1] [--context 64] [--tokens 16] [--batch 1,4,8]
+//!     cargo bench --bench generation -- [--preset gpt1] [--context 64] [--tokens 16] [--batch 1,4,8] [--precision bf16]
 //!
 //! The prompt fills `context - tokens` positions; both paths then generate `tokens` tokens
 //! greedily. The cache-free baseline recomputes the whole context for every token.
@@ -12,6 +12,10 @@
 //! `generate_batch` with that many prompts decoded together as `genpt serve` batches them (each
 //! prompt prefilled alone, then one batched decoding step for all, attention per sequence),
 //! which reads the weights once per step for the whole batch.
+//!
+//! `--precision bf16` packs the linear layers' and the output matrix's weights in bf16
+//! (`Gpt::with_bf16_weights`): a step reads half the weight bytes, and the bound is computed
+//! for those bytes.
 
 use std::time::Instant;
 
@@ -37,7 +41,9 @@ fn main() {
     let config = GptConfig::preset(&preset).expect("known preset");
     let device = genpt::device::device(&arg("--backend", "flex")).unwrap();
     device.seed(1);
-    let model = Gpt::new(&config, &device);
+    let precision: genpt::precision::Precision = arg("--precision", "fp32").parse().unwrap();
+    let model = precision.for_inference(Gpt::new(&config, &device)).unwrap();
+    println!("precision {precision}");
     let prompt: Vec<u32> = (0..context - tokens)
         .map(|i| ((i * 7919) % config.vocab_size) as u32)
         .collect();
@@ -58,11 +64,12 @@ fn main() {
         |_| {},
     );
     let bandwidth = read_bandwidth();
-    let bound = bandwidth / bytes_per_step(&config, context);
+    let bytes = bytes_per_step(&config, context, precision);
+    let bound = bandwidth / bytes;
     println!(
         "read bandwidth {:.1} GB/s; {:.0} MB per cached step at context {context}: at most {bound:.1} tokens/s",
         bandwidth / 1e9,
-        bytes_per_step(&config, context) / 1e6
+        bytes / 1e6
     );
     for use_cache in [true, false] {
         let start = Instant::now();
@@ -139,9 +146,21 @@ fn read_bandwidth() -> f64 {
 }
 
 /// Bytes one cached decoding step reads: every weight except the unused position rows, and
-/// the keys and values of `context` cached positions.
-fn bytes_per_step(config: &GptConfig, context: usize) -> f64 {
-    let weights = config.parameter_count() - (config.n_positions - 1) * config.n_embd;
-    let kv = context * config.n_layer * 2 * config.n_embd;
-    ((weights + kv) * 4) as f64
+/// the keys and values (fp32) of `context` cached positions. In bf16 the linear layers' weights
+/// and the output matrix are read in 2 bytes each, biases and LayerNorms in 4.
+fn bytes_per_step(
+    config: &GptConfig,
+    context: usize,
+    precision: genpt::precision::Precision,
+) -> f64 {
+    let d = config.n_embd;
+    let weights = config.parameter_count() - (config.n_positions - 1) * d;
+    let kv = context * config.n_layer * 2 * d;
+    let packed = match precision {
+        genpt::precision::Precision::Fp32 => 0,
+        genpt::precision::Precision::Bf16 => {
+            config.n_layer * (4 * d * d + 2 * d * config.ffn_width()) + config.vocab_size * d
+        }
+    };
+    ((weights - packed + kv) * 4 + packed * 2) as f64
 }

@@ -98,6 +98,27 @@ impl Precision {
     }
 }
 
+impl Precision {
+    /// `model` ready for inference at this precision. bf16 rounds every linear layer's weight
+    /// and the output matrix to bf16 once and multiplies with fp32 sums
+    /// ([`Gpt::with_bf16_weights`]); it needs flex on a CPU with AVX512-BF16, where the
+    /// products are native (elsewhere bf16 would compute through f32: slower, not faster).
+    pub fn for_inference(self, model: Gpt) -> Result<Gpt, String> {
+        match self {
+            Precision::Fp32 => Ok(model),
+            Precision::Bf16 if crate::kernels::bf16_gemm_on(&model.device()) => {
+                Ok(model.with_bf16_weights())
+            }
+            Precision::Bf16 => Err(
+                "--precision bf16 for inference needs the flex backend on a CPU with \
+                 AVX512-BF16 (this CPU or backend has no native bf16 products, and the fused \
+                 kernels must be on: GENPT_FUSED unset); use --precision fp32"
+                    .into(),
+            ),
+        }
+    }
+}
+
 impl fmt::Display for Precision {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {

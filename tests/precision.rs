@@ -24,6 +24,8 @@ use serde::Deserialize;
 #[derive(Deserialize)]
 struct Expected {
     ids: Vec<Vec<i64>>,
+    /// PyTorch fp32 logits of `ids`, [batch, time, vocab] row-major.
+    logits: Vec<f32>,
     loss: f64,
     grad_norms: std::collections::BTreeMap<String, f64>,
 }
@@ -262,4 +264,136 @@ fn bf16_is_refused_where_the_backend_has_no_bf16_arithmetic() {
         let err = Precision::Bf16.check_supported(&ndarray).unwrap_err();
         assert!(err.contains("fp32"), "{err}");
     }
+}
+
+// ---- inference: weights rounded to bf16 once and packed (`--precision bf16` on score,
+// generate, serve, lm-eval, zeroshot) ----
+
+/// The fixture's model on plain flex (no autodiff), its ids, and the PyTorch fp32 expectations.
+fn inference_fixture(device: &burn::tensor::Device) -> (genpt::Gpt, Tensor<2, Int>, Expected) {
+    let (dir, expected) = fixture();
+    let options = LoadOptions {
+        n_head: n_head_of_fixture(),
+    };
+    let model = weights::load_model(&dir, &options, device).unwrap();
+    let (batch, time) = (expected.ids.len(), expected.ids[0].len());
+    let flat: Vec<i64> = expected.ids.iter().flatten().copied().collect();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(flat, [batch, time]), device);
+    (model, ids, expected)
+}
+
+fn values(t: Tensor<3>) -> Vec<f32> {
+    t.into_data().convert::<f32>().try_to_vec().unwrap()
+}
+
+/// Logits within 8 bf16 roundoffs of the largest reference logit; the loss (through the packed
+/// output matrix's log-softmax) within the training tolerance above.
+const LOGIT_TOLERANCE: f64 = 3e-2;
+
+#[test]
+fn bf16_inference_matches_the_pytorch_fp32_reference_within_bf16_tolerance() {
+    if !genpt::kernels::bf16_gemm::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16 (bf16 inference is refused there)");
+        return;
+    }
+    let device = genpt::device::device("flex").unwrap();
+    let (model, ids, expected) = inference_fixture(&device);
+    let model = Precision::Bf16.for_inference(model).unwrap();
+    let logits = values(model.lm_logits(model.forward(ids.clone(), false).hidden));
+    let scale = expected
+        .logits
+        .iter()
+        .fold(0f64, |m, &l| m.max(l.abs() as f64));
+    let worst = logits
+        .iter()
+        .zip(&expected.logits)
+        .map(|(&g, &w)| (g as f64 - w as f64).abs())
+        .fold(0.0, f64::max);
+    println!(
+        "bf16 inference: logits off by {worst:.2e} (largest logit {scale:.2}, relative {:.1e})",
+        worst / scale
+    );
+    assert!(worst <= LOGIT_TOLERANCE * scale, "logits off by {worst:e}");
+    // It really multiplied in bf16: fp32 agrees with the reference to 1e-4 (parity.rs).
+    assert!(
+        worst > 1e-4,
+        "bf16 logits equal fp32's: was anything rounded?"
+    );
+
+    // The mean next-token loss through the scoring path (log-softmax over the packed head).
+    let nll = |targets_shift: bool| {
+        let time = ids.dims()[1];
+        let hidden = model
+            .forward(ids.clone().narrow(1, 0, time - 1), false)
+            .hidden;
+        let mut targets = ids.clone().narrow(1, 1, time - 1);
+        if targets_shift {
+            targets = targets
+                .clone()
+                .narrow(1, 1, time - 2)
+                .cat_with(targets.narrow(1, 0, 1));
+        }
+        let lp: Vec<f32> = model
+            .lm_target_logprobs(hidden, targets)
+            .into_data()
+            .convert::<f32>()
+            .try_to_vec()
+            .unwrap();
+        -lp.iter().map(|&x| x as f64).sum::<f64>() / lp.len() as f64
+    };
+    let loss = nll(false);
+    let rel = ((loss - expected.loss) / expected.loss).abs();
+    println!(
+        "bf16 inference: loss {loss:.6} vs {:.6} (rel {rel:.1e})",
+        expected.loss
+    );
+    assert!(rel <= LOSS_TOLERANCE, "loss off by {rel:e} relative");
+    assert!(rel > 1e-6, "the loss equals fp32's: was the head rounded?");
+    // Negative control: wrong targets miss the tolerance.
+    let wrong = ((nll(true) - expected.loss) / expected.loss).abs();
+    assert!(wrong > LOSS_TOLERANCE, "wrong targets pass ({wrong:e})");
+}
+
+#[test]
+fn bf16_decoding_with_the_cache_gives_the_full_forward_logits() {
+    if !genpt::kernels::bf16_gemm::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16");
+        return;
+    }
+    // One token at a time (one row per product: the few-row kernel path) against the whole
+    // sequence at once (the many-row path): the same bf16 weights and fp32 sums, so the two
+    // agree to fp32 rounding, far inside the bf16 tolerance.
+    let device = genpt::device::device("flex").unwrap();
+    let (model, ids, _) = inference_fixture(&device);
+    let model = Precision::Bf16.for_inference(model).unwrap();
+    let [_, time] = ids.dims();
+    let row = ids.clone().narrow(0, 0, 1);
+    let full = values(model.lm_logits(model.forward(row.clone(), false).hidden));
+    let mut cache = genpt::model::KvCache::default();
+    let vocab = model.config().vocab_size;
+    let mut worst = 0f64;
+    for t in 0..time {
+        let step = model.forward_cached(row.clone().narrow(1, t, 1), &mut cache);
+        let got = values(model.lm_logits(step.hidden));
+        for (g, w) in got.iter().zip(&full[t * vocab..(t + 1) * vocab]) {
+            worst = worst.max((g - w).abs() as f64);
+        }
+    }
+    println!("bf16 cached decoding against the full forward: {worst:.1e}");
+    assert!(worst < 1e-4, "cached bf16 decoding differs by {worst:e}");
+}
+
+#[test]
+fn bf16_inference_is_refused_without_native_bf16_products() {
+    // ndarray has no bf16 kernel: the refusal says what is needed, instead of a slow path.
+    let Ok(device) = genpt::device::device("ndarray") else {
+        eprintln!("skipped: built without the ndarray backend");
+        return;
+    };
+    let (model, _, _) = inference_fixture(&device);
+    let err = Precision::Bf16.for_inference(model).unwrap_err();
+    assert!(
+        err.contains("AVX512-BF16") && err.contains("--precision fp32"),
+        "{err}"
+    );
 }

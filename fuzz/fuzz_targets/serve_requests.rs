@@ -67,6 +67,7 @@ fn server() -> &'static Server {
             model_name: "tiny".into(),
             task_models: vec![("sentiment".into(), task)],
             backend: "flex".into(),
+            precision: Default::default(),
             limits: Limits {
                 max_batch: 4,
                 max_queue: 16,

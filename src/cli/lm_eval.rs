@@ -32,6 +32,8 @@ pub struct LmEvalArgs {
     #[arg(long, default_value_t = 40)]
     pub min_words: usize,
     #[command(flatten)]
+    pub precision: super::InferencePrecisionArgs,
+    #[command(flatten)]
     pub backend: BackendArgs,
 }
 
@@ -49,7 +51,7 @@ fn prefix(s: &str, max: usize) -> &str {
 
 pub fn run(args: LmEvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.model.load(&device)?;
+    let model = args.precision.apply(args.model.load(&device)?)?;
     let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
         args.tokenizer.as_deref(),
         Some(&args.model.model),

@@ -87,6 +87,25 @@ fn genpt_device(name: &str) -> anyhow::Result<burn::tensor::Device> {
     crate::device::device(name).map_err(anyhow::Error::msg)
 }
 
+/// The arithmetic of inference commands.
+#[derive(Args, Debug, Clone)]
+pub struct InferencePrecisionArgs {
+    /// fp32 (default) or bf16: the linear layers' and the output layer's weights rounded to
+    /// bf16 once, products with fp32 sums (half the weight bytes per token; flex on a CPU with
+    /// AVX512-BF16).
+    #[arg(long, default_value = "fp32")]
+    pub precision: crate::precision::Precision,
+}
+
+impl InferencePrecisionArgs {
+    /// `model` at this precision (an error where the CPU or backend cannot do it).
+    pub fn apply(&self, model: crate::Gpt) -> anyhow::Result<crate::Gpt> {
+        self.precision
+            .for_inference(model)
+            .map_err(anyhow::Error::msg)
+    }
+}
+
 /// A model directory, in either supported layout.
 #[derive(Args, Debug, Clone)]
 pub struct ModelArgs {

@@ -25,12 +25,14 @@ pub struct ScoreArgs {
     #[arg(long)]
     pub tokenizer: Option<std::path::PathBuf>,
     #[command(flatten)]
+    pub precision: super::InferencePrecisionArgs,
+    #[command(flatten)]
     pub backend: BackendArgs,
 }
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.model.load(&device)?;
+    let model = args.precision.apply(args.model.load(&device)?)?;
     let (ids, pieces) = match (&args.text, &args.tokenizer) {
         (Some(text), Some(dir)) => {
             let tokenizer = genpt_tokenizer::Tokenizer::from_dir(dir)?;

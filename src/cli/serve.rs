@@ -50,6 +50,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 0, hide = true)]
     pub step_delay_ms: u64,
     #[command(flatten)]
+    pub precision: super::InferencePrecisionArgs,
+    #[command(flatten)]
     pub backend: BackendArgs,
 }
 
@@ -69,6 +71,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<()> {
         model_name: args.model_name,
         task_models: args.task_models,
         backend: args.backend.backend,
+        precision: args.precision.precision,
         limits: Limits {
             max_batch: args.max_batch,
             max_queue: args.max_queue,

@@ -31,12 +31,14 @@ pub struct ZeroshotArgs {
     #[arg(long, default_value = ".")]
     pub out: PathBuf,
     #[command(flatten)]
+    pub precision: super::InferencePrecisionArgs,
+    #[command(flatten)]
     pub backend: BackendArgs,
 }
 
 pub fn run(args: ZeroshotArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.model.load(&device)?;
+    let model = args.precision.apply(args.model.load(&device)?)?;
     let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
         args.tokenizer.as_deref(),
         Some(&args.model.model),

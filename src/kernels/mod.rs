@@ -20,6 +20,8 @@ use burn::backend::{backend_extension, Backend};
 use burn::backend::{Dispatch, DispatchDevice};
 use burn::tensor::{Int, Tensor};
 
+use crate::host::HostValues;
+
 #[cfg(feature = "flex")]
 mod flex;
 
@@ -257,6 +259,64 @@ pub fn reference_linear_bf16(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Tensor
     use burn::tensor::FloatDType;
     let round = |t: Tensor<2>| t.cast(FloatDType::BF16).cast(FloatDType::F32);
     round(x).matmul(round(w)) + b.unsqueeze()
+}
+
+/// `x·w + b` for `x` [n, in] with `w` [in, out] rounded to bf16 and packed beforehand
+/// ([`bf16_gemm::pack`]), fp32 sums, `b` [out]: inference only (no gradient flows), on CPUs
+/// with AVX512-BF16. The weight is read in bf16, half the bytes of fp32: what bounds decoding.
+pub fn linear_packed_bf16(x: Tensor<2>, w: &bf16_gemm::PackedB, b: Tensor<1>) -> Tensor<2> {
+    let [n, k] = x.dims();
+    let [wk, m] = w.dims();
+    assert_eq!(k, wk, "x [n, {k}] against a packed weight of {wk} rows");
+    let device = x.device();
+    let xv = x.host_values();
+    let bv = b.host_values();
+    assert_eq!(bv.len(), m, "one bias per output");
+    let mut y = bv.repeat(n);
+    bf16_gemm::gemm_packed(bf16_gemm::Strided::row_major(&xv, n, k), w, &mut y, true);
+    Tensor::from_data(burn::tensor::TensorData::new(y, [n, m]), &device)
+}
+
+/// `log softmax(hidden·W)[target]` per row, [N], with `W` [d, V] (the transposed output
+/// matrix) rounded to bf16 and packed beforehand; logits summed in fp32, softmax in fp32.
+/// Rows go in chunks, so the [N, V] logits are never held at once. Inference only.
+pub fn target_logprobs_packed_bf16(
+    hidden: Tensor<2>,
+    w: &bf16_gemm::PackedB,
+    targets: Tensor<1, Int>,
+) -> Tensor<1> {
+    use rayon::prelude::*;
+    let [n, d] = hidden.dims();
+    let vocab = w.dims()[1];
+    let device = hidden.device();
+    let hv = hidden.host_values();
+    let tv = targets
+        .into_data()
+        .convert::<i64>()
+        .try_to_vec::<i64>()
+        .expect("integer targets");
+    const CHUNK: usize = 256;
+    let mut out = vec![0f32; n];
+    let mut logits = vec![0f32; CHUNK.min(n) * vocab];
+    for (c, (rows, dst)) in hv.chunks(CHUNK * d).zip(out.chunks_mut(CHUNK)).enumerate() {
+        let m = dst.len();
+        let z = &mut logits[..m * vocab];
+        bf16_gemm::gemm_packed(bf16_gemm::Strided::row_major(rows, m, d), w, z, false);
+        dst.par_iter_mut()
+            .zip(z.par_chunks(vocab))
+            .enumerate()
+            .for_each(|(r, (lp, row))| {
+                let target = tv[c * CHUNK + r];
+                assert!(
+                    (0..vocab as i64).contains(&target),
+                    "target {target} outside the vocabulary of {vocab}"
+                );
+                let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
+                let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
+                *lp = ((row[target as usize] - max) as f64 - sum.ln()) as f32;
+            });
+    }
+    Tensor::from_data(burn::tensor::TensorData::new(out, [n]), &device)
 }
 
 /// The tanh GELU: fused on flex, otherwise composed.

@@ -183,6 +183,10 @@ pub struct Gpt {
     /// The LM head's products in bf16 ([`Self::with_bf16_products`]); never stored.
     #[module(skip)]
     bf16_head: bool,
+    /// The transposed output matrix [n_embd, vocab_size] rounded to bf16 and packed, for
+    /// inference ([`Self::with_bf16_weights`]); never stored.
+    #[module(skip)]
+    packed_head: Option<std::sync::Arc<crate::kernels::bf16_gemm::PackedB>>,
 }
 
 /// Keys and values of one layer for the tokens seen so far: [batch, heads, past, head_dim].
@@ -282,6 +286,7 @@ impl Gpt {
             },
             config: config.clone(),
             bf16_head: false,
+            packed_head: None,
         }
     }
 
@@ -303,6 +308,38 @@ impl Gpt {
                 &mut block.mlp.c_proj,
             ] {
                 layer.bf16_products = true;
+            }
+        }
+        model
+    }
+
+    /// The same model for bf16 inference (`--precision bf16` on `score`, `generate`, `serve`,
+    /// `lm-eval`, `zeroshot`): every linear layer's weight and the tied output matrix rounded
+    /// to bf16 once and packed for [`crate::kernels::bf16_gemm`], so that every product reads
+    /// bf16 weights (half the bytes of fp32, which is what bounds decoding) and sums in fp32.
+    /// Embeddings, LayerNorms, attention and softmax stay fp32, as under bf16 autocast.
+    /// Gradients do not flow through the packed weights: inference only. Needs a CPU with
+    /// AVX512-BF16 (the caller checks [`crate::kernels::bf16_gemm_on`]).
+    pub fn with_bf16_weights(&self) -> Gpt {
+        use crate::host::HostValues;
+        use crate::kernels::bf16_gemm::{pack, Strided};
+        use std::sync::Arc;
+        let pack_matrix = |t: Tensor<2>, transpose: bool| {
+            let [rows, cols] = t.dims();
+            let values = t.host_values();
+            let view = Strided::row_major(&values, rows, cols);
+            Arc::new(pack(if transpose { view.t() } else { view }))
+        };
+        let mut model = self.clone();
+        model.packed_head = Some(pack_matrix(self.output_weight(), true));
+        for block in &mut model.h {
+            for layer in [
+                &mut block.attn.c_attn,
+                &mut block.attn.c_proj,
+                &mut block.mlp.c_fc,
+                &mut block.mlp.c_proj,
+            ] {
+                layer.packed_bf16 = Some(pack_matrix(layer.weight.val(), false));
             }
         }
         model
@@ -389,10 +426,15 @@ impl Gpt {
     pub fn lm_logits(&self, hidden: Tensor<3>) -> Tensor<3> {
         let [batch, time, width] = hidden.dims();
         let vocab = self.config.vocab_size;
-        hidden
-            .reshape([batch * time, width])
-            .matmul(self.output_weight().transpose())
-            .reshape([batch, time, vocab])
+        let hidden = hidden.reshape([batch * time, width]);
+        let logits = match &self.packed_head {
+            Some(head) => {
+                let zero = Tensor::zeros([vocab], &hidden.device());
+                crate::kernels::linear_packed_bf16(hidden, head, zero)
+            }
+            None => hidden.matmul(self.output_weight().transpose()),
+        };
+        logits.reshape([batch, time, vocab])
     }
 
     /// The tied output matrix: the token embedding's real-token rows, [vocab_size, n_embd].
@@ -445,11 +487,14 @@ impl Gpt {
     /// `log p(targets)` at each position, [batch, time], without gradient (scoring).
     pub fn lm_target_logprobs(&self, hidden: Tensor<3>, targets: Tensor<2, Int>) -> Tensor<2> {
         let [batch, time, width] = hidden.dims();
-        crate::kernels::linear_target_logprobs(
+        let (hidden, targets) = (
             hidden.reshape([batch * time, width]),
-            self.output_weight(),
             targets.reshape([batch * time]),
-        )
+        );
+        match &self.packed_head {
+            Some(head) => crate::kernels::target_logprobs_packed_bf16(hidden, head, targets),
+            None => crate::kernels::linear_target_logprobs(hidden, self.output_weight(), targets),
+        }
         .reshape([batch, time])
     }
 

@@ -47,6 +47,11 @@ pub struct Conv1D {
     /// copy of `--precision bf16` ([`crate::precision`]), never stored.
     #[module(skip)]
     pub bf16_products: bool,
+    /// The weight rounded to bf16 and packed once for inference
+    /// ([`crate::Gpt::with_bf16_weights`]): forward then multiplies with it
+    /// ([`crate::kernels::linear_packed_bf16`]), reading half the bytes, without gradients.
+    #[module(skip)]
+    pub packed_bf16: Option<std::sync::Arc<crate::kernels::bf16_gemm::PackedB>>,
 }
 
 impl Conv1D {
@@ -56,6 +61,7 @@ impl Conv1D {
             weight: param([n_in, n_out], Init::Normal(std), device),
             bias: param([n_out], Init::Zeros, device),
             bf16_products: false,
+            packed_bf16: None,
         }
     }
 
@@ -65,7 +71,9 @@ impl Conv1D {
         let n_out = weight.dims()[1];
         // One [B·T, in] × [in, out] product: a single large GEMM is the fastest shape on CPU.
         let x = x.reshape([batch * time, n_in]);
-        let y = if self.bf16_products {
+        let y = if let Some(packed) = &self.packed_bf16 {
+            crate::kernels::linear_packed_bf16(x, packed, self.bias.val())
+        } else if self.bf16_products {
             crate::kernels::linear_bf16(x, weight, self.bias.val())
         } else {
             x.matmul(weight) + self.bias.val().unsqueeze()

@@ -41,6 +41,8 @@ pub struct ServeConfig {
     /// tokenizer.
     pub task_models: Vec<(String, PathBuf)>,
     pub backend: String,
+    /// The language model's inference precision (`--precision`).
+    pub precision: crate::precision::Precision,
     pub limits: Limits,
     /// Sleep after each decoding step: for tests that need a generation to stay in flight.
     pub step_delay: Duration,
@@ -124,6 +126,7 @@ impl AppState {
             lm_dir: config.model.clone(),
             task_dirs: config.task_models.iter().map(|(_, d)| d.clone()).collect(),
             backend: config.backend.clone(),
+            precision: config.precision,
             max_batch: config.limits.max_batch,
             max_queue: config.limits.max_queue,
             step_delay: config.step_delay,

@@ -108,6 +108,8 @@ pub struct WorkerConfig {
     pub lm_dir: PathBuf,
     pub task_dirs: Vec<PathBuf>,
     pub backend: String,
+    /// The language model's inference precision.
+    pub precision: crate::precision::Precision,
     /// Generations decoded together at most; 1 serves one request at a time.
     pub max_batch: usize,
     /// Jobs that may wait in the queue.
@@ -259,6 +261,10 @@ impl Worker {
     ) -> anyhow::Result<Self> {
         let device = crate::device::device(&config.backend).map_err(anyhow::Error::msg)?;
         let lm = crate::weights::load_model(&config.lm_dir, &Default::default(), &device)?;
+        let lm = config
+            .precision
+            .for_inference(lm)
+            .map_err(anyhow::Error::msg)?;
         let tasks = config
             .task_dirs
             .iter()

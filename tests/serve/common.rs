@@ -127,6 +127,7 @@ pub fn config() -> ServeConfig {
             ("nli".into(), f.pair_task.clone()),
         ],
         backend: "flex".into(),
+        precision: Default::default(),
         limits: Limits {
             max_batch: 8,
             max_queue: 64,
