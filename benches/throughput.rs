@@ -70,21 +70,16 @@ fn main() {
     // Forward, eval mode.
     if only != "training" {
         device.seed(1);
-        let model = Gpt::new(&config, &device);
+        // bf16: the weights packed once, as `genpt score --precision bf16` loads them.
+        let model = precision
+            .for_inference(Gpt::new(&config, &device))
+            .unwrap();
         let input =
             Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [batch, time]), &device);
         let mut times = Vec::new();
         for i in 0..=steps {
             let start = Instant::now();
-            let hidden = match precision {
-                genpt::precision::Precision::Fp32 => model.forward(input.clone(), false).hidden,
-                genpt::precision::Precision::Bf16 => {
-                    model
-                        .with_bf16_products()
-                        .forward(input.clone(), false)
-                        .hidden
-                }
-            };
+            let hidden = model.forward(input.clone(), false).hidden;
             let logprobs = model.next_token_logprobs(hidden, input.clone());
             let _ = logprobs.sum().into_scalar::<f32>();
             if i > 0 {
@@ -107,25 +102,47 @@ fn main() {
         let mut adam = OpenAiAdam::new(AdamConfig::default());
         let all = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [batch, time]), &device);
         let mut times = Vec::new();
+        // Seconds per phase, summed over the timed steps: forward and loss, backward (with the
+        // gradients gathered by name), clipping, the Adam update.
+        let mut phases = [0f64; 4];
         for i in 0..=steps {
             let start = Instant::now();
             let inputs = all.clone().narrow(1, 0, time - 1);
             let targets = all.clone().narrow(1, 1, time - 1);
             let loss = precision.lm_loss_mean(&model, inputs, targets, true);
             let _ = loss.clone().into_scalar::<f32>();
+            let forward = Instant::now();
             let mut grads = NamedGrads::default();
             grads.accumulate(&model, loss.backward());
+            let backward = Instant::now();
             grads.clip_global_norm(1.0);
+            let clip = Instant::now();
             model = adam.update(model, &grads, 1.0);
             let _ = model.h[0].ln_1.weight.val().sum().into_scalar::<f32>();
             if i > 0 {
                 times.push(start.elapsed().as_secs_f64());
+                for (phase, (from, to)) in phases.iter_mut().zip([
+                    (start, forward),
+                    (forward, backward),
+                    (backward, clip),
+                    (clip, Instant::now()),
+                ]) {
+                    *phase += (to - from).as_secs_f64();
+                }
             }
         }
         let mean = times.iter().sum::<f64>() / times.len() as f64;
         println!(
             "training: {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/step)",
             tokens / mean
+        );
+        let per_step = |s: f64| s / steps as f64;
+        println!(
+            "    per step: forward {:.3} s, backward {:.3} s, clipping {:.3} s, Adam {:.3} s",
+            per_step(phases[0]),
+            per_step(phases[1]),
+            per_step(phases[2]),
+            per_step(phases[3])
         );
     }
 }

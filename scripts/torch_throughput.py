@@ -8,6 +8,11 @@ the update is a small part of a step).
     python3 scripts/torch_throughput.py --preset mini --batch 8 --finetune 0.5
     python3 scripts/torch_throughput.py --preset gpt2 --batch 1 --threads 2
     python3 scripts/torch_throughput.py --preset gpt2 --generate --context 64 --tokens 16
+    python3 scripts/torch_throughput.py --preset gpt1 --batch 2 --bf16
+
+`--bf16` runs every forward pass under `torch.autocast("cpu", dtype=torch.bfloat16)` (bf16
+matmuls with fp32 master weights and fp32 sums, PyTorch's CPU mixed precision): what genpt's
+`--precision bf16` is compared with.
 
 `--generate` times greedy decoding with the key/value cache as `cargo bench --bench generation`
 does: a prompt of `context - tokens` tokens, then `tokens` new ones; the rate counts the tokens
@@ -19,6 +24,7 @@ state with dropout 0.1, cross-entropy plus λ times the mean next-token loss ove
 through the tied head (skipped when λ = 0), backward, clipping, AdamW.
 """
 import argparse
+import contextlib
 import time
 
 import torch
@@ -47,12 +53,19 @@ def make_model(preset):
     return OpenAIGPTLMHeadModel(OpenAIGPTConfig(vocab_size=40478, afn="gelu", **cfg)), 40478
 
 
+def precision(a):
+    """The context every forward pass runs in: bf16 autocast with --bf16, else nothing."""
+    if a.bf16:
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def generation(a):
     torch.set_num_threads(a.threads)
     model, vocab = make_model(a.preset)
     model.eval()
     prompt = (torch.arange(a.context - a.tokens) * 7919 % vocab)[None]
-    with torch.no_grad():
+    with torch.no_grad(), precision(a):
         for _ in range(2):  # warm-up, then the timed run
             start = time.perf_counter()
             out = model(prompt, use_cache=True)
@@ -62,7 +75,7 @@ def generation(a):
                 out = model(next_id, past_key_values=past, use_cache=True)
                 past, next_id = out.past_key_values, out.logits[:, -1].argmax(-1, keepdim=True)
             end = time.perf_counter()
-    print(f"torch {torch.__version__}, preset {a.preset}, context {a.context}, threads {a.threads}")
+    print(f"torch {torch.__version__}, preset {a.preset}, context {a.context}, threads {a.threads}, bf16 autocast {a.bf16}")
     print(f"generation with cache: first token {first - start:.2f} s, then "
           f"{(a.tokens - 1) / (end - first):.2f} tokens/s")
 
@@ -78,6 +91,7 @@ def main():
     p.add_argument("--generate", action="store_true")
     p.add_argument("--context", type=int, default=64)
     p.add_argument("--tokens", type=int, default=16)
+    p.add_argument("--bf16", action="store_true", help="bf16 autocast")
     a = p.parse_args()
     if a.finetune is not None:
         return finetune(a)
@@ -91,7 +105,7 @@ def main():
     tokens = a.batch * time_
 
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), precision(a):
         times = []
         for i in range(a.steps + 1):
             t = time.perf_counter()
@@ -107,7 +121,7 @@ def main():
             torch.log_softmax(logits[:, :-1], -1).gather(-1, ids[:, 1:, None]).sum().item()
             if i:
                 times.append(time.perf_counter() - t)
-    print(f"torch {torch.__version__}, preset {a.preset}, batch {a.batch} x {time_}, threads {a.threads}")
+    print(f"torch {torch.__version__}, preset {a.preset}, batch {a.batch} x {time_}, threads {a.threads}, bf16 autocast {a.bf16}")
     print(f"forward:  {tokens / (sum(times) / len(times)):8.0f} tokens/s")
     print(f"forward to logits only: {logits_only:8.0f} tokens/s")
 
@@ -116,7 +130,8 @@ def main():
     times = []
     for i in range(a.steps + 1):
         t = time.perf_counter()
-        loss = model(ids, labels=ids).loss
+        with precision(a):
+            loss = model(ids, labels=ids).loss
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -161,7 +176,7 @@ def finetune(a):
         opt.step()
         if i:
             times.append(time.perf_counter() - t)
-    print(f"torch {torch.__version__}, preset {a.preset}, batch {a.batch} x {time_}, threads {a.threads}")
+    print(f"torch {torch.__version__}, preset {a.preset}, batch {a.batch} x {time_}, threads {a.threads}, bf16 autocast {a.bf16}")
     print(f"finetune (lm_coef {a.finetune}): {a.batch * time_ / (sum(times) / len(times)):8.0f} tokens/s")
 
 
