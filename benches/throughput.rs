@@ -71,9 +71,7 @@ fn main() {
     if only != "training" {
         device.seed(1);
         // bf16: the weights packed once, as `genpt score --precision bf16` loads them.
-        let model = precision
-            .for_inference(Gpt::new(&config, &device))
-            .unwrap();
+        let model = precision.for_inference(Gpt::new(&config, &device)).unwrap();
         let input =
             Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [batch, time]), &device);
         let mut times = Vec::new();

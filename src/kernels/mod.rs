@@ -9,6 +9,7 @@
 
 pub mod attention_softmax;
 pub mod bf16_gemm;
+pub mod decode_attention;
 pub mod gelu;
 pub mod layer_norm;
 pub mod linear_cross_entropy;

@@ -15,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::layers::{gelu, param, Conv1D, Init, LayerNorm};
 use crate::config::{Arch, GptConfig};
+use crate::kernels::decode_attention::HostKv;
 use crate::kernels::residual_dropout;
 use crate::rng::dropout::dropout;
 
@@ -47,6 +48,24 @@ impl Attention {
     /// token before it. With a cache, keys and values of earlier tokens come from it and those
     /// of the new tokens are appended to it.
     fn forward(&self, x: Tensor<3>, cache: Option<&mut LayerCache>, train: bool) -> Tensor<3> {
+        let [batch, time, _] = x.dims();
+        match cache {
+            // One new token of one sequence on flex (each step of `generate`): attention over
+            // the host-side cache, read once (`kernels::decode_attention`).
+            Some(cache) if batch == 1 && time == 1 && decode_on_host(&x) => {
+                self.forward_decode(x, &mut [cache])
+            }
+            cache => self.forward_composed(x, cache, train),
+        }
+    }
+
+    /// The attention of [`Self::forward`] in tensor operations: every backend, every shape.
+    fn forward_composed(
+        &self,
+        x: Tensor<3>,
+        cache: Option<&mut LayerCache>,
+        train: bool,
+    ) -> Tensor<3> {
         let [batch, time, width] = x.dims();
         let head_dim = width / self.n_head;
         let heads = |t: Tensor<3>| {
@@ -189,15 +208,46 @@ pub struct Gpt {
     packed_head: Option<std::sync::Arc<crate::kernels::bf16_gemm::PackedB>>,
 }
 
-/// Keys and values of one layer for the tokens seen so far: [batch, heads, past, head_dim].
+/// Keys and values of one layer for the tokens seen so far: as tensors [batch, heads, past,
+/// head_dim] after a prompt's forward pass (and on every backend but flex), or, once one-token
+/// decoding starts on flex, one sequence's rows on the host ([`HostKv`]), appended in place.
 #[derive(Debug, Default, Clone)]
 pub struct LayerCache {
     kv: Option<(Tensor<4>, Tensor<4>)>,
+    host: Option<HostKv>,
+}
+
+/// Whether one-token attention runs on the host-side cache: on flex with the fused kernels.
+fn decode_on_host(x: &Tensor<3>) -> bool {
+    crate::kernels::fused_on(&x.device())
 }
 
 impl LayerCache {
+    /// The host-side cache of one sequence (made from the tensors of a prefill on first use).
+    fn host(&mut self, heads: usize, head_dim: usize) -> &mut HostKv {
+        use crate::host::HostValues;
+        self.host.get_or_insert_with(|| match self.kv.take() {
+            None => HostKv::from_rows(heads, head_dim, 0, &[], &[]),
+            Some((k, v)) => {
+                let [batch, _, len, _] = k.dims();
+                assert_eq!(batch, 1, "a host cache holds one sequence");
+                HostKv::from_rows(heads, head_dim, len, &k.host_values(), &v.host_values())
+            }
+        })
+    }
+
     /// Appends the new tokens' keys and values; returns those of every token so far.
     fn append(&mut self, k: Tensor<4>, v: Tensor<4>) -> (Tensor<4>, Tensor<4>) {
+        if let Some(host) = self.host.take() {
+            // A multi-token step after host decoding: back to tensors (one copy).
+            let [_, heads, _, head_dim] = k.dims();
+            let (hk, hv) = host.rows();
+            let shape = [1, heads, host.len(), head_dim];
+            let tensor = |rows: Vec<f32>| {
+                Tensor::<4>::from_data(burn::tensor::TensorData::new(rows, shape), &k.device())
+            };
+            self.kv = Some((tensor(hk), tensor(hv)));
+        }
         let (k, v) = match self.kv.take() {
             None => (k, v),
             Some((pk, pv)) => (Tensor::cat(vec![pk, k], 2), Tensor::cat(vec![pv, v], 2)),
@@ -234,6 +284,10 @@ impl KvCache {
                                     k.clone().narrow(0, b, 1).narrow(2, 0, len),
                                     v.clone().narrow(0, b, 1).narrow(2, 0, len),
                                 )
+                            }),
+                            host: layer.host.as_ref().map(|host| {
+                                assert_eq!(lens.len(), 1, "a host cache holds one sequence");
+                                host.truncated(len)
                             }),
                         })
                         .collect(),
@@ -520,6 +574,9 @@ impl Attention {
         let [batch, time, width] = x.dims();
         assert_eq!(time, 1, "one new token per sequence");
         assert_eq!(batch, caches.len(), "one cache per sequence");
+        if decode_on_host(&x) {
+            return self.forward_decode(x, caches);
+        }
         let head_dim = width / self.n_head;
         let heads = |t: Tensor<3>| t.reshape([1, 1, self.n_head, head_dim]).swap_dims(1, 2);
         let qkv = self.c_attn.forward(x);
@@ -545,6 +602,34 @@ impl Attention {
             })
             .collect();
         self.c_proj.forward(Tensor::cat(contexts, 0))
+    }
+}
+
+impl Attention {
+    /// One new token for each of B sequences, `x` [B, 1, width], on flex: the QKV and output
+    /// projections over the batch, attention per sequence over its host-side cache
+    /// ([`HostKv::append_and_attend`], which appends the token's key and value).
+    fn forward_decode(&self, x: Tensor<3>, caches: &mut [&mut LayerCache]) -> Tensor<3> {
+        use crate::host::HostValues;
+        let [batch, _, width] = x.dims();
+        let device = x.device();
+        let head_dim = width / self.n_head;
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        let qkv = self.c_attn.forward(x).host_values();
+        let mut context = vec![0f32; batch * width];
+        for ((row, out), cache) in qkv
+            .chunks(3 * width)
+            .zip(context.chunks_mut(width))
+            .zip(caches.iter_mut())
+        {
+            let (q, kv) = row.split_at(width);
+            let (k, v) = kv.split_at(width);
+            cache
+                .host(self.n_head, head_dim)
+                .append_and_attend(q, k, v, scale, out);
+        }
+        let context = burn::tensor::TensorData::new(context, [batch, 1, width]);
+        self.c_proj.forward(Tensor::from_data(context, &device))
     }
 }
 

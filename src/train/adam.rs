@@ -230,9 +230,9 @@ fn fused_step(
                 let vi = v[i] * b2 + (g[i] * g[i]) * nb2;
                 let mut step = mi / (vi.sqrt() + eps);
                 if decay {
-                    step = step + p[i] * l2;
+                    step += p[i] * l2;
                 }
-                p[i] = p[i] - step * lrt;
+                p[i] -= step * lrt;
                 m[i] = mi;
                 v[i] = vi;
             }
@@ -289,7 +289,11 @@ mod tests {
             ("v", &fused.v, &composed.v),
         ] {
             let (f, r) = (host(f), host(r));
-            let differ = f.iter().zip(&r).filter(|(a, b)| a.to_bits() != b.to_bits()).count();
+            let differ = f
+                .iter()
+                .zip(&r)
+                .filter(|(a, b)| a.to_bits() != b.to_bits())
+                .count();
             assert_eq!(differ, 0, "{name}: {differ} of {n} elements differ");
         }
         // Negative control: a different ε changes the parameters (the check sees the formula).
