@@ -60,7 +60,7 @@ fn main() {
         .position(|a| a == "--finetune")
         .map(|_| arg("--finetune", "0.5").parse::<f64>().unwrap())
     {
-        finetune_step(&config, &device, batch, time, steps, lm_coef);
+        finetune_step(&config, &device, batch, time, steps, lm_coef, precision);
         return;
     }
 
@@ -153,6 +153,7 @@ fn finetune_step(
     time: usize,
     steps: usize,
     lm_coef: f64,
+    precision: genpt::precision::Precision,
 ) {
     use genpt::finetune::head::Pooling;
     use genpt::finetune::model::new_classifier;
@@ -182,6 +183,7 @@ fn finetune_step(
         batch_size: batch,
         micro_batch: batch,
         lm_coef,
+        precision,
         ..FinetuneConfig::default()
     };
     let mut adam = OpenAiAdam::new(AdamConfig::default());
@@ -198,7 +200,7 @@ fn finetune_step(
     }
     let mean = times.iter().sum::<f64>() / times.len() as f64;
     println!(
-        "finetune (lm_coef {lm_coef}): {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/update)",
+        "finetune (lm_coef {lm_coef}, {precision}): {:>8.0} tokens/s (mean of {steps}: {mean:.3} s/update)",
         (batch * time) as f64 / mean
     );
 }

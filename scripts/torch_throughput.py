@@ -161,15 +161,16 @@ def finetune(a):
     times = []
     for i in range(a.steps + 1):
         t = time.perf_counter()
-        hidden = model(ids).last_hidden_state
-        loss = torch.nn.functional.cross_entropy(head(drop(hidden[:, -1])), labels)
-        if a.finetune != 0:
-            w = model.tokens_embed.weight[:vocab]
-            logits = hidden[:, :-1] @ w.t()
-            targets = ids[:, 1:]
-            keep = targets < vocab
-            lm = torch.nn.functional.cross_entropy(logits[keep], targets[keep])
-            loss = loss + a.finetune * lm
+        with precision(a):
+            hidden = model(ids).last_hidden_state
+            loss = torch.nn.functional.cross_entropy(head(drop(hidden[:, -1])), labels)
+            if a.finetune != 0:
+                w = model.tokens_embed.weight[:vocab]
+                logits = hidden[:, :-1] @ w.t()
+                targets = ids[:, 1:]
+                keep = targets < vocab
+                lm = torch.nn.functional.cross_entropy(logits[keep].float(), targets[keep])
+                loss = loss + a.finetune * lm
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)

@@ -397,3 +397,91 @@ fn bf16_inference_is_refused_without_native_bf16_products() {
         "{err}"
     );
 }
+
+// ---- fine-tuning: `genpt finetune --precision bf16` ----
+
+/// One fine-tuning update's losses and per-parameter gradient norms on the fixture's model
+/// (a two-class head on the last token, λ = 0.5, no dropout) at `precision`.
+fn finetune_gradients(precision: Precision) -> (f64, f64, std::collections::BTreeMap<String, f64>) {
+    use genpt::finetune::model::new_classifier;
+    use genpt::finetune::step::update_gradients;
+    use genpt::finetune::types::{EncodedExample, FinetuneConfig, Target};
+    use genpt::finetune::Pooling;
+    let (dir, expected) = fixture();
+    let device = genpt::device::device("flex").unwrap().autodiff();
+    let options = LoadOptions {
+        n_head: n_head_of_fixture(),
+    };
+    let gpt = weights::load_model(&dir, &options, &device).unwrap();
+    device.seed(3);
+    let model = new_classifier(gpt, Pooling::Single, 2, 0.0, &device);
+    let examples: Vec<EncodedExample> = expected
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(b, ids)| EncodedExample {
+            sequences: vec![ids.iter().map(|&i| i as u32).collect()],
+            classify_at: vec![ids.len() - 1],
+            target: Some(Target::Class(b % 2)),
+        })
+        .collect();
+    let refs: Vec<&EncodedExample> = examples.iter().collect();
+    let config = FinetuneConfig {
+        batch_size: refs.len(),
+        micro_batch: refs.len(),
+        lm_coef: 0.5,
+        precision,
+        ..FinetuneConfig::default()
+    };
+    let g = update_gradients(&model, &refs, &config, 0, &device).unwrap();
+    let norms = g
+        .grads
+        .grads
+        .iter()
+        .map(|(name, t)| {
+            let v: Vec<f32> = t.to_data().convert::<f32>().try_to_vec().unwrap();
+            (
+                name.clone(),
+                v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt(),
+            )
+        })
+        .collect();
+    (g.clf_loss, g.lm_loss, norms)
+}
+
+#[test]
+fn bf16_fine_tuning_gradients_match_fp32_within_bf16_tolerance() {
+    if !genpt::kernels::bf16_gemm::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16 (bf16 fine-tuning is refused there)");
+        return;
+    }
+    // The reference is fp32 fine-tuning, which tests/finetune_parity.rs checks against
+    // transformers; the tolerances are the pre-training ones above.
+    let (clf32, lm32, norms32) = finetune_gradients(Precision::Fp32);
+    let (clf16, lm16, norms16) = finetune_gradients(Precision::Bf16);
+    let rel = |a: f64, b: f64| ((a - b) / b).abs();
+    println!(
+        "bf16 fine-tuning: classifier loss rel {:.1e}, LM loss rel {:.1e}",
+        rel(clf16, clf32),
+        rel(lm16, lm32)
+    );
+    assert!(rel(clf16, clf32) <= LOSS_TOLERANCE && rel(lm16, lm32) <= LOSS_TOLERANCE);
+    assert!(
+        rel(lm16, lm32) > 1e-7,
+        "bf16 equals fp32: was anything rounded?"
+    );
+    assert_eq!(
+        norms16.keys().collect::<Vec<_>>(),
+        norms32.keys().collect::<Vec<_>>(),
+        "every parameter, the head's included, gets a gradient"
+    );
+    // Relative to the norm, or to 1% of the largest norm where a gradient cancels to near 0
+    // (head.bias: the two examples' p − y nearly cancel, 1.8e-3 against 0.1–0.7 elsewhere).
+    let floor = 0.01 * norms32.values().fold(0f64, |m, &n| m.max(n));
+    let (worst, name) = norms32
+        .iter()
+        .map(|(n, want)| ((norms16[n] - want).abs() / want.max(floor), n.as_str()))
+        .fold((0.0, ""), |a, b| if b.0 > a.0 { b } else { a });
+    println!("bf16 fine-tuning: worst gradient-norm relative error {worst:.2e} ({name})");
+    assert!(worst <= GRAD_NORM_TOLERANCE, "{name} off by {worst:e}");
+}

@@ -112,6 +112,10 @@ pub struct FinetuneArgs {
     /// "Fidelity modes").
     #[arg(long, default_value = "hf")]
     pub fidelity: crate::finetune::Fidelity,
+    /// fp32 (default) or bf16: the linear layers' and the LM head's products in bf16 with fp32
+    /// sums, fp32 master weights (flex on a CPU with AVX512-BF16).
+    #[arg(long, default_value = "fp32")]
+    pub precision: crate::precision::Precision,
     #[arg(long)]
     pub out: PathBuf,
     #[command(flatten)]
@@ -332,6 +336,7 @@ fn finetune_in(
             .unwrap_or(FinetuneConfig::default().clf_dropout),
         trace_updates: args.trace_updates,
         fidelity: args.fidelity,
+        precision: args.precision,
         ..FinetuneConfig::default()
     };
     let model = ft::prepare::classifier(

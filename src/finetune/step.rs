@@ -11,6 +11,7 @@ use super::model::Classifier;
 use super::objective::{classification_loss, regression_loss};
 use super::types::{EncodedExample, FinetuneConfig, Prediction, Target};
 use crate::host::HostValues;
+use crate::precision::Precision;
 use crate::rng::Draws;
 use crate::train::{
     average_over_processes, parameter_layout, GradientSync, LocalSync, NamedGrads, OpenAiAdam,
@@ -116,6 +117,21 @@ pub fn update_gradients_with(
     let (world, rank) = (sync.world_size(), sync.rank());
     let forward = config.fidelity.recipe().forward;
     let mut masks = Draws::new(config.seed, step);
+    // bf16: the same parameters, multiplied in bf16 (gradients reach `model`'s, shared by id).
+    let compute = match config.precision {
+        Precision::Fp32 => None,
+        Precision::Bf16 => {
+            anyhow::ensure!(
+                crate::kernels::bf16_gemm_on(device),
+                "fine-tuning with precision bf16 needs the flex backend on a CPU with \
+                 AVX512-BF16; use --precision fp32"
+            );
+            Some(Classifier {
+                gpt: model.gpt.with_bf16_products(),
+                head: model.head.clone(),
+            })
+        }
+    };
     let mut grads = NamedGrads::default();
     // Classification loss, LM loss, micro-batches, over this process' micro-batches.
     let mut sums = [0.0f64; 3];
@@ -128,7 +144,13 @@ pub fn update_gradients_with(
             continue;
         }
         crate::rng::dropout::reseed(seed);
-        let (l, clf, lm) = loss(model, micro, config.lm_coef, forward, device);
+        let (l, clf, lm) = loss(
+            compute.as_ref().unwrap_or(model),
+            micro,
+            config.lm_coef,
+            forward,
+            device,
+        );
         if !(clf.is_finite() && lm.is_finite()) {
             nonfinite = true;
             break;

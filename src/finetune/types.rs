@@ -52,6 +52,9 @@ pub struct FinetuneConfig {
     /// Whose fine-tuning to follow where they differ: Hugging Face's port (default) or the
     /// official release ([`super::fidelity`]).
     pub fidelity: super::Fidelity,
+    /// fp32, or bf16: the linear layers' and the LM head's products in bf16 with fp32 sums
+    /// (flex on a CPU with AVX512-BF16), as in pre-training ([`crate::precision`]).
+    pub precision: crate::precision::Precision,
 }
 
 impl Default for FinetuneConfig {
@@ -69,6 +72,7 @@ impl Default for FinetuneConfig {
             seed: 0,
             trace_updates: 0,
             fidelity: super::Fidelity::Hf,
+            precision: crate::precision::Precision::Fp32,
         }
     }
 }
