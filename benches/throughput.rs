@@ -115,7 +115,7 @@ fn main() {
             let backward = Instant::now();
             grads.clip_global_norm(1.0);
             let clip = Instant::now();
-            model = adam.update(model, &grads, 1.0);
+            model = adam.update(model, grads, 1.0);
             let _ = model.h[0].ln_1.weight.val().sum().into_scalar::<f32>();
             if i > 0 {
                 times.push(start.elapsed().as_secs_f64());

@@ -61,7 +61,7 @@ fn six_updates_match_the_release_optimizer() {
             grads.accumulate(&model, loss.backward());
             grads.clip_global_norm(want.max_grad_norm);
             let factor = Schedule::WarmupCosine.at_step(step as u64, want.total, want.warmup_steps);
-            model = adam.update(model, &grads, factor);
+            model = adam.update(model, grads, factor);
         }
         let got = weights::export(&model);
         let mut worst = (0.0f64, String::new());

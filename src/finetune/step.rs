@@ -204,7 +204,7 @@ pub fn apply_step(
     factor: f64,
 ) -> (Classifier, f64) {
     let grad_norm = grads.clip_global_norm(max_norm);
-    (optimizer.update(model, &grads, factor), grad_norm)
+    (optimizer.update(model, grads, factor), grad_norm)
 }
 
 /// Predictions for `examples`, eval mode.

@@ -409,7 +409,7 @@ pub fn pretrain_with(
         let exchange_s = exchange.elapsed().as_secs_f64();
         let grad_norm = grads.clip_global_norm(t.max_grad_norm);
         let factor = t.schedule.at_step(state.step, total, t.warmup_steps);
-        model = optimizer.update(model, &grads, factor);
+        model = optimizer.update(model, grads, factor);
         state.step += 1;
         state.tokens += tokens_per_update;
         last_loss = loss_sum / t.grad_accum as f64;

@@ -61,14 +61,15 @@ impl OpenAiAdam {
     }
 
     /// Applies one update with `grads` (already averaged and clipped) and the schedule's
-    /// multiplier for this update. Parameters without a gradient are left as they are.
-    pub fn update<M: Module>(&mut self, model: M, grads: &NamedGrads, schedule_factor: f64) -> M {
+    /// multiplier for this update. Parameters without a gradient are left as they are. The
+    /// gradients are consumed: the in-place update reads each one's buffer without a copy.
+    pub fn update<M: Module>(&mut self, model: M, grads: NamedGrads, schedule_factor: f64) -> M {
         let c = &self.config;
         let t = (self.step + 1) as i32;
         let lrt = c.lr * (1.0 - c.b2.powi(t)).sqrt() / (1.0 - c.b1.powi(t)) * schedule_factor;
         let mut mapper = Update {
             path: PathStack::default(),
-            grads: &grads.grads,
+            grads: grads.grads,
             moments: &mut self.moments,
             config: c,
             lrt,
@@ -119,7 +120,7 @@ impl OpenAiAdam {
 
 struct Update<'a> {
     path: PathStack,
-    grads: &'a BTreeMap<String, Tensor<1>>,
+    grads: BTreeMap<String, Tensor<1>>,
     moments: &'a mut BTreeMap<String, (Tensor<1>, Tensor<1>)>,
     config: &'a AdamConfig,
     lrt: f64,
@@ -134,7 +135,7 @@ impl ModuleMapper for Update<'_> {
     }
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
         let name = self.path.name();
-        let Some(grad) = self.grads.get(&name) else {
+        let Some(grad) = self.grads.remove(&name) else {
             return param;
         };
         let c = self.config;
@@ -153,7 +154,7 @@ impl ModuleMapper for Update<'_> {
         let AdamState { p, m, v } = if crate::kernels::fused_on(&grad.device()) {
             fused_step(state, grad, c, self.lrt, decay)
         } else {
-            composed_step(state, grad, c, self.lrt, decay)
+            composed_step(state, &grad, c, self.lrt, decay)
         };
         self.moments.insert(name, (m, v));
 
@@ -200,7 +201,7 @@ fn composed_step(
 /// bit for bit the composed one (tested).
 fn fused_step(
     AdamState { p, m, v }: AdamState,
-    grad: &Tensor<1>,
+    grad: Tensor<1>,
     c: &AdamConfig,
     lrt: f64,
     decay: bool,
@@ -208,7 +209,7 @@ fn fused_step(
     use rayon::prelude::*;
     let device = p.device();
     let (mut pd, mut md, mut vd) = (p.into_data(), m.into_data(), v.into_data());
-    let gd = grad.to_data();
+    let gd = grad.into_data();
     let (ps, ms, vs) = (
         pd.as_mut_slice::<f32>().expect("f32 parameters"),
         md.as_mut_slice::<f32>().expect("f32 moments"),
@@ -280,7 +281,7 @@ mod tests {
             let g = tensor(values(n, 10 + step, 1e-2), &device);
             let lrt = 2.5e-4 * (step + 1) as f64;
             let decay = step != 1;
-            fused = fused_step(fused, &g, &c, lrt, decay);
+            fused = fused_step(fused, g.clone(), &c, lrt, decay);
             composed = composed_step(composed, &g, &c, lrt, decay);
         }
         for (name, f, r) in [
@@ -302,7 +303,7 @@ mod tests {
             eps: 1e-6,
             ..c.clone()
         };
-        let a = host(&fused_step(start(), &g, &c, 2.5e-4, true).p);
+        let a = host(&fused_step(start(), g.clone(), &c, 2.5e-4, true).p);
         let b = host(&composed_step(start(), &g, &other, 2.5e-4, true).p);
         assert!(a.iter().zip(&b).any(|(x, y)| x != y));
     }
