@@ -96,9 +96,7 @@ impl Precision {
         };
         model.lm_loss_mean(hidden, targets)
     }
-}
 
-impl Precision {
     /// `model` ready for inference at this precision. bf16 rounds every linear layer's weight
     /// and the output matrix to bf16 once and multiplies with fp32 sums
     /// ([`Gpt::with_bf16_weights`]); it needs flex on a CPU with AVX512-BF16, where the

@@ -40,6 +40,19 @@ fn fixture() -> (PathBuf, Expected) {
     (dir, expected)
 }
 
+/// The fixture's model on `device`, its ids [batch, time], and the PyTorch fp32 expectations.
+fn fixture_model(device: &burn::tensor::Device) -> (genpt::Gpt, Tensor<2, Int>, Expected) {
+    let (dir, expected) = fixture();
+    let options = LoadOptions {
+        n_head: n_head_of_fixture(),
+    };
+    let model = weights::load_model(&dir, &options, device).unwrap();
+    let (batch, time) = (expected.ids.len(), expected.ids[0].len());
+    let flat: Vec<i64> = expected.ids.iter().flatten().copied().collect();
+    let ids = Tensor::<2, Int>::from_data(TensorData::new(flat, [batch, time]), device);
+    (model, ids, expected)
+}
+
 /// The fixture's mean next-token loss at `precision` on flex with autodiff, with the gradient
 /// norms of the (fp32) parameters; `shift` rotates the targets (a wrong answer, for the
 /// negative control).
@@ -47,19 +60,9 @@ fn loss_and_grad_norms(
     precision: Precision,
     shift: bool,
 ) -> (f64, std::collections::BTreeMap<String, f64>, Expected) {
-    let (dir, expected) = fixture();
     let device = genpt::device::device("flex").unwrap().autodiff();
-    let model = weights::load_model(
-        &dir,
-        &LoadOptions {
-            n_head: n_head_of_fixture(),
-        },
-        &device,
-    )
-    .unwrap();
-    let (batch, time) = (expected.ids.len(), expected.ids[0].len());
-    let flat: Vec<i64> = expected.ids.iter().flatten().copied().collect();
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(flat, [batch, time]), &device);
+    let (model, ids, expected) = fixture_model(&device);
+    let time = ids.dims()[1];
     let inputs = ids.clone().narrow(1, 0, time - 1);
     let mut targets = ids.narrow(1, 1, time - 1);
     if shift {
@@ -269,19 +272,6 @@ fn bf16_is_refused_where_the_backend_has_no_bf16_arithmetic() {
 // ---- inference: weights rounded to bf16 once and packed (`--precision bf16` on score,
 // generate, serve, lm-eval, zeroshot) ----
 
-/// The fixture's model on plain flex (no autodiff), its ids, and the PyTorch fp32 expectations.
-fn inference_fixture(device: &burn::tensor::Device) -> (genpt::Gpt, Tensor<2, Int>, Expected) {
-    let (dir, expected) = fixture();
-    let options = LoadOptions {
-        n_head: n_head_of_fixture(),
-    };
-    let model = weights::load_model(&dir, &options, device).unwrap();
-    let (batch, time) = (expected.ids.len(), expected.ids[0].len());
-    let flat: Vec<i64> = expected.ids.iter().flatten().copied().collect();
-    let ids = Tensor::<2, Int>::from_data(TensorData::new(flat, [batch, time]), device);
-    (model, ids, expected)
-}
-
 fn values(t: Tensor<3>) -> Vec<f32> {
     t.into_data().convert::<f32>().try_to_vec().unwrap()
 }
@@ -297,7 +287,7 @@ fn bf16_inference_matches_the_pytorch_fp32_reference_within_bf16_tolerance() {
         return;
     }
     let device = genpt::device::device("flex").unwrap();
-    let (model, ids, expected) = inference_fixture(&device);
+    let (model, ids, expected) = fixture_model(&device);
     let model = Precision::Bf16.for_inference(model).unwrap();
     let logits = values(model.lm_logits(model.forward(ids.clone(), false).hidden));
     let scale = expected
@@ -364,7 +354,7 @@ fn bf16_decoding_with_the_cache_gives_the_full_forward_logits() {
     // sequence at once (the many-row path): the same bf16 weights and fp32 sums, so the two
     // agree to fp32 rounding, far inside the bf16 tolerance.
     let device = genpt::device::device("flex").unwrap();
-    let (model, ids, _) = inference_fixture(&device);
+    let (model, ids, _) = fixture_model(&device);
     let model = Precision::Bf16.for_inference(model).unwrap();
     let [_, time] = ids.dims();
     let row = ids.clone().narrow(0, 0, 1);
@@ -390,7 +380,7 @@ fn bf16_inference_is_refused_without_native_bf16_products() {
         eprintln!("skipped: built without the ndarray backend");
         return;
     };
-    let (model, _, _) = inference_fixture(&device);
+    let (model, _, _) = fixture_model(&device);
     let err = Precision::Bf16.for_inference(model).unwrap_err();
     assert!(
         err.contains("AVX512-BF16") && err.contains("--precision fp32"),
@@ -407,12 +397,8 @@ fn finetune_gradients(precision: Precision) -> (f64, f64, std::collections::BTre
     use genpt::finetune::step::update_gradients;
     use genpt::finetune::types::{EncodedExample, FinetuneConfig, Target};
     use genpt::finetune::Pooling;
-    let (dir, expected) = fixture();
     let device = genpt::device::device("flex").unwrap().autodiff();
-    let options = LoadOptions {
-        n_head: n_head_of_fixture(),
-    };
-    let gpt = weights::load_model(&dir, &options, &device).unwrap();
+    let (gpt, _, expected) = fixture_model(&device);
     device.seed(3);
     let model = new_classifier(gpt, Pooling::Single, 2, 0.0, &device);
     let examples: Vec<EncodedExample> = expected

@@ -135,47 +135,37 @@ fn pair(lo: f32, hi: f32) -> u32 {
 
 /// A packed as [row block][k-pair][MR] pairs; rows and k past the end are 0.
 fn pack_a(a: &Strided, k_pairs: usize) -> Vec<u32> {
-    let blocks = a.rows.div_ceil(MR);
-    let mut out = vec![0u32; blocks * k_pairs * MR];
-    out.par_chunks_mut(k_pairs * MR)
-        .enumerate()
-        .for_each(|(block, dst)| {
-            // The lines of a row block are rows of A; k runs along its columns.
-            let lines = Lines {
-                data: a.data,
-                line_stride: a.row_stride,
-                k_stride: a.col_stride,
-                first: block * MR,
-                count: MR.min(a.rows - block * MR),
-                k: a.cols,
-            };
-            lines.pack(k_pairs, MR, dst);
-        });
-    out
+    pack_rows(a, k_pairs, MR)
 }
 
-/// B packed as [panel][k-pair][NR] pairs; columns and k past the end are 0.
+/// B packed as [panel][k-pair][NR] pairs; columns and k past the end are 0. B's columns are
+/// the rows of Bᵀ, so this is A's packing of Bᵀ in groups of NR.
 fn pack_b(b: &Strided, k_pairs: usize) -> Vec<u32> {
-    let panels = b.cols.div_ceil(NR);
-    let mut out = vec![0u32; panels * k_pairs * NR];
-    out.par_chunks_mut(k_pairs * NR)
+    pack_rows(&b.t(), k_pairs, NR)
+}
+
+/// The rows of `m` in groups of `width`, each group as [k-pair][width] pairs along m's
+/// columns; rows and k past the end are 0. Groups are packed in parallel.
+fn pack_rows(m: &Strided, k_pairs: usize, width: usize) -> Vec<u32> {
+    let groups = m.rows.div_ceil(width);
+    let mut out = vec![0u32; groups * k_pairs * width];
+    out.par_chunks_mut(k_pairs * width)
         .enumerate()
-        .for_each(|(panel, dst)| {
-            // The lines of a panel are columns of B; k runs down its rows.
+        .for_each(|(group, dst)| {
             let lines = Lines {
-                data: b.data,
-                line_stride: b.col_stride,
-                k_stride: b.row_stride,
-                first: panel * NR,
-                count: NR.min(b.cols - panel * NR),
-                k: b.rows,
+                data: m.data,
+                line_stride: m.row_stride,
+                k_stride: m.col_stride,
+                first: group * width,
+                count: width.min(m.rows - group * width),
+                k: m.cols,
             };
-            lines.pack(k_pairs, NR, dst);
+            lines.pack(k_pairs, width, dst);
         });
     out
 }
 
-/// `count` lines of a strided matrix (rows of A, or columns of B), each `k` long: element
+/// `count` lines of a strided matrix (rows of A, or of Bᵀ), each `k` long: element
 /// (line, kk) at `data[(first + line) * line_stride + kk * k_stride]`.
 struct Lines<'a> {
     data: &'a [f32],
@@ -310,11 +300,6 @@ impl PackedB {
     /// Rows (the product's k) and columns of the matrix packed.
     pub fn dims(&self) -> [usize; 2] {
         [self.rows, self.cols]
-    }
-
-    /// Bytes held (half the fp32 matrix, plus padding).
-    pub fn bytes(&self) -> usize {
-        self.data.len() * 4
     }
 }
 

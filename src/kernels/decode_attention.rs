@@ -256,13 +256,16 @@ mod tests {
                 .flat_map(|h| buf[h * total * d..(h * total + len) * d].to_vec())
                 .collect()
         };
-        let mut cache = HostKv::from_rows(
-            heads,
-            d,
-            prefill,
-            &take(&k_all, prefill),
-            &take(&v_all, prefill),
-        );
+        let prefilled = || {
+            let (k, v) = (take(&k_all, prefill), take(&v_all, prefill));
+            HostKv::from_rows(heads, d, prefill, &k, &v)
+        };
+        // The formula over the first `len` tokens' keys and values.
+        let want = |q: &[f32], len: usize| {
+            let (k, v) = (take(&k_all, len), take(&v_all, len));
+            reference(q, &k, &v, heads, len, d, scale as f64)
+        };
+        let mut cache = prefilled();
         let mut worst = 0f64;
         for t in prefill..total {
             let token = |buf: &[f32]| -> Vec<f32> {
@@ -273,16 +276,7 @@ mod tests {
             let q = values(heads * d, 100 + t as u64);
             let mut out = vec![0f32; heads * d];
             cache.append_and_attend(&q, &token(&k_all), &token(&v_all), scale, &mut out);
-            let want = reference(
-                &q,
-                &take(&k_all, t + 1),
-                &take(&v_all, t + 1),
-                heads,
-                t + 1,
-                d,
-                scale as f64,
-            );
-            for (g, w) in out.iter().zip(&want) {
+            for (g, w) in out.iter().zip(&want(&q, t + 1)) {
                 worst = worst.max((*g as f64 - w).abs());
             }
         }
@@ -294,13 +288,7 @@ mod tests {
         );
         assert!(worst < 2e-6, "off the formula by {worst:e}");
         // Negative control: attending without the token's own key and value is far off.
-        let mut short = HostKv::from_rows(
-            heads,
-            d,
-            prefill,
-            &take(&k_all, prefill),
-            &take(&v_all, prefill),
-        );
+        let mut short = prefilled();
         let q = values(heads * d, 7);
         let mut out = vec![0f32; heads * d];
         short.append_and_attend(
@@ -310,18 +298,9 @@ mod tests {
             scale,
             &mut out,
         );
-        let want = reference(
-            &q,
-            &take(&k_all, prefill + 1),
-            &take(&v_all, prefill + 1),
-            heads,
-            prefill + 1,
-            d,
-            scale as f64,
-        );
         let off = out
             .iter()
-            .zip(&want)
+            .zip(&want(&q, prefill + 1))
             .map(|(g, w)| (*g as f64 - w).abs())
             .fold(0.0, f64::max);
         assert!(off > 1e-2, "a wrong key went unnoticed ({off:e})");

@@ -262,19 +262,30 @@ pub fn reference_linear_bf16(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Tensor
     round(x).matmul(round(w)) + b.unsqueeze()
 }
 
-/// `x·w + b` for `x` [n, in] with `w` [in, out] rounded to bf16 and packed beforehand
+/// `x·w (+ b)` for `x` [n, in] with `w` [in, out] rounded to bf16 and packed beforehand
 /// ([`bf16_gemm::pack`]), fp32 sums, `b` [out]: inference only (no gradient flows), on CPUs
 /// with AVX512-BF16. The weight is read in bf16, half the bytes of fp32: what bounds decoding.
-pub fn linear_packed_bf16(x: Tensor<2>, w: &bf16_gemm::PackedB, b: Tensor<1>) -> Tensor<2> {
+pub fn linear_packed_bf16(x: Tensor<2>, w: &bf16_gemm::PackedB, b: Option<Tensor<1>>) -> Tensor<2> {
     let [n, k] = x.dims();
     let [wk, m] = w.dims();
     assert_eq!(k, wk, "x [n, {k}] against a packed weight of {wk} rows");
     let device = x.device();
     let xv = x.host_values();
-    let bv = b.host_values();
-    assert_eq!(bv.len(), m, "one bias per output");
-    let mut y = bv.repeat(n);
-    bf16_gemm::gemm_packed(bf16_gemm::Strided::row_major(&xv, n, k), w, &mut y, true);
+    // The bias is the product's starting value; without one the product overwrites zeros.
+    let (mut y, accumulate) = match b {
+        Some(b) => {
+            let bv = b.host_values();
+            assert_eq!(bv.len(), m, "one bias per output");
+            (bv.repeat(n), true)
+        }
+        None => (vec![0f32; n * m], false),
+    };
+    bf16_gemm::gemm_packed(
+        bf16_gemm::Strided::row_major(&xv, n, k),
+        w,
+        &mut y,
+        accumulate,
+    );
     Tensor::from_data(burn::tensor::TensorData::new(y, [n, m]), &device)
 }
 
@@ -312,9 +323,10 @@ pub fn target_logprobs_packed_bf16(
                     (0..vocab as i64).contains(&target),
                     "target {target} outside the vocabulary of {vocab}"
                 );
-                let max = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
-                let sum: f64 = row.iter().map(|&v| ((v - max) as f64).exp()).sum();
-                *lp = ((row[target as usize] - max) as f64 - sum.ln()) as f32;
+                // As the fused head scores a row (`linear_cross_entropy::run`).
+                let top = simd::max(row);
+                let sum = simd::sum_exp_shifted(row, top);
+                *lp = row[target as usize] - top - (sum.ln() as f32);
             });
     }
     Tensor::from_data(burn::tensor::TensorData::new(out, [n]), &device)

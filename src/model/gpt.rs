@@ -354,17 +354,22 @@ impl Gpt {
     pub fn with_bf16_products(&self) -> Gpt {
         let mut model = self.clone();
         model.bf16_head = true;
-        for block in &mut model.h {
-            for layer in [
+        for layer in model.linear_layers_mut() {
+            layer.bf16_products = true;
+        }
+        model
+    }
+
+    /// Every block's four linear layers.
+    fn linear_layers_mut(&mut self) -> impl Iterator<Item = &mut Conv1D> {
+        self.h.iter_mut().flat_map(|block| {
+            [
                 &mut block.attn.c_attn,
                 &mut block.attn.c_proj,
                 &mut block.mlp.c_fc,
                 &mut block.mlp.c_proj,
-            ] {
-                layer.bf16_products = true;
-            }
-        }
-        model
+            ]
+        })
     }
 
     /// The same model for bf16 inference (`--precision bf16` on `score`, `generate`, `serve`,
@@ -386,15 +391,8 @@ impl Gpt {
         };
         let mut model = self.clone();
         model.packed_head = Some(pack_matrix(self.output_weight(), true));
-        for block in &mut model.h {
-            for layer in [
-                &mut block.attn.c_attn,
-                &mut block.attn.c_proj,
-                &mut block.mlp.c_fc,
-                &mut block.mlp.c_proj,
-            ] {
-                layer.packed_bf16 = Some(pack_matrix(layer.weight.val(), false));
-            }
+        for layer in model.linear_layers_mut() {
+            layer.packed_bf16 = Some(pack_matrix(layer.weight.val(), false));
         }
         model
     }
@@ -482,10 +480,7 @@ impl Gpt {
         let vocab = self.config.vocab_size;
         let hidden = hidden.reshape([batch * time, width]);
         let logits = match &self.packed_head {
-            Some(head) => {
-                let zero = Tensor::zeros([vocab], &hidden.device());
-                crate::kernels::linear_packed_bf16(hidden, head, zero)
-            }
+            Some(head) => crate::kernels::linear_packed_bf16(hidden, head, None),
             None => hidden.matmul(self.output_weight().transpose()),
         };
         logits.reshape([batch, time, vocab])

@@ -72,7 +72,7 @@ impl Conv1D {
         // One [B·T, in] × [in, out] product: a single large GEMM is the fastest shape on CPU.
         let x = x.reshape([batch * time, n_in]);
         let y = if let Some(packed) = &self.packed_bf16 {
-            crate::kernels::linear_packed_bf16(x, packed, self.bias.val())
+            crate::kernels::linear_packed_bf16(x, packed, Some(self.bias.val()))
         } else if self.bf16_products {
             crate::kernels::linear_bf16(x, weight, self.bias.val())
         } else {
