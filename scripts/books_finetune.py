@@ -1,6 +1,7 @@
 """Issue 22, parts 2-4: Table 5, Figure 2 (left) and the label-efficiency curve, fine-tuned from
 the books language model. Called by experiments/books_reproduction.sh; resumable (a run whose
-metrics.json exists is not run again), and it prints its plan, its progress and an ETA.
+metrics.json exists is not run again, and one interrupted after a whole epoch continues from its
+resume point with `genpt finetune --resume`), and it prints its plan, its progress and an ETA.
 
 Usage: python3 scripts/books_finetune.py GENPT MODEL SHARED_DATA SPLITS OUT
 
@@ -150,10 +151,12 @@ class Runner:
         if self.done_work:
             eta = f", ETA for this task's remaining runs {remaining * work * self.spent / self.done_work / 60:.0f} min"
         print(f"[{(time.time() - self.started) / 60:.0f} min] {os.path.basename(out)}{eta}", flush=True)
-        if os.path.exists(out):
-            shutil.rmtree(out)  # an interrupted run starts again
+        if os.path.exists(os.path.join(out, "resume", "state.json")):
+            args.append("--resume")  # an interrupted run continues after its last whole epoch
+        elif os.path.exists(out):
+            shutil.rmtree(out)  # one stopped in its first epoch starts again
         t0 = time.time()
-        with open(out + ".log", "w") as log:
+        with open(out + ".log", "a") as log:
             code = subprocess.call(args, stderr=log, stdout=log)
         if code != 0:
             with open(out + ".log") as f:
