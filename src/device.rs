@@ -76,6 +76,19 @@ pub fn is_gpu(backend: &str) -> bool {
     )
 }
 
+/// Whether `device` is one of the CPU backends' (flex, ndarray), whose tensors live in host
+/// memory.
+pub fn on_cpu(device: &Device) -> bool {
+    use burn::backend::DispatchDevice;
+    match device.as_dispatch().clone().inner() {
+        #[cfg(feature = "flex")]
+        DispatchDevice::Flex(_) => true,
+        #[cfg(feature = "ndarray")]
+        DispatchDevice::NdArray(_) => true,
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -210,12 +210,8 @@ fn dtypes(path: &Path) -> Vec<(String, safetensors::Dtype)> {
         .collect()
 }
 
-/// The device's random generator is process-wide and tests run on parallel threads.
-static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 #[test]
 fn bf16_training_keeps_fp32_master_weights_and_resumes_bit_exactly() {
-    let _serial = ONE_RUN_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
     let data = scratch("data");
     write_corpus(&data);
 

@@ -11,18 +11,6 @@ use std::process::Command;
 
 use genpt::pretrain::{checkpoint, pretrain, RunConfig};
 
-/// The device's random generator (burn's, which draws the initial weights) is process-wide, and
-/// the test harness runs tests on parallel threads: two runs drawing from it at once would each
-/// see the other's draws. Each test that trains in this process holds this lock. (Dropout masks
-/// are drawn per thread.)
-static ONE_RUN_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
-    ONE_RUN_AT_A_TIME
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 fn scratch(name: &str) -> PathBuf {
     common::scratch("pretrain", name)
 }
@@ -33,7 +21,6 @@ fn config(data: &Path, out: &Path) -> RunConfig {
 
 #[test]
 fn resume_is_bit_exact_and_needs_the_rng_state() {
-    let _serial = one_at_a_time();
     let data = scratch("data");
     write_corpus(&data);
 
@@ -109,7 +96,6 @@ fn a_crash_while_saving_keeps_the_last_good_checkpoint() {
     if !failpoints_built() {
         return;
     }
-    let _serial = one_at_a_time();
     let data = scratch("crash-data");
     write_corpus(&data);
     let out = scratch("crash");
@@ -164,7 +150,6 @@ fn a_crash_while_saving_keeps_the_last_good_checkpoint() {
 
 #[test]
 fn a_damaged_checkpoint_is_named_and_skipped_on_resume() {
-    let _serial = one_at_a_time();
     let data = scratch("damaged-data");
     write_corpus(&data);
     let out = scratch("damaged");
@@ -210,7 +195,6 @@ fn a_damaged_checkpoint_is_named_and_skipped_on_resume() {
 /// directory that does not fit the data is refused with a reason.
 #[test]
 fn continued_pretraining_starts_from_the_init_weights() {
-    let _serial = one_at_a_time();
     let data = scratch("init-data");
     write_corpus(&data);
     // The starting point: the last checkpoint of a short run (a genpt model directory).
@@ -295,7 +279,6 @@ fn a_full_disk_while_saving_leaves_no_partial_checkpoint() {
     if !failpoints_built() {
         return;
     }
-    let _serial = one_at_a_time();
     let data = scratch("enospc-data");
     write_corpus(&data);
     let out = scratch("enospc");
@@ -388,7 +371,6 @@ fn a_damaged_shard_is_refused_by_name_before_training() {
 /// (the zero-shot scores before update 1) used to survive and appear twice.
 #[test]
 fn a_fresh_start_keeps_no_earlier_records() {
-    let _serial = one_at_a_time();
     let data = scratch("fresh-data");
     write_corpus(&data);
     let out = scratch("fresh");
@@ -418,7 +400,6 @@ fn a_real_full_disk_loses_nothing() {
         eprintln!("skipped: mounting a tmpfs needs root");
         return;
     }
-    let _serial = one_at_a_time();
     let data = scratch("tmpfs-data");
     write_corpus(&data);
     let genpt = env!("CARGO_BIN_EXE_genpt");

@@ -52,12 +52,12 @@ impl ClassifierHead {
         } else {
             n_outputs
         };
-        Self {
+        crate::model::layers::initialize_now(Self {
             weight: param([n_embd, n_outputs], Init::Normal(0.02), device),
             bias: param([n_outputs], Init::Zeros, device),
             pooling,
             dropout,
-        }
+        })
     }
 
     /// `hidden`: [batch·choices, time, width] from the transformer; `classify_at`: [batch,

@@ -68,8 +68,5 @@ pub fn new_classifier(
     device: &Device,
 ) -> Classifier {
     let head = ClassifierHead::new(gpt.config().n_embd, n_outputs, pooling, dropout, device);
-    Classifier {
-        gpt,
-        head: head.materialize(),
-    }
+    Classifier { gpt, head }
 }

@@ -74,8 +74,10 @@ pub fn backward(
     assert!(mean.len() == rows && rstd.len() == rows);
     let mut dx = vec![0f32; x.len()];
     let task = rows_per_task(width);
-    // Per task: its rows' dx, and partial sums of d(gain) and d(bias) combined after.
-    let (dgain, dbias) = dx
+    // Per task: its rows' dx, and partial sums of d(gain) and d(bias), added after in task
+    // order: rayon's `reduce` would group them as its workers happened to steal the work, and
+    // the same inputs could then give gradients that differ in the last bit.
+    let partial: Vec<(Vec<f64>, Vec<f64>)> = dx
         .par_chunks_mut(task * width)
         .zip(x.par_chunks(task * width).zip(dy.par_chunks(task * width)))
         .zip(mean.par_chunks(task).zip(rstd.par_chunks(task)))
@@ -109,18 +111,16 @@ pub fn backward(
             }
             (dgain, dbias)
         })
-        .reduce(
-            || (vec![0f64; width], vec![0f64; width]),
-            |(mut g1, mut b1), (g2, b2)| {
-                for (a, b) in g1.iter_mut().zip(&g2) {
-                    *a += b;
-                }
-                for (a, b) in b1.iter_mut().zip(&b2) {
-                    *a += b;
-                }
-                (g1, b1)
-            },
-        );
+        .collect();
+    let (mut dgain, mut dbias) = (vec![0f64; width], vec![0f64; width]);
+    for (g, b) in &partial {
+        for (sum, x) in dgain.iter_mut().zip(g) {
+            *sum += x;
+        }
+        for (sum, x) in dbias.iter_mut().zip(b) {
+            *sum += x;
+        }
+    }
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<_>>();
     (dx, to_f32(dgain), to_f32(dbias))
 }

@@ -310,7 +310,7 @@ impl Gpt {
     /// unit LayerNorm gains, as in the release (GPT-2: the residual projections `c_proj` with
     /// std [`GptConfig::residual_init_std`]). Seed the device first for a reproducible draw.
     pub fn new(config: &GptConfig, device: &Device) -> Self {
-        Self::new_lazy(config, device).materialize()
+        super::layers::initialize_now(Self::new_lazy(config, device))
     }
 
     /// A model whose parameters are not allocated yet: the starting point for loading weights.

@@ -1,7 +1,7 @@
 //! The small building blocks of the GPT-1 decoder, named and laid out as in the official
 //! release and Hugging Face's `openai-gpt`, so that parameter paths *are* checkpoint names.
 
-use burn::module::{Module, Param, ParamId};
+use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::tensor::{Device, Distribution, Shape, Tensor};
 
 /// How a parameter starts out.
@@ -14,8 +14,8 @@ pub enum Init {
 
 /// A parameter created lazily: nothing is allocated until the value is first used, so that
 /// loading a checkpoint into a new model never pays for a random initialisation.
-/// [`crate::Gpt::new`] materialises every parameter at once, in declaration order, so that a
-/// seeded initialisation does not depend on the order of first use.
+/// [`crate::Gpt::new`] draws every parameter at once, in declaration order ([`initialize_now`]),
+/// so that a seeded initialisation does not depend on the order of first use.
 pub fn param<const D: usize>(shape: [usize; D], init: Init, device: &Device) -> Param<Tensor<D>> {
     Param::uninitialized(
         ParamId::new(),
@@ -35,6 +35,25 @@ pub fn param<const D: usize>(shape: [usize; D], init: Init, device: &Device) -> 
         true,
         Shape::from(shape),
     )
+}
+
+/// Draws every parameter of `module` that is still lazy, now, in declaration order.
+///
+/// burn's `Module::materialize` does not: since burn 0.22 it merges reparameterisations (LoRA)
+/// and leaves a lazy parameter lazy, to be drawn at its first use. That first use came after
+/// [`crate::rng::seeded`] had let go of the device's generator, so two models built on two
+/// threads of one process drew from each other's sequence (1 run in 10 of the resume tests,
+/// with their lock removed, started from other weights).
+pub fn initialize_now<M: Module>(module: M) -> M {
+    struct Draw;
+    impl ModuleVisitor for Draw {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            // Reading the value runs its pending initialisation.
+            let _ = param.val();
+        }
+    }
+    module.visit(&mut Draw);
+    module
 }
 
 /// An affine map stored input × output, as the release's `conv1d` with kernel width 1 and

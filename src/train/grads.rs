@@ -94,14 +94,19 @@ impl NamedGrads {
         }
     }
 
-    /// The global L2 norm over every gradient.
-    pub fn global_norm(&self) -> f64 {
-        // One scalar per tensor, summed on the host in f64.
-        self.grads
-            .values()
-            .map(|g| g.clone().square().sum().into_scalar::<f32>() as f64)
-            .sum::<f64>()
-            .sqrt()
+    /// The global L2 norm over every gradient: each tensor's Σ g² ([`sum_of_squares`]), added
+    /// in f64 in name order. (`&mut`: each gradient's values are read in place and handed back.)
+    pub fn global_norm(&mut self) -> f64 {
+        let mut total = 0.0;
+        self.grads = std::mem::take(&mut self.grads)
+            .into_iter()
+            .map(|(name, g)| {
+                let (sum, g) = sum_of_squares(g);
+                total += sum;
+                (name, g)
+            })
+            .collect();
+        total.sqrt()
     }
 
     /// `tf.clip_by_global_norm`: scales every gradient by `max_norm / max(norm, max_norm)`.
@@ -116,4 +121,43 @@ impl NamedGrads {
         }
         norm
     }
+}
+
+/// Σ g² of one gradient, in f64, the same bits however rayon schedules the work.
+///
+/// burn-flex sums a tensor of 4M values or more with rayon's adaptive reduction, whose
+/// grouping follows which worker steals which half of the work: summed there, the same
+/// gradients gave norms that differed in the last bit from one call to the next, and so did
+/// the clipped weights (a resumed gpt1 run was not the uninterrupted one). On the CPU the values
+/// are summed here instead, in chunks of a fixed size whose partial sums are added in order.
+/// A GPU backend keeps its own reduction (copying every gradient to the host each update would
+/// cost more than the step).
+pub fn sum_of_squares(g: Tensor<1>) -> (f64, Tensor<1>) {
+    let device = g.device();
+    if !crate::device::on_cpu(&device) {
+        let sum = g.clone().square().sum().into_scalar::<f32>() as f64;
+        return (sum, g);
+    }
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    let sum = |values: &[f32]| -> f64 {
+        let partial: Vec<f64> = values
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .map(|&x| f64::from(x) * f64::from(x))
+                    .sum::<f64>()
+            })
+            .collect();
+        partial.iter().sum()
+    };
+    if g.dtype() != burn::tensor::DType::F32 {
+        let values = g.clone().into_data().convert::<f32>();
+        return (sum(values.as_slice().expect("f32 values")), g);
+    }
+    // A gradient nothing else holds hands over its buffer, and takes it back: no copy.
+    let data = g.into_data();
+    let total = sum(data.as_slice().expect("f32 values"));
+    (total, Tensor::from_data(data, &device))
 }

@@ -1,0 +1,68 @@
+//! Numbers that must not depend on how rayon schedules the work: the same inputs give the same
+//! bits with 1, 2, 3 or 4 worker threads. A reduction whose grouping follows which worker steals
+//! which half (rayon's `reduce` and `sum` over a parallel iterator) fails this: its tree has
+//! more leaves the more threads there are, and under load it changes from one call to the next.
+//! Training that resumes bit for bit, and two runs of one seed that agree, rest on it.
+
+use burn::tensor::{Tensor, TensorData};
+
+use genpt::rng::Draws;
+use genpt::train::grads::{sum_of_squares, NamedGrads};
+
+/// `f` run inside a pool of `threads` workers.
+fn with_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// `n` values in [-1, 1].
+fn values(n: usize, seed: u64) -> Vec<f32> {
+    let mut draws = Draws::new(seed, 0);
+    (0..n)
+        .map(|_| (draws.below(2_000_001) as f32 - 1e6) * 1e-6)
+        .collect()
+}
+
+#[test]
+fn a_large_gradients_norm_is_the_same_whatever_the_threads() {
+    let device = genpt::device::device("flex").unwrap();
+    // Above the 4M values from which burn-flex sums a tensor with rayon's adaptive reduction.
+    let v = values(5_000_003, 1);
+    let exact: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    let g = Tensor::<1>::from_data(TensorData::new(v, [5_000_003]), &device);
+
+    let ours: Vec<u64> = (1..=4)
+        .map(|t| with_threads(t, || sum_of_squares(g.clone()).0).to_bits())
+        .collect();
+    assert!(
+        ours.iter().all(|&b| b == ours[0]),
+        "Σ g² by thread count: {:?}",
+        ours.iter().map(|&b| f64::from_bits(b)).collect::<Vec<_>>()
+    );
+    let got = f64::from_bits(ours[0]);
+    // f64 sums of 5M terms grouped two ways agree to about n·ε ≈ 1e-9.
+    assert!(
+        ((got - exact) / exact).abs() < 1e-9,
+        "{got} against {exact} summed in order in f64"
+    );
+    let mut grads = NamedGrads::default();
+    grads.grads.insert("w".into(), g.clone());
+    grads.count = 1;
+    assert_eq!(grads.global_norm().to_bits(), got.sqrt().to_bits());
+
+    // Negative control: burn-flex's own sum of the same squares, the old way of computing the
+    // norm, is not the same with 1 to 8 threads. (With 2 threads, the default here, 40 calls on
+    // one tensor gave two different sums, for 5M values and for gpt1's 31M-value embedding.)
+    let mut flex: Vec<u32> = (1..=8)
+        .map(|t| with_threads(t, || g.clone().square().sum().into_scalar::<f32>()).to_bits())
+        .collect();
+    flex.sort_unstable();
+    flex.dedup();
+    assert!(
+        flex.len() > 1,
+        "the control cannot tell: flex's sum was the same with 1 to 8 threads"
+    );
+}
