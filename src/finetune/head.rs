@@ -39,8 +39,23 @@ pub struct ClassifierHead {
 
 impl ClassifierHead {
     /// `n_outputs` classes (1 for regression and for multiple choice). The release initialises
-    /// the head like every other weight, N(0, 0.02), with a zero bias.
+    /// the head like every other weight, N(0, 0.02), with a zero bias: drawn here, from the
+    /// device's generator.
     pub fn new(
+        n_embd: usize,
+        n_outputs: usize,
+        pooling: Pooling,
+        dropout: f64,
+        device: &Device,
+    ) -> Self {
+        crate::model::layers::initialize_now(Self::new_lazy(
+            n_embd, n_outputs, pooling, dropout, device,
+        ))
+    }
+
+    /// [`Self::new`] with its parameters not drawn yet: the starting point for loading a saved
+    /// head, which draws nothing.
+    pub fn new_lazy(
         n_embd: usize,
         n_outputs: usize,
         pooling: Pooling,
@@ -52,12 +67,12 @@ impl ClassifierHead {
         } else {
             n_outputs
         };
-        crate::model::layers::initialize_now(Self {
+        Self {
             weight: param([n_embd, n_outputs], Init::Normal(0.02), device),
             bias: param([n_outputs], Init::Zeros, device),
             pooling,
             dropout,
-        })
+        }
     }
 
     /// `hidden`: [batch·choices, time, width] from the transformer; `classify_at`: [batch,

@@ -116,7 +116,8 @@ pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Classifier> {
     let d = gpt.config().n_embd;
     let weight = take("weight", vec![d, config.n_outputs])?;
     let bias = take("bias", vec![config.n_outputs])?;
-    let mut head = ClassifierHead::new(d, config.n_outputs, config.pooling, config.dropout, device);
+    let mut head =
+        ClassifierHead::new_lazy(d, config.n_outputs, config.pooling, config.dropout, device);
     head.weight = burn::module::Param::from_tensor(Tensor::from_data(weight, device));
     head.bias = burn::module::Param::from_tensor(Tensor::from_data(bias, device));
     Ok(Classifier { gpt, head })

@@ -41,7 +41,8 @@ pub struct ServeConfig {
     /// tokenizer.
     pub task_models: Vec<(String, PathBuf)>,
     pub backend: String,
-    /// The language model's inference precision (`--precision`).
+    /// The inference precision (`--precision`) of the language model and of the task models'
+    /// decoders.
     pub precision: crate::precision::Precision,
     pub limits: Limits,
     /// Sleep after each decoding step: for tests that need a generation to stay in flight.

@@ -108,7 +108,7 @@ pub struct WorkerConfig {
     pub lm_dir: PathBuf,
     pub task_dirs: Vec<PathBuf>,
     pub backend: String,
-    /// The language model's inference precision.
+    /// The inference precision of the language model and of the task models' decoders.
     pub precision: crate::precision::Precision,
     /// Generations decoded together at most; 1 serves one request at a time.
     pub max_batch: usize,
@@ -265,10 +265,19 @@ impl Worker {
             .precision
             .for_inference(lm)
             .map_err(anyhow::Error::msg)?;
+        // The task models' decoders in the language model's precision (their heads, one small
+        // product each, stay fp32).
         let tasks = config
             .task_dirs
             .iter()
-            .map(|dir| crate::finetune::load(dir, &device))
+            .map(|dir| {
+                let mut task = crate::finetune::load(dir, &device)?;
+                task.gpt = config
+                    .precision
+                    .for_inference(task.gpt)
+                    .map_err(anyhow::Error::msg)?;
+                Ok(task)
+            })
             .collect::<anyhow::Result<_>>()?;
         Ok(Self {
             lm,

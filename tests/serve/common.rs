@@ -390,6 +390,15 @@ pub fn sse_data(body: &str) -> Vec<String> {
 }
 
 pub fn direct_predictions(dir: &Path, examples: &[genpt_tasks::Example]) -> Vec<Prediction> {
+    direct_predictions_in(dir, examples, Default::default())
+}
+
+/// [`direct_predictions`] with the model's decoder at inference precision `precision`.
+pub fn direct_predictions_in(
+    dir: &Path,
+    examples: &[genpt_tasks::Example],
+    precision: genpt::precision::Precision,
+) -> Vec<Prediction> {
     let info = TaskInfo::load(dir).unwrap();
     let mut tokenizer = genpt_tokenizer::Tokenizer::from_dir(dir).unwrap();
     let specials = genpt::finetune::tasks::special_ids(
@@ -401,7 +410,8 @@ pub fn direct_predictions(dir: &Path, examples: &[genpt_tasks::Example]) -> Vec<
         .iter()
         .map(|e| genpt::finetune::tasks::encode_example(e, &kind, &tokenize, specials, 64).unwrap())
         .collect();
-    let model = ft::load(dir, &device()).unwrap();
+    let mut model = ft::load(dir, &device()).unwrap();
+    model.gpt = precision.for_inference(model.gpt).unwrap();
     // One example per forward pass: the reference is each input alone.
     encoded
         .iter()

@@ -357,3 +357,61 @@ async fn a_bf16_server_completes_as_bf16_generation_does() {
     // walked"), so the comparison above sees which weights the server used.
     assert!(differ_from_fp32 > 0, "bf16 and fp32 agree on every prompt");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bf16_server_classifies_with_bf16_decoders() {
+    if !genpt::kernels::bf16_gemm::available() {
+        eprintln!("skipped: this CPU has no AVX512-BF16 (--precision bf16 is refused there)");
+        return;
+    }
+    // `/v1/classify` on a `--precision bf16` server: the task model's decoder is packed in bf16
+    // as the language model is, and its probabilities are those of the same model run directly
+    // in bf16, one text per forward pass.
+    let mut config = config();
+    config.precision = genpt::precision::Precision::Bf16;
+    let server = Server::start(config).await;
+    let texts = ["the movie was good", "we saw a small boat on the river"];
+    let examples: Vec<genpt_tasks::Example> = texts
+        .iter()
+        .map(|t| genpt_tasks::Example {
+            id: String::new(),
+            input: genpt_tasks::Input::Single(t.to_string()),
+            label: None,
+        })
+        .collect();
+    let dir = &fixture().text_task;
+    let bf16 = direct_predictions_in(dir, &examples, genpt::precision::Precision::Bf16);
+    let fp32 = direct_predictions(dir, &examples);
+    let probabilities = |p: &Prediction| match p {
+        Prediction::Class { probabilities, .. } => probabilities.clone(),
+        _ => panic!("a classifier predicts classes"),
+    };
+    let mut farthest_from_fp32 = 0f32;
+    for ((text, want), fp32) in texts.iter().zip(&bf16).zip(&fp32) {
+        let (status, body) = server
+            .post(
+                "/v1/classify",
+                json!({"model": "sentiment", "inputs": text}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        for ((name, want), fp32) in ["negative", "positive"]
+            .iter()
+            .zip(probabilities(want))
+            .zip(probabilities(fp32))
+        {
+            let got = body["probabilities"][name].as_f64().unwrap() as f32;
+            assert!(
+                (got - want).abs() < 1e-5,
+                "{text:?} {name}: {got} vs bf16 {want}"
+            );
+            farthest_from_fp32 = farthest_from_fp32.max((got - fp32).abs());
+        }
+    }
+    // Negative control: the fp32 decoder's probabilities are farther off than the tolerance, so
+    // the comparison above sees which weights the server classified with.
+    assert!(
+        farthest_from_fp32 > 1e-5,
+        "bf16 and fp32 probabilities agree to {farthest_from_fp32}"
+    );
+}
