@@ -50,6 +50,20 @@ fn race_chooses_the_answer_with_the_best_average_logprob() {
         .map(|r| r["predicted"].as_u64().unwrap())
         .collect();
     assert_eq!(predicted, [1, 0, 0]);
+    // Each example carries the four options' scores (average log-probabilities under the copy
+    // scorer: 0 when every word of the option is in the article and question): the picks above
+    // score 0, and so does the right answer of the tie.
+    let scores: Vec<Vec<f64>> = result
+        .per_example
+        .iter()
+        .map(|r| serde_json::from_value(r["scores"].clone()).unwrap())
+        .collect();
+    assert!(scores.iter().all(|s| s.len() == 4), "{scores:?}");
+    for (s, &p) in scores.iter().zip(&predicted) {
+        assert_eq!(s[p as usize], 0.0, "{s:?}");
+    }
+    let tie = &result.per_example[1];
+    assert_eq!(scores[1][tie["label"].as_u64().unwrap() as usize], 0.0);
     assert!((result.value - 2.0 / 3.0).abs() < 1e-12, "{}", result.value);
     assert_eq!((result.chance, result.metric), (0.25, "accuracy"));
 }

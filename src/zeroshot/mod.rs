@@ -113,33 +113,57 @@ pub fn sst2_predict(
     positive: &[u32],
     negative: &[u32],
 ) -> usize {
-    let p = scorer.mean_logprob(sentence_then_very, positive);
-    let n = scorer.mean_logprob(sentence_then_very, negative);
+    let [n, p] = sst2_scores(scorer, sentence_then_very, positive, negative);
     usize::from(p > n)
+}
+
+/// The two scores [`sst2_predict`] compares, as [negative, positive] (the label order): the
+/// average log-probability of each label word after the sentence and "very".
+pub fn sst2_scores(
+    scorer: &dyn Scorer,
+    sentence_then_very: &[u32],
+    positive: &[u32],
+    negative: &[u32],
+) -> [f64; 2] {
+    [
+        scorer.mean_logprob(sentence_then_very, negative),
+        scorer.mean_logprob(sentence_then_very, positive),
+    ]
 }
 
 /// RACE, Story Cloze: the answer with the highest average token log-probability given the
 /// document (and question).
 pub fn choose_answer(scorer: &dyn Scorer, context: &[u32], answers: &[Vec<u32>]) -> usize {
-    let scores: Vec<f64> = answers
+    argmax(&answer_scores(scorer, context, answers))
+}
+
+/// Each answer's average token log-probability given the context: what [`choose_answer`]
+/// compares.
+pub fn answer_scores(scorer: &dyn Scorer, context: &[u32], answers: &[Vec<u32>]) -> Vec<f64> {
+    answers
         .iter()
         .map(|a| scorer.mean_logprob(context, a))
-        .collect();
-    argmax(&scores)
+        .collect()
 }
 
 /// Winograd: for each candidate, the sentence with the candidate substituted for the pronoun is
 /// split into `prefix` (up to and including the candidate) and `rest`; the candidate whose rest
 /// has the higher average log-probability wins (Trinh & Le's "partial" scoring).
 pub fn winograd_choose(scorer: &dyn Scorer, substituted: &[(Vec<u32>, Vec<u32>)]) -> usize {
-    let scores: Vec<f64> = substituted
-        .iter()
-        .map(|(prefix, rest)| scorer.mean_logprob(prefix, rest))
-        .collect();
-    argmax(&scores)
+    argmax(&winograd_scores(scorer, substituted))
 }
 
-fn argmax(scores: &[f64]) -> usize {
+/// Each candidate's score for [`winograd_choose`]: the average log-probability of the rest of
+/// the sentence after it.
+pub fn winograd_scores(scorer: &dyn Scorer, substituted: &[(Vec<u32>, Vec<u32>)]) -> Vec<f64> {
+    substituted
+        .iter()
+        .map(|(prefix, rest)| scorer.mean_logprob(prefix, rest))
+        .collect()
+}
+
+/// The index of the first highest score: the pick of every heuristic above.
+pub fn argmax(scores: &[f64]) -> usize {
     scores
         .iter()
         .enumerate()

@@ -15,7 +15,9 @@ use genpt_tasks::{Input, Label, Split};
 use genpt_tokenizer::Tokenizer;
 
 use super::winograd::{parse_dpr, parse_wsc_xml};
-use super::{best_threshold, choose_answer, cola_score, sst2_predict, winograd_choose, Scorer};
+use super::{
+    answer_scores, argmax, best_threshold, cola_score, sst2_scores, winograd_scores, Scorer,
+};
 
 /// The tasks a zero-shot heuristic exists for.
 pub const ZERO_SHOT_TASKS: &[&str] = &[
@@ -77,7 +79,8 @@ pub struct ZeroShotResult {
     pub reference: f64,
     /// The CoLA threshold on average log-probability, chosen on training examples.
     pub threshold: Option<f64>,
-    /// One JSON object per example: its id, what was predicted or scored, its label.
+    /// One JSON object per example: its id, its label, and what was predicted with the scores
+    /// it was picked by (`scores`, one per option in label order; CoLA: `mean_logprob`).
     pub per_example: Vec<serde_json::Value>,
 }
 
@@ -272,8 +275,10 @@ impl ZeroShotTask {
                 per_example,
             };
         }
-        // The other heuristics pick one of several options: (predicted, label) per example.
-        let picks: Vec<(usize, usize)> = match &self.examples {
+        // The other heuristics score each option and pick the highest: (scores, label) per
+        // example. The scores go out with each example, so that a threshold-free measure (the
+        // ranking of SST-2's two scores, say) can be computed from them.
+        let scored: Vec<(Vec<f64>, usize)> = match &self.examples {
             Examples::Acceptability { .. } => unreachable!("handled above"),
             Examples::Sentiment {
                 eval,
@@ -281,25 +286,34 @@ impl ZeroShotTask {
                 negative,
             } => eval
                 .iter()
-                .map(|(tokens, label)| (sst2_predict(scorer, tokens, positive, negative), *label))
+                .map(|(tokens, label)| {
+                    (
+                        sst2_scores(scorer, tokens, positive, negative).to_vec(),
+                        *label,
+                    )
+                })
                 .collect(),
             Examples::Choice { eval } => eval
                 .iter()
                 .map(|(document, answers, label)| {
-                    (choose_answer(scorer, document, answers), *label)
+                    (answer_scores(scorer, document, answers), *label)
                 })
                 .collect(),
             Examples::Winograd { eval } => eval
                 .iter()
-                .map(|(candidates, answer)| (winograd_choose(scorer, candidates), *answer))
+                .map(|(candidates, answer)| (winograd_scores(scorer, candidates), *answer))
                 .collect(),
         };
-        let (predicted, gold): (Vec<usize>, Vec<usize>) = picks.iter().copied().unzip();
+        let (predicted, gold): (Vec<usize>, Vec<usize>) =
+            scored.iter().map(|(s, l)| (argmax(s), *l)).unzip();
         let per_example = self
             .ids
             .iter()
-            .zip(&picks)
-            .map(|(id, (p, l))| serde_json::json!({ "id": id, "predicted": p, "label": l }))
+            .zip(&scored)
+            .zip(&predicted)
+            .map(|((id, (scores, l)), p)| {
+                serde_json::json!({ "id": id, "predicted": p, "label": l, "scores": scores })
+            })
             .collect();
         let value = genpt_tasks::accuracy(&predicted, &gold);
         ZeroShotResult {
