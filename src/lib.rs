@@ -49,3 +49,7 @@ pub fn retain_freed_memory() {
     // SAFETY: sets a process-wide allocator option; mimalloc documents it as safe at any time.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
 }
+
+/// The commit this genpt was built from (`-dirty` when tracked files differed from it;
+/// `unknown` outside a git checkout): see build.rs.
+pub const BUILD_COMMIT: &str = env!("GENPT_COMMIT");

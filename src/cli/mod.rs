@@ -21,7 +21,7 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Parser, Debug)]
 #[command(
     name = "genpt",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("GENPT_COMMIT"), ")"),
     about = "GPT-1 (Radford et al., 2018) in Rust: tokenize, pre-train, fine-tune, evaluate"
 )]
 pub struct Cli {

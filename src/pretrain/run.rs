@@ -323,7 +323,9 @@ pub fn pretrain_with(
     let (world, rank) = (sync.world_size() as u64, sync.rank() as u64);
     let grad_device = device.clone().inner();
     let mut log = if leader {
-        std::fs::write(out.join("config.toml"), config.to_toml())?;
+        // The settings of the run, under the commit that made it.
+        let header = format!("# genpt commit {}\n", crate::BUILD_COMMIT);
+        std::fs::write(out.join("config.toml"), header + &config.to_toml())?;
         let metrics = out.join("metrics.jsonl");
         if !resume && metrics.exists() {
             // A fresh start (one killed before its first checkpoint included) keeps none of an
