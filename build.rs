@@ -19,7 +19,15 @@ fn git(args: &[&str]) -> Option<String> {
 fn main() {
     let commit = match git(&["rev-parse", "HEAD"]) {
         Some(sha) => {
-            let mut status = vec!["status", "--porcelain", "--untracked-files=no", "--"];
+            // `--no-optional-locks`: without it `status` may rewrite the index it is watched by
+            // (and hold index.lock while a user commits).
+            let mut status = vec![
+                "--no-optional-locks",
+                "status",
+                "--porcelain",
+                "--untracked-files=no",
+                "--",
+            ];
             status.extend(SOURCES);
             let dirty = git(&status).is_some_and(|changes| !changes.is_empty());
             if dirty {
@@ -32,16 +40,21 @@ fn main() {
     };
     println!("cargo:rustc-env=GENPT_COMMIT={commit}");
 
-    // Run again when the commit moves (the branch's ref, or HEAD itself when detached), when
-    // the index changes (`git add`, `git commit`), or when a source file changes (dirty or not).
-    let mut watched = vec!["HEAD".to_string(), "index".into(), "packed-refs".into()];
+    // Run again when the commit moves (HEAD's reflog grows with every commit, checkout and
+    // reset, whether the refs are loose or packed; HEAD and the branch's ref where reflogs are
+    // off), when the index changes (`git add`), or when a source file changes (dirty or not).
+    // Only files that exist: Cargo reruns a script on every build while a watched file is
+    // missing.
+    let mut watched = vec!["logs/HEAD".to_string(), "HEAD".into(), "index".into()];
     if let Some(reference) = git(&["rev-parse", "--symbolic-full-name", "HEAD"]) {
         watched.push(reference);
     }
     for name in watched {
         // `--git-path` finds each file in worktrees too.
         if let Some(path) = git(&["rev-parse", "--git-path", &name]) {
-            println!("cargo:rerun-if-changed={path}");
+            if std::path::Path::new(&path).exists() {
+                println!("cargo:rerun-if-changed={path}");
+            }
         }
     }
     for path in SOURCES {

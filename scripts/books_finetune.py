@@ -151,18 +151,20 @@ class Runner:
         if self.done_work:
             eta = f", ETA for this task's remaining runs {remaining * work * self.spent / self.done_work / 60:.0f} min"
         print(f"[{(time.time() - self.started) / 60:.0f} min] {os.path.basename(out)}{eta}", flush=True)
-        if os.path.exists(os.path.join(out, "resume", "state.json")):
+        resuming = os.path.exists(os.path.join(out, "resume", "state.json"))
+        if resuming:
             args.append("--resume")  # an interrupted run continues after its last whole epoch
         elif os.path.exists(out):
             shutil.rmtree(out)  # one stopped in its first epoch starts again
         t0 = time.time()
-        with open(out + ".log", "a") as log:
+        with open(out + ".log", "a" if resuming else "w") as log:
             code = subprocess.call(args, stderr=log, stdout=log)
         if code != 0:
             with open(out + ".log") as f:
                 sys.exit(f"{os.path.basename(out)} failed:\n" + "".join(f.readlines()[-5:]))
-        self.spent += time.time() - t0
-        self.done_work += work
+        if not resuming:  # a resumed run did only part of its work here: no rate from it
+            self.spent += time.time() - t0
+            self.done_work += work
         for entry in os.listdir(out):  # keep the metrics, not the weights
             path = os.path.join(out, entry)
             if os.path.isdir(path):

@@ -35,7 +35,9 @@ def main(paths):
     for path in paths:
         with open(path) as f:
             rows = [json.loads(line) for line in f]
-        differences = [r["scores"][1] - r["scores"][0] for r in rows]
+        # JSON has no infinities: genpt writes a score of -inf (an empty continuation) as null.
+        score = lambda v: float("-inf") if v is None else v
+        differences = [score(r["scores"][1]) - score(r["scores"][0]) for r in rows]
         labels = [r["label"] for r in rows]
         mean = lambda xs: sum(xs) / len(xs)
         pos = [d for d, l in zip(differences, labels) if l == 1]

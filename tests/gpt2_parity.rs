@@ -322,8 +322,7 @@ fn fresh_gpt2_initialisation_and_gradients() {
         ..genpt::GptConfig::gpt2()
     };
     let device = genpt::device::device("flex").unwrap().autodiff();
-    device.seed(5);
-    let model = Gpt::new(&config, &device);
+    let model = genpt::rng::seeded(&device, 5, || Gpt::new(&config, &device));
     let tensors = weights::export(&model);
     let std = |name: &str| {
         let v = &tensors[name].values;

@@ -392,14 +392,29 @@ fn an_interrupted_fine_tuning_resumes_byte_for_byte() {
         "best/head.safetensors",
         "resume/model/model.safetensors",
         "resume/optimizer.safetensors",
-        "resume/state.json",
-        "metrics.json",
     ] {
         assert!(
             std::fs::read(straight.join(file)).unwrap()
                 == std::fs::read(resumed.join(file)).unwrap(),
             "{file} differs from the uninterrupted run's"
         );
+    }
+    // The run's state and summary are the same too, except that the resumed run names the
+    // commit of each of its two segments.
+    let json = |path: PathBuf| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+    };
+    let commit = genpt::BUILD_COMMIT;
+    for (file, key) in [
+        ("resume/state.json", "commits"),
+        ("metrics.json", "genpt_commits"),
+    ] {
+        let (mut a, mut b) = (json(straight.join(file)), json(resumed.join(file)));
+        assert_eq!(a[key], serde_json::json!([commit]), "{file}");
+        assert_eq!(b[key], serde_json::json!([commit, commit]), "{file}");
+        a.as_object_mut().unwrap().remove(key);
+        b.as_object_mut().unwrap().remove(key);
+        assert_eq!(a, b, "{file} differs from the uninterrupted run's");
     }
     let records = |dir: &Path| -> Vec<serde_json::Value> {
         read_jsonl(&dir.join("metrics.jsonl"))

@@ -370,7 +370,7 @@ fn bf16_decoding_with_the_cache_gives_the_full_forward_logits() {
 }
 
 #[test]
-fn bf16_inference_is_refused_without_native_bf16_products() {
+fn bf16_inference_is_refused_where_there_is_no_bf16_kernel() {
     // ndarray has no bf16 kernel: the refusal says what is needed, instead of a slow path.
     let Ok(device) = genpt::device::device("ndarray") else {
         eprintln!("skipped: built without the ndarray backend");
@@ -379,9 +379,46 @@ fn bf16_inference_is_refused_without_native_bf16_products() {
     let (model, _, _) = fixture_model(&device);
     let err = Precision::Bf16.for_inference(model).unwrap_err();
     assert!(
-        err.contains("AVX512-BF16") && err.contains("--precision fp32"),
+        err.contains("flex") && err.contains("AVX2") && err.contains("--precision fp32"),
         "{err}"
     );
+}
+
+/// A CPU without AVX512-BF16 runs bf16 inference through the AVX2 path, which widens each bf16
+/// weight to fp32 as it reads it (`GENPT_AVX512BF16=0` makes this machine run that path). The
+/// two paths add the same exact products in the same order, so `genpt score --precision bf16`
+/// prints the same log-probabilities, to the last digit, on either.
+#[test]
+fn bf16_inference_through_avx2_scores_as_the_native_path() {
+    use genpt::kernels::bf16_gemm;
+    if !(bf16_gemm::available() && bf16_gemm::avx2_available()) {
+        eprintln!("skipped: comparing the two paths needs AVX512-BF16 and AVX2 on one CPU");
+        return;
+    }
+    let (dir, expected) = fixture();
+    let ids: Vec<String> = expected.ids[0].iter().map(i64::to_string).collect();
+    let score = |precision: &str, avx512_bf16: &str| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_genpt"))
+            .args(["score", "--model"])
+            .arg(&dir)
+            .args(["--n-head", &n_head_of_fixture().to_string()])
+            .args(["--ids", &ids.join(","), "--precision", precision])
+            .env("GENPT_AVX512BF16", avx512_bf16)
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(out.status.success(), "{log}");
+        (String::from_utf8(out.stdout).unwrap(), log)
+    };
+    let (native, native_log) = score("bf16", "1");
+    let (widened, widened_log) = score("bf16", "0");
+    // Each run says which path it took.
+    assert!(native_log.contains("through AVX512-BF16"), "{native_log}");
+    assert!(widened_log.contains("through AVX2"), "{widened_log}");
+    assert!(native.contains("logprob"), "{native}");
+    assert_eq!(widened, native);
+    // Negative control: fp32 weights score differently, so the output shows the precision.
+    assert_ne!(score("fp32", "0").0, widened);
 }
 
 // ---- fine-tuning: `genpt finetune --precision bf16` ----
@@ -395,8 +432,9 @@ fn finetune_gradients(precision: Precision) -> (f64, f64, std::collections::BTre
     use genpt::finetune::Pooling;
     let device = genpt::device::device("flex").unwrap().autodiff();
     let (gpt, _, expected) = fixture_model(&device);
-    device.seed(3);
-    let model = new_classifier(gpt, Pooling::Single, 2, 0.0, &device);
+    let model = genpt::rng::seeded(&device, 3, || {
+        new_classifier(gpt, Pooling::Single, 2, 0.0, &device)
+    });
     let examples: Vec<EncodedExample> = expected
         .ids
         .iter()

@@ -49,6 +49,24 @@ fn resume_is_bit_exact_and_needs_the_rng_state() {
         want == final_weights(&split),
         "resumed weights differ from the uninterrupted run"
     );
+    // config.toml names the commit of each segment.
+    let commits = |dir: &Path| -> Vec<String> {
+        std::fs::read_to_string(dir.join("config.toml"))
+            .unwrap()
+            .lines()
+            .take_while(|l| l.starts_with("# genpt commit "))
+            .map(str::to_string)
+            .collect()
+    };
+    let first = format!("# genpt commit {}", genpt::BUILD_COMMIT);
+    assert_eq!(commits(&straight), std::slice::from_ref(&first));
+    let resumed = commits(&split);
+    assert_eq!(resumed.len(), 2, "{resumed:?}");
+    assert_eq!(resumed[0], first);
+    assert!(
+        resumed[1].starts_with(&first) && resumed[1].contains("(resumed after update "),
+        "{resumed:?}"
+    );
 
     // Negative control: the same, but the checkpoint's RNG position is lost on the way.
     let broken = scratch("broken");
@@ -238,7 +256,8 @@ fn continued_pretraining_starts_from_the_init_weights() {
         shape.n_head,
         shape.n_positions,
     ) = (50, 2, 32, 2, 16);
-    let model = genpt::Gpt::new(&shape, &Default::default());
+    let device = Default::default();
+    let model = genpt::rng::seeded(&device, 1, || genpt::Gpt::new(&shape, &device));
     genpt::weights::hf::save(&model, &wide).unwrap();
     let err = continued("init-vocab-run", Some(&wide))
         .err()

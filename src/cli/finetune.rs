@@ -383,7 +383,7 @@ fn finetune_in(
         "best_dev_score": outcome.best_score,
         "history": outcome.history,
         "config": serde_json::to_value(&config)?,
-        "genpt_commit": crate::BUILD_COMMIT,
+        "genpt_commits": outcome.commits,
     });
     crate::weights::write_atomic(
         &args.out.join("metrics.json"),

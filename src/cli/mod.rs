@@ -92,7 +92,7 @@ fn genpt_device(name: &str) -> anyhow::Result<burn::tensor::Device> {
 pub struct InferencePrecisionArgs {
     /// fp32 (default) or bf16: the linear layers' and the output layer's weights rounded to
     /// bf16 once, products with fp32 sums (half the weight bytes per token; flex on a CPU with
-    /// AVX512-BF16).
+    /// AVX512-BF16, or with AVX2 and FMA, where each weight is widened to fp32 as it is read).
     #[arg(long, default_value = "fp32")]
     pub precision: crate::precision::Precision,
 }

@@ -225,6 +225,8 @@ struct Trainer<'a> {
     /// Epochs completed, as the last evaluation reported it (the release logs during the first
     /// epoch with 0).
     epochs_done: usize,
+    /// The commit of each segment of the run, this one last.
+    commits: Vec<String>,
 }
 
 impl Trainer<'_> {
@@ -340,6 +342,7 @@ impl LoopHooks for Trainer<'_> {
             history: self.history.clone(),
             config: self.config.clone(),
             train_fingerprint: self.train_fingerprint,
+            commits: self.commits.clone(),
         };
         let (model, optimizer) = (self.model(), &self.optimizer);
         super::io::replace_dir(&self.out.join(RESUME_DIR), |dir| {
@@ -378,6 +381,9 @@ struct ResumeState {
     /// What the run was: a resume with other settings or other training examples is refused.
     config: FinetuneConfig,
     train_fingerprint: u32,
+    /// The commits of the segments so far (absent from resume points of older builds).
+    #[serde(default)]
+    commits: Vec<String>,
 }
 
 /// CRC-32 of the encoded training examples (ids, classification positions, targets), in order.
@@ -526,7 +532,7 @@ pub fn finetune_with(
         l2: config.l2,
         ..AdamConfig::default()
     });
-    let (model, loop_state, best_epoch, history) = match resumed {
+    let (model, loop_state, best_epoch, history, mut commits) = match resumed {
         Some((state, model, moments)) => {
             optimizer.step = state.optimizer_step;
             optimizer
@@ -543,10 +549,12 @@ pub fn finetune_with(
                 Some(state.loop_state),
                 state.best_epoch,
                 state.history,
+                state.commits,
             )
         }
-        None => (model, None, 0, Vec::new()),
+        None => (model, None, 0, Vec::new(), Vec::new()),
     };
+    commits.push(crate::BUILD_COMMIT.to_string());
     let done = loop_state.as_ref().map_or(0, |s| s.n_updates);
     let epochs_done = loop_state.as_ref().map_or(0, |s| s.epochs_done);
     let mut trainer = Trainer {
@@ -576,6 +584,7 @@ pub fn finetune_with(
         history,
         best_epoch,
         epochs_done,
+        commits,
     };
     let best = drive_from(
         train.len(),
@@ -596,6 +605,7 @@ pub fn finetune_with(
         best_epoch: trainer.best_epoch,
         best_dir: out.join("best"),
         history: trainer.history,
+        commits: trainer.commits,
     })
 }
 

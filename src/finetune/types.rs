@@ -110,6 +110,9 @@ pub struct FinetuneOutcome {
     pub best_epoch: usize,
     pub best_dir: PathBuf,
     pub history: Vec<serde_json::Value>,
+    /// The commit of each segment of the run ([`crate::BUILD_COMMIT`]): one, or one more per
+    /// `--resume`.
+    pub commits: Vec<String>,
 }
 
 #[cfg(test)]

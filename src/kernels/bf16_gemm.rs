@@ -16,8 +16,15 @@
 //! so the five AMX instructions are written with `asm!`; Linux hands out the tile state only
 //! after `arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA)`, asked once.
 //!
+//! CPUs with AVX2 and FMA but no AVX512-BF16 run the same packed layouts through an AVX2 tile
+//! that widens each bf16 to fp32 (a shift) and multiplies with FMAs: no faster per operation
+//! than fp32, but it reads half the bytes of weights, which is what bounds decoding. That path
+//! serves inference with weights packed once ([`weights_available`], `--precision bf16` on
+//! `generate`, `serve` and the other inference commands); training in bf16 needs the native
+//! products ([`available`]).
+//!
 //! Strides let the same kernel compute `X·W`, `dY·Wᵀ` and `Xᵀ·dY` without copies in fp32.
-//! Callers check [`available`] first; other CPUs keep the fp32 path.
+//! Callers check [`available`] (or [`weights_available`]) first; other CPUs keep the fp32 path.
 
 use rayon::prelude::*;
 
@@ -28,13 +35,16 @@ pub const NR: usize = 32;
 /// Rows per parallel task: 8 row blocks share each packed B panel while it is in cache.
 pub const ROWS_PER_TASK: usize = 64;
 
-/// Whether this CPU has AVX512-BF16 (with AVX-512F and BW), read once.
+/// Whether this CPU has AVX512-BF16 (with AVX-512F and BW), read once. `GENPT_AVX512BF16=0`
+/// turns the path off, so that a machine that has it can run (and time) what an AVX2-only CPU
+/// runs.
 pub fn available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            std::arch::is_x86_feature_detected!("avx512f")
+            std::env::var("GENPT_AVX512BF16").map_or(true, |v| v != "0")
+                && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512bf16")
         }
@@ -43,6 +53,41 @@ pub fn available() -> bool {
             false
         }
     })
+}
+
+/// Whether this CPU has AVX2 and FMA, what the widening path needs, read once.
+pub fn avx2_available() -> bool {
+    static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *AVX2.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        {
+            std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma")
+        }
+        #[cfg(not(target_arch = "x86_64"))]
+        {
+            false
+        }
+    })
+}
+
+/// Whether products with packed bf16 weights ([`pack`], [`gemm_packed`]) run here: natively
+/// with AVX512-BF16, or widened to fp32 with AVX2.
+pub fn weights_available() -> bool {
+    available() || avx2_available()
+}
+
+/// Which path [`gemm_packed`] takes on this CPU, in words (for the log of a bf16 load).
+pub fn path_name() -> &'static str {
+    if amx_available() {
+        "AMX-BF16 tiles"
+    } else if available() {
+        "AVX512-BF16"
+    } else if avx2_available() {
+        "AVX2, each bf16 widened to fp32"
+    } else {
+        "none on this CPU"
+    }
 }
 
 /// Whether the AMX-BF16 tile unit can be used: the CPU has it (Linux lists `amx_bf16`) and the
@@ -337,12 +382,13 @@ fn pack_for(b: Strided, amx: bool) -> PackedB {
 /// `c` [a.rows, b.cols] row-major `= a·b` (or `+=` with `accumulate`), operands rounded to
 /// bf16, sums in fp32. Panics unless [`available`].
 pub fn gemm(a: Strided, b: Strided, c: &mut [f32], accumulate: bool) {
+    assert!(available(), "bf16 GEMM needs AVX512-BF16");
     gemm_packed(a, &pack(b), c, accumulate)
 }
 
-/// [`gemm`] with `b` packed beforehand.
+/// [`gemm`] with `b` packed beforehand: natively where [`available`], widened to fp32 with
+/// AVX2 elsewhere (panics unless [`weights_available`]).
 pub fn gemm_packed(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
-    assert!(available(), "bf16 GEMM needs AVX512-BF16");
     assert_eq!(a.cols, b.rows, "inner dimensions differ");
     let (m, n) = (a.rows, b.cols);
     assert_eq!(c.len(), m * n, "the output is not [{m}, {n}]");
@@ -353,11 +399,42 @@ pub fn gemm_packed(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
     if b.amx {
         return amx::gemm(a, b, c, accumulate);
     }
-    avx512_gemm(a, b, c, accumulate);
+    if available() {
+        panel_gemm(a, b, c, accumulate, Kernel::Avx512Bf16);
+    } else {
+        assert!(
+            avx2_available(),
+            "bf16 products need AVX512-BF16, or AVX2 with FMA"
+        );
+        panel_gemm(a, b, c, accumulate, Kernel::Avx2);
+    }
 }
 
-/// The AVX512-BF16 path of [`gemm_packed`] (shapes checked there).
-fn avx512_gemm(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
+/// [`gemm_packed`] through the AVX2 path whatever this CPU also has: what a CPU without
+/// AVX512-BF16 runs, public so that the two paths can be compared (and timed) on one machine.
+/// Panics unless [`avx2_available`].
+pub fn gemm_packed_avx2(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
+    assert!(avx2_available(), "the widening path needs AVX2 and FMA");
+    assert!(!b.amx, "B was packed for the tile path");
+    assert_eq!(a.cols, b.rows, "inner dimensions differ");
+    assert_eq!(c.len(), a.rows * b.cols, "the output is not [m, n]");
+    if a.rows > 0 && b.cols > 0 {
+        panel_gemm(a, b, c, accumulate, Kernel::Avx2);
+    }
+}
+
+/// Which register tile [`panel_gemm`] runs.
+#[derive(Clone, Copy, PartialEq)]
+enum Kernel {
+    /// `vdpbf16ps`: both products of a pair in one instruction.
+    Avx512Bf16,
+    /// Each bf16 widened to fp32, two FMAs per pair (in the order `vdpbf16ps` adds them).
+    Avx2,
+}
+
+/// The register-tile paths of [`gemm_packed`] (shapes checked there): A packed into row blocks,
+/// each (row block, panel of B) one tile of `kernel`, scheduled for many rows or for few.
+fn panel_gemm(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool, kernel: Kernel) {
     assert!(!b.amx, "B was packed for the tile path");
     let (m, n) = (a.rows, b.cols);
     let k_pairs = b.k_pairs;
@@ -369,11 +446,19 @@ fn avx512_gemm(a: Strided, b: &PackedB, c: &mut [f32], accumulate: bool) {
         let a_block = &ap[block * k_pairs * MR..(block + 1) * k_pairs * MR];
         let b_panel = &bp[panel * k_pairs * NR..(panel + 1) * k_pairs * NR];
         let (rows, cols) = (MR.min(m - block * MR), NR.min(n - panel * NR));
-        // SAFETY: `available()` was checked by the caller; the slices cover k_pairs pairs, and
-        // `out` has `rows` rows of `ldc` with `cols` columns left in C (callers' slicing).
+        // SAFETY: the caller checked that the CPU has `kernel`'s features; the slices cover
+        // k_pairs pairs, and `out` has `rows` rows of `ldc` with `cols` columns left in C
+        // (callers' slicing).
         #[cfg(target_arch = "x86_64")]
         unsafe {
-            tile_rows(a_block, b_panel, k_pairs, out, n, rows, cols, accumulate)
+            match kernel {
+                Kernel::Avx512Bf16 => {
+                    tile_rows(a_block, b_panel, k_pairs, out, n, rows, cols, accumulate)
+                }
+                Kernel::Avx2 => {
+                    avx2::tile_rows(a_block, b_panel, k_pairs, out, n, rows, cols, accumulate)
+                }
+            }
         };
     };
     let threads = rayon::current_num_threads();
@@ -489,6 +574,104 @@ unsafe fn tile<const R: usize>(
                 v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, dst));
             }
             _mm512_mask_storeu_ps(dst, m, v);
+        }
+    }
+}
+
+/// The AVX2 tile: bf16 pairs widened to fp32 and multiplied with FMAs.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::*;
+
+    use super::{MR, NR};
+
+    /// One [`MR`]-row block of C against a panel, two rows at a time: a tile of 2 rows × 32
+    /// columns keeps 8 accumulators, the widened halves of B and the broadcast A values in
+    /// AVX2's 16 registers.
+    ///
+    /// # Safety
+    /// As [`tile`], on a CPU with AVX2 and FMA.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn tile_rows(
+        a: &[u32],
+        b: &[u32],
+        k_pairs: usize,
+        out: *mut f32,
+        ldc: usize,
+        rows: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        let mut r = 0;
+        while r < rows {
+            if rows - r >= 2 {
+                tile::<2>(a, r, b, k_pairs, out.add(r * ldc), ldc, cols, accumulate);
+                r += 2;
+            } else {
+                tile::<1>(a, r, b, k_pairs, out.add(r * ldc), ldc, cols, accumulate);
+                r += 1;
+            }
+        }
+    }
+
+    /// Rows `first..first + R` of a packed row block against a panel, over all k. Per k-pair,
+    /// each lane adds the product of the pair's second (high) elements and then the first's,
+    /// the order in which `vdpbf16ps` adds them; products of two bf16 are exact in fp32, so
+    /// the sums are rounded as on the native path.
+    ///
+    /// # Safety
+    /// The CPU has AVX2 and FMA; `a` holds `k_pairs` × [`MR`] pairs of the row block and `b`
+    /// `k_pairs` × [`NR`] of the panel; `out[r * ldc + j]` for r < R, j < cols is writable and
+    /// no other thread touches it.
+    #[target_feature(enable = "avx2,fma")]
+    // Indices say which register is which: row r, column group g.
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    unsafe fn tile<const R: usize>(
+        a: &[u32],
+        first: usize,
+        b: &[u32],
+        k_pairs: usize,
+        out: *mut f32,
+        ldc: usize,
+        cols: usize,
+        accumulate: bool,
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); 4]; R];
+        let high = _mm256_set1_epi32(0xffff_0000_u32 as i32);
+        let (a, b) = (a.as_ptr(), b.as_ptr());
+        for p in 0..k_pairs {
+            // This pair's A values, each row's two halves widened and broadcast.
+            let mut a_lo = [_mm256_setzero_ps(); R];
+            let mut a_hi = [_mm256_setzero_ps(); R];
+            for r in 0..R {
+                let word = *a.add(p * MR + first + r);
+                a_lo[r] = _mm256_set1_ps(f32::from_bits(word << 16));
+                a_hi[r] = _mm256_set1_ps(f32::from_bits(word & 0xffff_0000));
+            }
+            for g in 0..4 {
+                let pairs = _mm256_loadu_si256(b.add(p * NR + 8 * g) as *const __m256i);
+                let lo = _mm256_castsi256_ps(_mm256_slli_epi32(pairs, 16));
+                let hi = _mm256_castsi256_ps(_mm256_and_si256(pairs, high));
+                for r in 0..R {
+                    acc[r][g] = _mm256_fmadd_ps(a_hi[r], hi, acc[r][g]);
+                    acc[r][g] = _mm256_fmadd_ps(a_lo[r], lo, acc[r][g]);
+                }
+            }
+        }
+        for (r, acc) in acc.iter().enumerate() {
+            let row = out.add(r * ldc);
+            for (g, &v) in acc.iter().enumerate() {
+                let start = 8 * g;
+                if start >= cols {
+                    break;
+                }
+                let mut lanes = [0f32; 8];
+                _mm256_storeu_ps(lanes.as_mut_ptr(), v);
+                for (j, &x) in lanes.iter().enumerate().take(cols - start) {
+                    let dst = row.add(start + j);
+                    *dst = if accumulate { *dst + x } else { x };
+                }
+            }
         }
     }
 }
@@ -661,9 +844,19 @@ mod tests {
 
     /// The implementations this CPU can run, by name.
     fn implementations() -> Vec<(&'static str, Gemm)> {
-        let mut out: Vec<(&'static str, Gemm)> = vec![("avx512-bf16", |a, b, c, acc| {
-            avx512_gemm(a, &pack_for(b, false), c, acc)
-        })];
+        let mut out: Vec<(&'static str, Gemm)> = Vec::new();
+        if available() {
+            out.push(("avx512-bf16", |a, b, c, acc| {
+                panel_gemm(a, &pack_for(b, false), c, acc, Kernel::Avx512Bf16)
+            }));
+        } else {
+            eprintln!("avx512-bf16 not checked: this CPU has no AVX512-BF16");
+        }
+        if avx2_available() {
+            out.push(("avx2", |a, b, c, acc| {
+                gemm_packed_avx2(a, &pack_for(b, false), c, acc)
+            }));
+        }
         #[cfg(target_arch = "x86_64")]
         if amx_available() {
             out.push(("amx-bf16", |a, b, c, acc| {
@@ -709,10 +902,6 @@ mod tests {
 
     #[test]
     fn products_match_the_rounded_operands_on_odd_shapes_and_strides() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX512-BF16");
-            return;
-        }
         // Shapes that are not multiples of MR, NR or 2 (odd k), and transposed operands.
         for (name, gemm) in implementations() {
             for (m, k, n) in [
@@ -791,10 +980,6 @@ mod tests {
 
     #[test]
     fn a_wrong_pair_order_is_caught() {
-        if !available() {
-            eprintln!("skipped: this CPU has no AVX512-BF16");
-            return;
-        }
         // Negative control for the packing: B given untransposed where its transpose is meant
         // (a square problem, so the shapes still fit) gives a different product.
         let (m, k) = (9, 40);
@@ -812,5 +997,32 @@ mod tests {
                 "{name}: the wrong operand went unnoticed ({worst:e})"
             );
         }
+    }
+
+    #[test]
+    fn the_avx2_path_adds_as_the_native_instruction_does() {
+        if !(available() && avx2_available()) {
+            eprintln!("skipped: this CPU lacks AVX512-BF16 or AVX2, so there are not two paths");
+            return;
+        }
+        // Products of two bf16 are exact in fp32, and the AVX2 tile adds each pair's two
+        // products in the order the native instruction is specified to: the same packed
+        // operands should give the same sums, for decoding's one row and for full blocks.
+        let mut differing = 0;
+        for (m, k, n) in [(1, 768, 2304), (8, 768, 96), (13, 129, 65), (64, 512, 64)] {
+            let a_data = values(m * k, 7);
+            let b_data = values(k * n, 8);
+            let a = Strided::row_major(&a_data, m, k);
+            let b = pack_for(Strided::row_major(&b_data, k, n), false);
+            let (mut native, mut widened) = (vec![0f32; m * n], vec![0f32; m * n]);
+            panel_gemm(a, &b, &mut native, false, Kernel::Avx512Bf16);
+            gemm_packed_avx2(a, &b, &mut widened, false);
+            differing += native
+                .iter()
+                .zip(&widened)
+                .filter(|(x, y)| x.to_bits() != y.to_bits())
+                .count();
+        }
+        assert_eq!(differing, 0, "sums that differ between the two paths");
     }
 }

@@ -114,11 +114,11 @@ pub fn backward(
         .collect();
     let (mut dgain, mut dbias) = (vec![0f64; width], vec![0f64; width]);
     for (g, b) in &partial {
-        for (sum, x) in dgain.iter_mut().zip(g) {
-            *sum += x;
+        for (sum, part) in dgain.iter_mut().zip(g) {
+            *sum += part;
         }
-        for (sum, x) in dbias.iter_mut().zip(b) {
-            *sum += x;
+        for (sum, part) in dbias.iter_mut().zip(b) {
+            *sum += part;
         }
     }
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|x| x as f32).collect::<Vec<_>>();

@@ -240,6 +240,13 @@ pub fn bf16_gemm_on(device: &burn::tensor::Device) -> bool {
     fused_on(device) && bf16_gemm::available()
 }
 
+/// Whether inference with packed bf16 weights runs on `device` ([`linear_packed_bf16`],
+/// [`target_logprobs_packed_bf16`]): the fused kernels are on, the device is flex and the CPU
+/// has AVX512-BF16, or AVX2 with FMA ([`bf16_gemm::weights_available`]).
+pub fn bf16_weights_on(device: &burn::tensor::Device) -> bool {
+    fused_on(device) && bf16_gemm::weights_available()
+}
+
 /// `x·w + b`, `x` [n, in], `w` [in, out], `b` [out], with bf16 products and fp32 sums: the
 /// bf16 kernel where [`bf16_gemm_on`], else [`reference_linear_bf16`].
 pub fn linear_bf16(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Tensor<2> {
@@ -263,8 +270,9 @@ pub fn reference_linear_bf16(x: Tensor<2>, w: Tensor<2>, b: Tensor<1>) -> Tensor
 }
 
 /// `x·w (+ b)` for `x` [n, in] with `w` [in, out] rounded to bf16 and packed beforehand
-/// ([`bf16_gemm::pack`]), fp32 sums, `b` [out]: inference only (no gradient flows), on CPUs
-/// with AVX512-BF16. The weight is read in bf16, half the bytes of fp32: what bounds decoding.
+/// ([`bf16_gemm::pack`]), fp32 sums, `b` [out]: inference only (no gradient flows), where
+/// [`bf16_weights_on`]. The weight is read in bf16, half the bytes of fp32: what bounds
+/// decoding.
 pub fn linear_packed_bf16(x: Tensor<2>, w: &bf16_gemm::PackedB, b: Option<Tensor<1>>) -> Tensor<2> {
     let [n, k] = x.dims();
     let [wk, m] = w.dims();

@@ -378,7 +378,7 @@ impl Gpt {
     /// bf16 weights (half the bytes of fp32, which is what bounds decoding) and sums in fp32.
     /// Embeddings, LayerNorms, attention and softmax stay fp32, as under bf16 autocast.
     /// Gradients do not flow through the packed weights: inference only. Needs a CPU with
-    /// AVX512-BF16 (the caller checks [`crate::kernels::bf16_gemm_on`]).
+    /// AVX512-BF16, or AVX2 and FMA (the caller checks [`crate::kernels::bf16_weights_on`]).
     pub fn with_bf16_weights(&self) -> Gpt {
         use crate::host::HostValues;
         use crate::kernels::bf16_gemm::{pack, Strided};
@@ -395,6 +395,13 @@ impl Gpt {
             layer.packed_bf16 = Some(pack_matrix(layer.weight.val(), false));
         }
         model
+    }
+
+    /// The same model without [`Self::with_bf16_weights`]'s packed output matrix: a decoder that
+    /// only feeds a classifier head never reads it (for gpt1, 62 MB less per task model).
+    pub fn without_packed_head(mut self) -> Gpt {
+        self.packed_head = None;
+        self
     }
 
     /// The device the parameters live on.

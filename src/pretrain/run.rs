@@ -323,9 +323,26 @@ pub fn pretrain_with(
     let (world, rank) = (sync.world_size() as u64, sync.rank() as u64);
     let grad_device = device.clone().inner();
     let mut log = if leader {
-        // The settings of the run, under the commit that made it.
-        let header = format!("# genpt commit {}\n", crate::BUILD_COMMIT);
-        std::fs::write(out.join("config.toml"), header + &config.to_toml())?;
+        // The settings of the run, under the commits that made it: a resumed run keeps the
+        // lines of its earlier segments and adds its own.
+        let path = out.join("config.toml");
+        let mut header: String = match resume {
+            true => std::fs::read_to_string(&path)
+                .unwrap_or_default()
+                .lines()
+                .take_while(|line| line.starts_with("# genpt commit "))
+                .map(|line| format!("{line}\n"))
+                .collect(),
+            false => String::new(),
+        };
+        header += &match state.step {
+            0 => format!("# genpt commit {}\n", crate::BUILD_COMMIT),
+            step => format!(
+                "# genpt commit {} (resumed after update {step})\n",
+                crate::BUILD_COMMIT
+            ),
+        };
+        std::fs::write(&path, header + &config.to_toml())?;
         let metrics = out.join("metrics.jsonl");
         if !resume && metrics.exists() {
             // A fresh start (one killed before its first checkpoint included) keeps none of an

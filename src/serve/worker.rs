@@ -266,7 +266,8 @@ impl Worker {
             .for_inference(lm)
             .map_err(anyhow::Error::msg)?;
         // The task models' decoders in the language model's precision (their heads, one small
-        // product each, stay fp32).
+        // product each, stay fp32; the output matrix, which classification never reads, is not
+        // packed).
         let tasks = config
             .task_dirs
             .iter()
@@ -275,7 +276,8 @@ impl Worker {
                 task.gpt = config
                     .precision
                     .for_inference(task.gpt)
-                    .map_err(anyhow::Error::msg)?;
+                    .map_err(anyhow::Error::msg)?
+                    .without_packed_head();
                 Ok(task)
             })
             .collect::<anyhow::Result<_>>()?;
