@@ -6,7 +6,8 @@
 #     experiments/bf16_throughput.sh [PYTHON]   # PYTHON: one with torch and transformers
 #                                               # (default ~/venvs/torch/bin/python)
 # Cases: gpt1 forward and training (batch 2 × 512), mini training (batch 8 × 128), mini
-# fine-tuning with λ = 0.5 (batch 8 × 128), gpt1 cached generation at context 512.
+# fine-tuning with λ = 0.5 (batch 8 × 128), gpt1 cached generation at context 512 (and with
+# bf16 weights through the AVX2 path, GENPT_AVX512BF16=0).
 # About 15 minutes on 2 cores; stop other work first (the numbers assume idle cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,5 +58,14 @@ for round in 1 2; do
 done
 echo "== PyTorch matmul peaks"
 "$PY" scripts/torch_matmul_peak.py
+echo "== gpt1 decoding with bf16 weights through the AVX2 path (what CPUs without AVX512-BF16 run)"
+for round in 1 2; do
+    for case in fp32 bf16 bf16-avx2; do
+        if [ "$case" = bf16-avx2 ]; then export GENPT_AVX512BF16=0; else unset GENPT_AVX512BF16; fi
+        $GENERATION --preset gpt1 --context 512 --tokens 16 --batch 1 --precision "${case%-avx2}" 2>&1 |
+            grep -E "with cache" | sed "s/^/round $round $case /"
+    done
+done
+unset GENPT_AVX512BF16
 echo "== bf16 GEMM against flex fp32 (one gpt1 layer's training products)"
 $GEMM --repeats 3 | tail -14
