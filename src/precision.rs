@@ -99,7 +99,8 @@ impl Precision {
 
     /// `model` ready for inference at this precision. bf16 rounds every linear layer's weight
     /// and the output matrix to bf16 once and multiplies with fp32 sums
-    /// ([`Gpt::with_bf16_weights`]); it needs flex on a CPU with AVX512-BF16, where the
+    /// ([`Gpt::into_bf16_weights`], which lets the fp32 copies go); it needs flex on a CPU
+    /// with AVX512-BF16, where the
     /// products are native, or with AVX2 and FMA, where each weight is widened to fp32 as it
     /// is read: no faster per operation than fp32, but half the bytes per decoded token.
     pub fn for_inference(self, model: Gpt) -> Result<Gpt, String> {
@@ -110,7 +111,7 @@ impl Precision {
                     "bf16 weights: products through {}",
                     crate::kernels::bf16_gemm::path_name()
                 );
-                Ok(model.with_bf16_weights())
+                Ok(model.into_bf16_weights())
             }
             Precision::Bf16 => Err(
                 "--precision bf16 for inference needs the flex backend on an x86-64 CPU with \

@@ -340,6 +340,40 @@ fn bf16_inference_matches_the_pytorch_fp32_reference_within_bf16_tolerance() {
     assert!(wrong > LOSS_TOLERANCE, "wrong targets pass ({wrong:e})");
 }
 
+/// `--precision bf16` keeps only the packed bf16 copy of the linear layers' weights: the
+/// logits are those of the model that keeps both, and the fp32 copies are gone, so that saving
+/// the model fails with a message instead of writing made-up weights.
+#[test]
+fn bf16_inference_lets_the_fp32_linear_weights_go() {
+    if !genpt::kernels::bf16_gemm::weights_available() {
+        eprintln!("skipped: this CPU has no bf16 products (bf16 inference is refused there)");
+        return;
+    }
+    let device = genpt::device::device("flex").unwrap();
+    let (model, ids, _) = fixture_model(&device);
+    let both = model.with_bf16_weights();
+    let logits_both = values(both.lm_logits(both.forward(ids.clone(), false).hidden));
+    let lean = Precision::Bf16.for_inference(model).unwrap();
+    let logits = values(lean.lm_logits(lean.forward(ids, false).hidden));
+    assert!(
+        logits
+            .iter()
+            .zip(&logits_both)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "the same packed weights give other logits"
+    );
+    // The model that keeps both exports; the lean one refuses, saying why.
+    assert!(!weights::export(&both).is_empty());
+    let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| weights::export(&lean)))
+        .expect_err("exporting a model without its fp32 weights");
+    let message = refused
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| refused.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default();
+    assert!(message.contains("bf16 inference"), "{message}");
+}
+
 #[test]
 fn bf16_decoding_with_the_cache_gives_the_full_forward_logits() {
     if !genpt::kernels::bf16_gemm::available() {

@@ -214,7 +214,12 @@ pub fn predict(
     micro_batch: usize,
     device: &Device,
 ) -> Vec<Prediction> {
-    let model = model.valid();
+    // Off the autodiff graph for evaluation; a model that is not on one (one loaded for bf16
+    // inference, whose fp32 weights were let go, cannot be mapped) is used as it is.
+    let model = match crate::device::is_autodiff(&model.gpt.device()) {
+        true => model.valid(),
+        false => model.clone(),
+    };
     let device = device.clone().inner();
     let regression =
         model.head.pooling != Pooling::PerChoiceScore && model.head.weight.dims()[1] == 1;

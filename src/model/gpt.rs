@@ -208,6 +208,17 @@ pub struct Gpt {
     packed_head: Option<std::sync::Arc<crate::kernels::bf16_gemm::PackedB>>,
 }
 
+/// `t` (or its transpose) rounded to bf16 and packed for [`crate::kernels::bf16_gemm`]'s
+/// products.
+fn pack_bf16(t: Tensor<2>, transpose: bool) -> std::sync::Arc<crate::kernels::bf16_gemm::PackedB> {
+    use crate::host::HostValues;
+    use crate::kernels::bf16_gemm::{pack, Strided};
+    let [rows, cols] = t.dims();
+    let values = t.host_values();
+    let view = Strided::row_major(&values, rows, cols);
+    std::sync::Arc::new(pack(if transpose { view.t() } else { view }))
+}
+
 /// Keys and values of one layer for the tokens seen so far: as tensors [batch, heads, past,
 /// head_dim] after a prompt's forward pass (and on every backend but flex), or, once one-token
 /// decoding starts on flex, one sequence's rows on the host ([`HostKv`]), appended in place.
@@ -380,21 +391,35 @@ impl Gpt {
     /// Gradients do not flow through the packed weights: inference only. Needs a CPU with
     /// AVX512-BF16, or AVX2 and FMA (the caller checks [`crate::kernels::bf16_weights_on`]).
     pub fn with_bf16_weights(&self) -> Gpt {
-        use crate::host::HostValues;
-        use crate::kernels::bf16_gemm::{pack, Strided};
-        use std::sync::Arc;
-        let pack_matrix = |t: Tensor<2>, transpose: bool| {
-            let [rows, cols] = t.dims();
-            let values = t.host_values();
-            let view = Strided::row_major(&values, rows, cols);
-            Arc::new(pack(if transpose { view.t() } else { view }))
-        };
         let mut model = self.clone();
-        model.packed_head = Some(pack_matrix(self.output_weight(), true));
+        model.packed_head = Some(pack_bf16(self.output_weight(), true));
         for layer in model.linear_layers_mut() {
-            layer.packed_bf16 = Some(pack_matrix(layer.weight.val(), false));
+            layer.packed_bf16 = Some(pack_bf16(layer.weight.val(), false));
         }
         model
+    }
+
+    /// [`Self::with_bf16_weights`] for a model used only through its packed weights (what
+    /// `--precision bf16` loads): the fp32 copies of the linear layers' weights, about two
+    /// thirds of a GPT's parameters, are let go, each as soon as it is packed, so that the
+    /// model holds about half the bytes of its fp32 self instead of one and a half times.
+    /// Their values cannot be read afterwards: saving or training such a model panics, saying
+    /// why.
+    pub fn into_bf16_weights(mut self) -> Gpt {
+        self.packed_head = Some(pack_bf16(self.output_weight(), true));
+        let device = self.device();
+        for layer in self.linear_layers_mut() {
+            layer.packed_bf16 = Some(pack_bf16(layer.weight.val(), false));
+            let [rows, cols] = layer.weight.lazy_shape().dims();
+            layer.weight = super::layers::released(
+                [rows, cols],
+                "this model was loaded for bf16 inference, which keeps only the bf16 copy of the \
+                 linear layers' weights: load it again (without --precision bf16) to save or \
+                 train it",
+                &device,
+            );
+        }
+        self
     }
 
     /// The same model without [`Self::with_bf16_weights`]'s packed output matrix: a decoder that

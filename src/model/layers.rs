@@ -37,6 +37,23 @@ pub fn param<const D: usize>(shape: [usize; D], init: Init, device: &Device) -> 
     )
 }
 
+/// A parameter of `shape` whose values were let go: the model uses a packed copy instead
+/// ([`crate::Gpt::into_bf16_weights`]). It keeps its shape; reading its values (to save the
+/// model, say) panics with `why`, instead of handing out made-up numbers.
+pub fn released<const D: usize>(
+    shape: [usize; D],
+    why: &'static str,
+    device: &Device,
+) -> Param<Tensor<D>> {
+    Param::uninitialized(
+        ParamId::new(),
+        move |_: &Device, _: bool| -> Tensor<D> { panic!("{why}") },
+        device.clone(),
+        false,
+        Shape::from(shape),
+    )
+}
+
 /// Draws every parameter of `module` that is still lazy, now, in declaration order.
 ///
 /// burn's `Module::materialize` does not: since burn 0.22 it merges reparameterisations (LoRA)
@@ -86,17 +103,18 @@ impl Conv1D {
 
     pub fn forward(&self, x: Tensor<3>) -> Tensor<3> {
         let [batch, time, n_in] = x.dims();
-        let weight = self.weight.val();
-        let n_out = weight.dims()[1];
         // One [B·T, in] × [in, out] product: a single large GEMM is the fastest shape on CPU.
         let x = x.reshape([batch * time, n_in]);
         let y = if let Some(packed) = &self.packed_bf16 {
+            // The packed copy alone: the fp32 weight may have been let go
+            // ([`crate::Gpt::into_bf16_weights`]).
             crate::kernels::linear_packed_bf16(x, packed, Some(self.bias.val()))
         } else if self.bf16_products {
-            crate::kernels::linear_bf16(x, weight, self.bias.val())
+            crate::kernels::linear_bf16(x, self.weight.val(), self.bias.val())
         } else {
-            x.matmul(weight) + self.bias.val().unsqueeze()
+            x.matmul(self.weight.val()) + self.bias.val().unsqueeze()
         };
+        let n_out = y.dims()[1];
         y.reshape([batch, time, n_out])
     }
 }
