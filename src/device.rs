@@ -89,14 +89,6 @@ pub fn on_cpu(device: &Device) -> bool {
     }
 }
 
-/// Whether tensors on `device` record an autodiff graph.
-pub fn is_autodiff(device: &Device) -> bool {
-    matches!(
-        device.as_dispatch(),
-        burn::backend::DispatchDevice::Autodiff(_)
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -98,12 +98,21 @@ impl Precision {
     }
 
     /// `model` ready for inference at this precision. bf16 rounds every linear layer's weight
-    /// and the output matrix to bf16 once and multiplies with fp32 sums
-    /// ([`Gpt::into_bf16_weights`], which lets the fp32 copies go); it needs flex on a CPU
-    /// with AVX512-BF16, where the
-    /// products are native, or with AVX2 and FMA, where each weight is widened to fp32 as it
-    /// is read: no faster per operation than fp32, but half the bytes per decoded token.
+    /// and the output matrix to bf16 once and multiplies with fp32 sums, keeping only the bf16
+    /// copies ([`Gpt::into_bf16_weights`]). It needs flex on a CPU with AVX512-BF16, where
+    /// the products are native, or with AVX2 and FMA, where each weight is widened to fp32 as
+    /// it is read: no faster per operation than fp32, but half the bytes per decoded token.
     pub fn for_inference(self, model: Gpt) -> Result<Gpt, String> {
+        self.prepare(model, true)
+    }
+
+    /// [`Self::for_inference`] for a decoder under a classifier head: its output matrix, which
+    /// classification never reads, is not packed.
+    pub fn for_classifier(self, model: Gpt) -> Result<Gpt, String> {
+        self.prepare(model, false)
+    }
+
+    fn prepare(self, model: Gpt, with_head: bool) -> Result<Gpt, String> {
         match self {
             Precision::Fp32 => Ok(model),
             Precision::Bf16 if crate::kernels::bf16_weights_on(&model.device()) => {
@@ -111,7 +120,7 @@ impl Precision {
                     "bf16 weights: products through {}",
                     crate::kernels::bf16_gemm::path_name()
                 );
-                Ok(model.into_bf16_weights())
+                Ok(model.into_bf16_weights(with_head))
             }
             Precision::Bf16 => Err(
                 "--precision bf16 for inference needs the flex backend on an x86-64 CPU with \

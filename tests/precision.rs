@@ -278,11 +278,11 @@ const LOGIT_TOLERANCE: f64 = 3e-2;
 
 #[test]
 fn bf16_inference_matches_the_pytorch_fp32_reference_within_bf16_tolerance() {
-    if !genpt::kernels::bf16_gemm::available() {
-        eprintln!("skipped: this CPU has no AVX512-BF16 (bf16 inference is refused there)");
+    let device = genpt::device::device("flex").unwrap();
+    if !genpt::kernels::bf16_weights_on(&device) {
+        eprintln!("skipped: no bf16 products here (bf16 inference is refused)");
         return;
     }
-    let device = genpt::device::device("flex").unwrap();
     let (model, ids, expected) = fixture_model(&device);
     let model = Precision::Bf16.for_inference(model).unwrap();
     let logits = values(model.lm_logits(model.forward(ids.clone(), false).hidden));
@@ -345,11 +345,11 @@ fn bf16_inference_matches_the_pytorch_fp32_reference_within_bf16_tolerance() {
 /// the model fails with a message instead of writing made-up weights.
 #[test]
 fn bf16_inference_lets_the_fp32_linear_weights_go() {
-    if !genpt::kernels::bf16_gemm::weights_available() {
-        eprintln!("skipped: this CPU has no bf16 products (bf16 inference is refused there)");
+    let device = genpt::device::device("flex").unwrap();
+    if !genpt::kernels::bf16_weights_on(&device) {
+        eprintln!("skipped: no bf16 products here (bf16 inference is refused)");
         return;
     }
-    let device = genpt::device::device("flex").unwrap();
     let (model, ids, _) = fixture_model(&device);
     let both = model.with_bf16_weights();
     let logits_both = values(both.lm_logits(both.forward(ids.clone(), false).hidden));
@@ -376,8 +376,8 @@ fn bf16_inference_lets_the_fp32_linear_weights_go() {
 
 #[test]
 fn bf16_decoding_with_the_cache_gives_the_full_forward_logits() {
-    if !genpt::kernels::bf16_gemm::available() {
-        eprintln!("skipped: this CPU has no AVX512-BF16");
+    if !genpt::kernels::bf16_weights_on(&genpt::device::device("flex").unwrap()) {
+        eprintln!("skipped: no bf16 products here (bf16 inference is refused)");
         return;
     }
     // One token at a time (one row per product: the few-row kernel path) against the whole
@@ -438,6 +438,8 @@ fn bf16_inference_through_avx2_scores_as_the_native_path() {
             .args(["--n-head", &n_head_of_fixture().to_string()])
             .args(["--ids", &ids.join(","), "--precision", precision])
             .env("GENPT_AVX512BF16", avx512_bf16)
+            // AMX tiles add in another order: the comparison is with AVX512-BF16.
+            .env("GENPT_AMX", "0")
             .output()
             .unwrap();
         let log = String::from_utf8_lossy(&out.stderr).to_string();

@@ -216,7 +216,7 @@ pub fn predict(
 ) -> Vec<Prediction> {
     // Off the autodiff graph for evaluation; a model that is not on one (one loaded for bf16
     // inference, whose fp32 weights were let go, cannot be mapped) is used as it is.
-    let model = match crate::device::is_autodiff(&model.gpt.device()) {
+    let model = match model.gpt.device().is_autodiff() {
         true => model.valid(),
         false => model.clone(),
     };

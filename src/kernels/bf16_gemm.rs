@@ -36,8 +36,9 @@ pub const NR: usize = 32;
 pub const ROWS_PER_TASK: usize = 64;
 
 /// Whether this CPU has AVX512-BF16 (with AVX-512F and BW), read once. `GENPT_AVX512BF16=0`
-/// turns the path off, so that a machine that has it can run (and time) what an AVX2-only CPU
-/// runs.
+/// turns the path off, so that a machine that has it runs (and times) the products with bf16
+/// weights as an AVX2-only CPU does; the other kernels (softmax, LayerNorm) keep their
+/// AVX-512 code there.
 pub fn available() -> bool {
     static AVAILABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVAILABLE.get_or_init(|| {
@@ -358,7 +359,8 @@ impl std::fmt::Debug for PackedB {
     }
 }
 
-/// `b` packed for this CPU's path ([`amx_available`] or AVX512-BF16).
+/// `b` packed for this CPU's path ([`amx_available`], or the layout that AVX512-BF16 and the
+/// AVX2 path share).
 pub fn pack(b: Strided) -> PackedB {
     pack_for(b, amx_available())
 }

@@ -404,9 +404,12 @@ impl Gpt {
     /// thirds of a GPT's parameters, are let go, each as soon as it is packed, so that the
     /// model holds about half the bytes of its fp32 self instead of one and a half times.
     /// Their values cannot be read afterwards: saving or training such a model panics, saying
-    /// why.
-    pub fn into_bf16_weights(mut self) -> Gpt {
-        self.packed_head = Some(pack_bf16(self.output_weight(), true));
+    /// why. `with_head`: pack the output matrix too (a decoder that only feeds a classifier
+    /// head never reads it).
+    pub fn into_bf16_weights(mut self, with_head: bool) -> Gpt {
+        if with_head {
+            self.packed_head = Some(pack_bf16(self.output_weight(), true));
+        }
         let device = self.device();
         for layer in self.linear_layers_mut() {
             layer.packed_bf16 = Some(pack_bf16(layer.weight.val(), false));
@@ -419,13 +422,6 @@ impl Gpt {
                 &device,
             );
         }
-        self
-    }
-
-    /// The same model without [`Self::with_bf16_weights`]'s packed output matrix: a decoder that
-    /// only feeds a classifier head never reads it (for gpt1, 62 MB less per task model).
-    pub fn without_packed_head(mut self) -> Gpt {
-        self.packed_head = None;
         self
     }
 

@@ -275,9 +275,8 @@ impl Worker {
                 let mut task = crate::finetune::load(dir, &device)?;
                 task.gpt = config
                     .precision
-                    .for_inference(task.gpt)
-                    .map_err(anyhow::Error::msg)?
-                    .without_packed_head();
+                    .for_classifier(task.gpt)
+                    .map_err(anyhow::Error::msg)?;
                 Ok(task)
             })
             .collect::<anyhow::Result<_>>()?;

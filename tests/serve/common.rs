@@ -411,7 +411,7 @@ pub fn direct_predictions_in(
         .map(|e| genpt::finetune::tasks::encode_example(e, &kind, &tokenize, specials, 64).unwrap())
         .collect();
     let mut model = ft::load(dir, &device()).unwrap();
-    model.gpt = precision.for_inference(model.gpt).unwrap();
+    model.gpt = precision.for_classifier(model.gpt).unwrap();
     // One example per forward pass: the reference is each input alone.
     encoded
         .iter()

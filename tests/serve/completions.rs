@@ -311,8 +311,8 @@ async fn gpt1_text_is_cleaned_up_like_transformers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bf16_server_completes_as_bf16_generation_does() {
-    if !genpt::kernels::bf16_gemm::available() {
-        eprintln!("skipped: this CPU has no AVX512-BF16 (--precision bf16 is refused there)");
+    if !genpt::kernels::bf16_weights_on(&device()) {
+        eprintln!("skipped: no bf16 products here (--precision bf16 is refused)");
         return;
     }
     // `genpt serve --precision bf16`: batched prefill and batched decoding steps with the
@@ -360,8 +360,8 @@ async fn a_bf16_server_completes_as_bf16_generation_does() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bf16_server_classifies_with_bf16_decoders() {
-    if !genpt::kernels::bf16_gemm::available() {
-        eprintln!("skipped: this CPU has no AVX512-BF16 (--precision bf16 is refused there)");
+    if !genpt::kernels::bf16_weights_on(&device()) {
+        eprintln!("skipped: no bf16 products here (--precision bf16 is refused)");
         return;
     }
     // `/v1/classify` on a `--precision bf16` server: the task model's decoder is packed in bf16
