@@ -389,6 +389,18 @@ pub fn sse_data(body: &str) -> Vec<String> {
         .collect()
 }
 
+/// Unlabeled single-text examples, as a classifier's inputs.
+pub fn text_examples(texts: &[&str]) -> Vec<genpt_tasks::Example> {
+    texts
+        .iter()
+        .map(|t| genpt_tasks::Example {
+            id: String::new(),
+            input: genpt_tasks::Input::Single(t.to_string()),
+            label: None,
+        })
+        .collect()
+}
+
 pub fn direct_predictions(dir: &Path, examples: &[genpt_tasks::Example]) -> Vec<Prediction> {
     direct_predictions_in(dir, examples, Default::default())
 }

@@ -371,14 +371,7 @@ async fn a_bf16_server_classifies_with_bf16_decoders() {
     config.precision = genpt::precision::Precision::Bf16;
     let server = Server::start(config).await;
     let texts = ["the movie was good", "we saw a small boat on the river"];
-    let examples: Vec<genpt_tasks::Example> = texts
-        .iter()
-        .map(|t| genpt_tasks::Example {
-            id: String::new(),
-            input: genpt_tasks::Input::Single(t.to_string()),
-            label: None,
-        })
-        .collect();
+    let examples = text_examples(&texts);
     let dir = &fixture().text_task;
     let bf16 = direct_predictions_in(dir, &examples, genpt::precision::Precision::Bf16);
     let fp32 = direct_predictions(dir, &examples);

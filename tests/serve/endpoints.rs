@@ -50,14 +50,7 @@ async fn classify_answers_with_labels_and_probabilities() {
             tokio::spawn(async move { server.post("/v1/classify", body).await })
         })
         .collect();
-    let examples: Vec<genpt_tasks::Example> = texts
-        .iter()
-        .map(|t| genpt_tasks::Example {
-            id: String::new(),
-            input: genpt_tasks::Input::Single(t.to_string()),
-            label: None,
-        })
-        .collect();
+    let examples = text_examples(&texts);
     let reference = direct_predictions(&fixture().text_task, &examples);
     let mut labels_seen = std::collections::HashSet::new();
     for (task, expected) in tasks.into_iter().zip(&reference) {
