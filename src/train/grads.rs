@@ -127,8 +127,9 @@ impl NamedGrads {
 ///
 /// burn-flex sums a tensor of 4M values or more with rayon's adaptive reduction, whose
 /// grouping follows which worker steals which half of the work: summed there, the same
-/// gradients gave norms that differed in the last bit from one call to the next, and so did
-/// the clipped weights (a resumed gpt1 run was not the uninterrupted one). On the CPU the values
+/// gradients gave sums that differed in the last bit from one call to the next (measured on
+/// 5M and 38M values), and with them the clipping factor, so a gpt1-sized run could not be
+/// reproduced or resumed bit for bit. On the CPU the values
 /// are summed here instead, in chunks of a fixed size whose partial sums are added in order.
 /// A GPU backend keeps its own reduction (copying every gradient to the host each update would
 /// cost more than the step).
