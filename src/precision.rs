@@ -112,14 +112,29 @@ impl Precision {
         self.prepare(model, false)
     }
 
+    /// The model in `dir` loaded for inference at this precision: [`Self::for_inference`] of
+    /// [`crate::weights::load_model`], except that in bf16 a Hugging Face directory is packed
+    /// as it is read ([`crate::weights::hf::load_bf16`]), never holding all its fp32 weights.
+    pub fn load_model(
+        self,
+        dir: &std::path::Path,
+        options: &crate::weights::LoadOptions,
+        device: &burn::tensor::Device,
+    ) -> anyhow::Result<Gpt> {
+        let hugging_face = dir.join(crate::weights::hf::CONFIG_FILE).exists();
+        if self == Precision::Bf16 && hugging_face && crate::kernels::bf16_weights_on(device) {
+            announce_bf16();
+            return Ok(crate::weights::hf::load_bf16(dir, device)?);
+        }
+        let model = crate::weights::load_model(dir, options, device)?;
+        self.for_inference(model).map_err(anyhow::Error::msg)
+    }
+
     fn prepare(self, model: Gpt, with_head: bool) -> Result<Gpt, String> {
         match self {
             Precision::Fp32 => Ok(model),
             Precision::Bf16 if crate::kernels::bf16_weights_on(&model.device()) => {
-                eprintln!(
-                    "bf16 weights: products through {}",
-                    crate::kernels::bf16_gemm::path_name()
-                );
+                announce_bf16();
                 Ok(model.into_bf16_weights(with_head))
             }
             Precision::Bf16 => Err(
@@ -130,6 +145,14 @@ impl Precision {
             ),
         }
     }
+}
+
+/// Says on stderr which path bf16 products take on this CPU.
+fn announce_bf16() {
+    eprintln!(
+        "bf16 weights: products through {}",
+        crate::kernels::bf16_gemm::path_name()
+    );
 }
 
 impl fmt::Display for Precision {

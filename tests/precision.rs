@@ -362,6 +362,25 @@ fn bf16_inference_lets_the_fp32_linear_weights_go() {
             .all(|(a, b)| a.to_bits() == b.to_bits()),
         "the same packed weights give other logits"
     );
+    // Loaded for bf16 from the directory, each weight packed as it is read: the same model.
+    let (dir, _) = fixture();
+    let options = LoadOptions {
+        n_head: n_head_of_fixture(),
+    };
+    let streamed = Precision::Bf16.load_model(&dir, &options, &device).unwrap();
+    let (_, ids, _) = fixture_model(&device);
+    let logits_streamed = values(streamed.lm_logits(streamed.forward(ids, false).hidden));
+    assert!(
+        logits_streamed
+            .iter()
+            .zip(&logits_both)
+            .all(|(a, b)| a.to_bits() == b.to_bits()),
+        "the streaming loader's model gives other logits"
+    );
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        weights::export(&streamed)
+    }))
+    .is_err());
     // The model that keeps both exports; the lean one refuses, saying why.
     assert!(!weights::export(&both).is_empty());
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| weights::export(&lean)))

@@ -77,3 +77,32 @@ fn a_directory_without_weights_says_what_it_expected() {
     let message = load(&dir).unwrap_err().to_string();
     assert!(message.contains("not a model directory"), "{message}");
 }
+
+/// The bf16 loader, which packs each linear weight as it reads it, checks those weights as the
+/// fp32 loader checks every tensor: a NaN is named with its file and tensor.
+#[test]
+fn a_bad_linear_weight_is_named_by_the_bf16_loader_too() {
+    let dir = scratch("bf16-nan");
+    copy_dir(&fixture("ctx16"), &dir);
+    let path = dir.join("model.safetensors");
+    let mut tensors = weights::hf::read_safetensors(&path).unwrap();
+    let name = tensors
+        .keys()
+        .find(|n| n.ends_with("h.0.attn.c_attn.weight"))
+        .expect("a c_attn weight")
+        .clone();
+    tensors.get_mut(&name).unwrap().values[5] = f32::NAN;
+    weights::hf::save_safetensors(&tensors, &path, str::to_string).unwrap();
+    let device = genpt::device::device("flex").unwrap();
+    let message = weights::hf::load_bf16(&dir, &device)
+        .expect_err("a NaN weight is refused")
+        .to_string();
+    assert!(
+        message.contains("model.safetensors")
+            && message.contains("h.0.attn.c_attn.weight")
+            && message.contains("not finite"),
+        "{message}"
+    );
+    // The fp32 loader refuses the same file.
+    assert!(load(&dir).is_err());
+}

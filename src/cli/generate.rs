@@ -50,7 +50,7 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         "--top-p must be in (0, 1]"
     );
     let device = args.backend.device()?;
-    let model = args.precision.apply(args.model.load(&device)?)?;
+    let model = args.precision.load(&args.model, &device)?;
     let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
         args.tokenizer.as_deref(),
         Some(&args.model.model),

@@ -51,7 +51,7 @@ fn prefix(s: &str, max: usize) -> &str {
 
 pub fn run(args: LmEvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.precision.apply(args.model.load(&device)?)?;
+    let model = args.precision.load(&args.model, &device)?;
     let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
         args.tokenizer.as_deref(),
         Some(&args.model.model),

@@ -98,11 +98,15 @@ pub struct InferencePrecisionArgs {
 }
 
 impl InferencePrecisionArgs {
-    /// `model` at this precision (an error where the CPU or backend cannot do it).
-    pub fn apply(&self, model: crate::Gpt) -> anyhow::Result<crate::Gpt> {
+    /// The model of `model` loaded at this precision (an error where the CPU or backend cannot
+    /// do it): [`crate::precision::Precision::load_model`].
+    pub fn load(
+        &self,
+        model: &ModelArgs,
+        device: &burn::tensor::Device,
+    ) -> anyhow::Result<crate::Gpt> {
         self.precision
-            .for_inference(model)
-            .map_err(anyhow::Error::msg)
+            .load_model(&model.model, &model.options(), device)
     }
 }
 
@@ -119,11 +123,18 @@ pub struct ModelArgs {
 }
 
 impl ModelArgs {
-    pub fn load(&self, device: &burn::tensor::Device) -> anyhow::Result<crate::Gpt> {
-        let options = crate::weights::LoadOptions {
+    pub fn options(&self) -> crate::weights::LoadOptions {
+        crate::weights::LoadOptions {
             n_head: self.n_head,
-        };
-        Ok(crate::weights::load_model(&self.model, &options, device)?)
+        }
+    }
+
+    pub fn load(&self, device: &burn::tensor::Device) -> anyhow::Result<crate::Gpt> {
+        Ok(crate::weights::load_model(
+            &self.model,
+            &self.options(),
+            device,
+        )?)
     }
 }
 

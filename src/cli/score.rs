@@ -32,7 +32,7 @@ pub struct ScoreArgs {
 
 pub fn run(args: ScoreArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.precision.apply(args.model.load(&device)?)?;
+    let model = args.precision.load(&args.model, &device)?;
     let (ids, pieces) = match (&args.text, &args.tokenizer) {
         (Some(text), Some(dir)) => {
             let tokenizer = genpt_tokenizer::Tokenizer::from_dir(dir)?;

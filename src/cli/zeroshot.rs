@@ -38,7 +38,7 @@ pub struct ZeroshotArgs {
 
 pub fn run(args: ZeroshotArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.precision.apply(args.model.load(&device)?)?;
+    let model = args.precision.load(&args.model, &device)?;
     let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
         args.tokenizer.as_deref(),
         Some(&args.model.model),

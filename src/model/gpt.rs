@@ -15,6 +15,7 @@ use burn::tensor::{Device, Int, Tensor};
 
 use super::layers::{gelu, param, Conv1D, Init, LayerNorm};
 use crate::config::{Arch, GptConfig};
+use crate::kernels::bf16_gemm::PackedB;
 use crate::kernels::decode_attention::HostKv;
 use crate::kernels::residual_dropout;
 use crate::rng::dropout::dropout;
@@ -208,14 +209,27 @@ pub struct Gpt {
     packed_head: Option<std::sync::Arc<crate::kernels::bf16_gemm::PackedB>>,
 }
 
+/// Why a released linear weight cannot be read ([`Gpt::into_bf16_weights`]).
+pub const RELEASED_FOR_BF16: &str = "this model was loaded for bf16 inference, which keeps only \
+    the bf16 copy of the linear layers' weights: load it again (without --precision bf16) to \
+    save or train it";
+
 /// `t` (or its transpose) rounded to bf16 and packed for [`crate::kernels::bf16_gemm`]'s
 /// products.
-fn pack_bf16(t: Tensor<2>, transpose: bool) -> std::sync::Arc<crate::kernels::bf16_gemm::PackedB> {
+fn pack_bf16(t: Tensor<2>, transpose: bool) -> std::sync::Arc<PackedB> {
     use crate::host::HostValues;
-    use crate::kernels::bf16_gemm::{pack, Strided};
     let [rows, cols] = t.dims();
-    let values = t.host_values();
-    let view = Strided::row_major(&values, rows, cols);
+    pack_host_bf16(
+        &crate::weights::HostTensor::new(vec![rows, cols], t.host_values()),
+        transpose,
+    )
+}
+
+/// [`pack_bf16`] of a matrix on the host.
+pub fn pack_host_bf16(t: &crate::weights::HostTensor, transpose: bool) -> std::sync::Arc<PackedB> {
+    use crate::kernels::bf16_gemm::{pack, Strided};
+    let [rows, cols] = [t.shape[0], t.shape[1]];
+    let view = Strided::row_major(&t.values, rows, cols);
     std::sync::Arc::new(pack(if transpose { view.t() } else { view }))
 }
 
@@ -413,14 +427,49 @@ impl Gpt {
         let device = self.device();
         for layer in self.linear_layers_mut() {
             layer.packed_bf16 = Some(pack_bf16(layer.weight.val(), false));
-            let [rows, cols] = layer.weight.lazy_shape().dims();
             layer.weight = super::layers::released(
-                [rows, cols],
-                "this model was loaded for bf16 inference, which keeps only the bf16 copy of the \
-                 linear layers' weights: load it again (without --precision bf16) to save or \
-                 train it",
+                layer.weight.lazy_shape().dims(),
+                RELEASED_FOR_BF16,
                 &device,
             );
+        }
+        self
+    }
+
+    /// Whether `name` (a checkpoint name) is a linear layer's weight: what bf16 inference packs.
+    pub fn is_linear_weight(name: &str) -> bool {
+        [
+            ".attn.c_attn.weight",
+            ".attn.c_proj.weight",
+            ".mlp.c_fc.weight",
+            ".mlp.c_proj.weight",
+        ]
+        .iter()
+        .any(|end| name.starts_with("h.") && name.ends_with(end))
+    }
+
+    /// A model whose linear weights were released at import, given their packed copies by
+    /// checkpoint name (`weights::hf::load_bf16`), with the output matrix packed too: the
+    /// model [`Self::into_bf16_weights`] makes, without ever holding the fp32 weights.
+    pub fn with_packed_weights(
+        mut self,
+        mut packed: std::collections::BTreeMap<String, std::sync::Arc<PackedB>>,
+    ) -> Gpt {
+        self.packed_head = Some(pack_bf16(self.output_weight(), true));
+        for (i, block) in self.h.iter_mut().enumerate() {
+            for (name, layer) in [
+                ("attn.c_attn", &mut block.attn.c_attn),
+                ("attn.c_proj", &mut block.attn.c_proj),
+                ("mlp.c_fc", &mut block.mlp.c_fc),
+                ("mlp.c_proj", &mut block.mlp.c_proj),
+            ] {
+                let key = format!("h.{i}.{name}.weight");
+                layer.packed_bf16 = Some(
+                    packed
+                        .remove(&key)
+                        .unwrap_or_else(|| panic!("no packed weight for {key}")),
+                );
+            }
         }
         self
     }

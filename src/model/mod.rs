@@ -3,4 +3,4 @@
 pub mod gpt;
 pub mod layers;
 
-pub use gpt::{Gpt, GptOutput, KvCache};
+pub use gpt::{pack_host_bf16, Gpt, GptOutput, KvCache, RELEASED_FOR_BF16};

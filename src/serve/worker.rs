@@ -260,11 +260,9 @@ impl Worker {
         rx: Receiver<Queued>,
     ) -> anyhow::Result<Self> {
         let device = crate::device::device(&config.backend).map_err(anyhow::Error::msg)?;
-        let lm = crate::weights::load_model(&config.lm_dir, &Default::default(), &device)?;
         let lm = config
             .precision
-            .for_inference(lm)
-            .map_err(anyhow::Error::msg)?;
+            .load_model(&config.lm_dir, &Default::default(), &device)?;
         // The task models' decoders in the language model's precision (their heads, one small
         // product each, stay fp32; the output matrix, which classification never reads, is not
         // packed).

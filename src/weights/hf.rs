@@ -68,12 +68,25 @@ pub fn read_config(dir: &Path) -> Result<GptConfig, WeightsError> {
 
 /// Reads the tensors of a safetensors file, converting f16/bf16/f64 to f32.
 pub fn read_safetensors(path: &Path) -> Result<NamedTensors, WeightsError> {
+    let mut out = NamedTensors::new();
+    for_each_tensor(path, |name, tensor| {
+        out.insert(name, tensor);
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// Hands each tensor of a safetensors file to `take`, one at a time, as f32 (from f16, bf16 or
+/// f64 too): a caller that converts each into something smaller never holds them all.
+pub fn for_each_tensor(
+    path: &Path,
+    mut take: impl FnMut(String, HostTensor) -> Result<(), WeightsError>,
+) -> Result<(), WeightsError> {
     let file = std::fs::File::open(path).map_err(|e| WeightsError::io(path, e))?;
     // SAFETY: the file is opened read-only and not modified while the map is alive.
     let map = unsafe { memmap2::Mmap::map(&file) }.map_err(|e| WeightsError::io(path, e))?;
     let tensors = SafeTensors::deserialize(&map)
         .map_err(|e| WeightsError::format(path, format!("not a valid safetensors file: {e}")))?;
-    let mut out = NamedTensors::new();
     for (name, view) in tensors.tensors() {
         let bytes = view.data();
         let values: Vec<f32> = match view.dtype() {
@@ -100,9 +113,9 @@ pub fn read_safetensors(path: &Path) -> Result<NamedTensors, WeightsError> {
                 ))
             }
         };
-        out.insert(name, HostTensor::new(view.shape().to_vec(), values));
+        take(name, HostTensor::new(view.shape().to_vec(), values))?;
     }
-    Ok(out)
+    Ok(())
 }
 
 /// IEEE half to single precision.
@@ -145,6 +158,67 @@ pub fn load(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
         | WeightsError::NonFinite { .. } => WeightsError::format(&path, e.to_string()),
         other => other,
     })
+}
+
+/// [`load`] for bf16 inference: each linear layer's weight is rounded to bf16 and packed as it
+/// is read ([`crate::Gpt::into_bf16_weights`]'s layout), so its fp32 values are never all held
+/// at once; the embeddings, LayerNorms and biases load as fp32. The model keeps only the packed
+/// weights. Needs [`crate::kernels::bf16_weights_on`] for `device`.
+pub fn load_bf16(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
+    let config = read_config(dir)?;
+    let path = dir.join(WEIGHTS_FILE);
+    let linear: std::collections::BTreeMap<String, Vec<usize>> = named::expected_shapes(&config)
+        .into_iter()
+        .filter(|(name, _)| Gpt::is_linear_weight(name))
+        .collect();
+    let mut tensors = NamedTensors::new();
+    let mut packed = std::collections::BTreeMap::new();
+    for_each_tensor(&path, |name, tensor| {
+        let Some(ours) = from_hf_name(config.arch, &name) else {
+            return Ok(());
+        };
+        if let Some(shape) = linear.get(&ours) {
+            // The checks `named::import` makes of every other tensor.
+            let error = if tensor.shape != *shape {
+                Some(format!(
+                    "{ours}: expected shape {shape:?}, found {:?}",
+                    tensor.shape
+                ))
+            } else {
+                tensor
+                    .values
+                    .iter()
+                    .position(|v| !v.is_finite())
+                    .map(|i| format!("{ours}: value {i} is not finite"))
+            };
+            if let Some(message) = error {
+                return Err(WeightsError::format(&path, message));
+            }
+            packed.insert(ours, crate::model::pack_host_bf16(&tensor, false));
+        } else if tensors.insert(ours.clone(), tensor).is_some() {
+            return Err(WeightsError::format(
+                &path,
+                format!("tensor {ours} appears both with and without the transformer. prefix"),
+            ));
+        }
+        Ok(())
+    })?;
+    if let Some(name) = linear.keys().find(|name| !packed.contains_key(*name)) {
+        return Err(WeightsError::format(
+            &path,
+            format!("missing tensor {name}"),
+        ));
+    }
+    let released: Vec<String> = packed.keys().cloned().collect();
+    let model =
+        named::import_released(&config, tensors, &released, device).map_err(|e| match e {
+            WeightsError::Missing { .. }
+            | WeightsError::Shape { .. }
+            | WeightsError::Unexpected { .. }
+            | WeightsError::NonFinite { .. } => WeightsError::format(&path, e.to_string()),
+            other => other,
+        })?;
+    Ok(model.with_packed_weights(packed))
 }
 
 /// Writes `dir/config.json` + `dir/model.safetensors` in the layout

@@ -113,10 +113,25 @@ pub fn expected_shapes(config: &GptConfig) -> Vec<(String, Vec<usize>)> {
 /// another architecture never loads half-way.
 pub fn import(
     config: &GptConfig,
+    tensors: NamedTensors,
+    device: &Device,
+) -> Result<Gpt, WeightsError> {
+    import_released(config, tensors, &[], device)
+}
+
+/// [`import`] where the parameters named in `released` come without values: they are made
+/// [`crate::model::layers::released`] (the caller holds a packed copy of each, as
+/// `hf::load_bf16` does).
+pub fn import_released(
+    config: &GptConfig,
     mut tensors: NamedTensors,
+    released: &[String],
     device: &Device,
 ) -> Result<Gpt, WeightsError> {
     for (name, shape) in expected_shapes(config) {
+        if released.contains(&name) {
+            continue;
+        }
         match tensors.get(&name) {
             None => return Err(WeightsError::Missing { name }),
             Some(t) if t.shape != shape => {
@@ -136,6 +151,7 @@ pub fn import(
     struct Importer<'a> {
         path: PathStack,
         tensors: &'a mut NamedTensors,
+        released: &'a [String],
         device: Device,
     }
     impl ModuleMapper for Importer<'_> {
@@ -146,10 +162,15 @@ pub fn import(
             self.path.exit();
         }
         fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-            let host = self
-                .tensors
-                .remove(&self.path.name())
-                .expect("checked above");
+            let name = self.path.name();
+            if self.released.contains(&name) {
+                return crate::model::layers::released(
+                    param.lazy_shape().dims(),
+                    crate::model::RELEASED_FOR_BF16,
+                    &self.device,
+                );
+            }
+            let host = self.tensors.remove(&name).expect("checked above");
             let tensor = Tensor::from_data(TensorData::new(host.values, host.shape), &self.device);
             Param::initialized(param.id, tensor.require_grad_if_autodiff())
         }
@@ -158,6 +179,7 @@ pub fn import(
     let mut importer = Importer {
         path: PathStack::default(),
         tensors: &mut tensors,
+        released,
         device: device.clone(),
     };
     let model = model.map(&mut importer);
