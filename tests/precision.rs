@@ -381,6 +381,23 @@ fn bf16_inference_lets_the_fp32_linear_weights_go() {
         weights::export(&streamed)
     }))
     .is_err());
+    // And a GPT-2 checkpoint (`transformer.` names, mask buffers, ln_f), against the same
+    // weights loaded in fp32 and packed after.
+    let gpt2 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/gpt2/ctx8");
+    let eager = weights::load_model(&gpt2, &options, &device)
+        .unwrap()
+        .with_bf16_weights();
+    let streamed = Precision::Bf16
+        .load_model(&gpt2, &options, &device)
+        .unwrap();
+    let ids =
+        Tensor::<2, Int>::from_data(TensorData::new(vec![5i64, 9, 2, 77, 3], [1, 5]), &device);
+    let logits = |m: &genpt::Gpt| values(m.lm_logits(m.forward(ids.clone(), false).hidden));
+    let (a, b) = (logits(&eager), logits(&streamed));
+    assert!(
+        a.iter().zip(&b).all(|(x, y)| x.to_bits() == y.to_bits()),
+        "GPT-2: the streaming loader's model gives other logits"
+    );
     // The model that keeps both exports; the lean one refuses, saying why.
     assert!(!weights::export(&both).is_empty());
     let refused = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| weights::export(&lean)))

@@ -103,6 +103,40 @@ fn a_bad_linear_weight_is_named_by_the_bf16_loader_too() {
             && message.contains("not finite"),
         "{message}"
     );
-    // The fp32 loader refuses the same file.
-    assert!(load(&dir).is_err());
+    // In the words of the fp32 loader.
+    assert_eq!(message, load(&dir).unwrap_err().to_string());
+}
+
+/// A linear weight stored twice, with and without the `transformer.` prefix, is refused by both
+/// loaders (which copy would win is not defined).
+#[test]
+fn a_linear_weight_stored_twice_is_refused_by_both_loaders() {
+    let dir = scratch("bf16-twice");
+    copy_dir(&fixture("ctx16"), &dir);
+    let path = dir.join("model.safetensors");
+    let mut tensors = weights::hf::read_safetensors(&path).unwrap();
+    let name = tensors
+        .keys()
+        .find(|n| n.ends_with("h.1.mlp.c_fc.weight"))
+        .unwrap()
+        .clone();
+    let other = match name.strip_prefix("transformer.") {
+        Some(bare) => bare.to_string(),
+        None => format!("transformer.{name}"),
+    };
+    let copy = tensors[&name].clone();
+    tensors.insert(other, copy);
+    weights::hf::save_safetensors(&tensors, &path, str::to_string).unwrap();
+    let device = genpt::device::device("flex").unwrap();
+    for message in [
+        weights::hf::load_bf16(&dir, &device)
+            .expect_err("bf16")
+            .to_string(),
+        load(&dir).unwrap_err().to_string(),
+    ] {
+        assert!(
+            message.contains("h.1.mlp.c_fc.weight") && message.contains("appears both"),
+            "{message}"
+        );
+    }
 }

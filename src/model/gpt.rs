@@ -209,6 +209,22 @@ pub struct Gpt {
     packed_head: Option<std::sync::Arc<crate::kernels::bf16_gemm::PackedB>>,
 }
 
+/// A block's linear layers by their paths within it, in the order of
+/// [`Block::linear_layers_mut`].
+const LINEAR_LAYERS: [&str; 4] = ["attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj"];
+
+impl Block {
+    /// The layers of [`LINEAR_LAYERS`], in its order.
+    fn linear_layers_mut(&mut self) -> [&mut Conv1D; 4] {
+        [
+            &mut self.attn.c_attn,
+            &mut self.attn.c_proj,
+            &mut self.mlp.c_fc,
+            &mut self.mlp.c_proj,
+        ]
+    }
+}
+
 /// Why a released linear weight cannot be read ([`Gpt::into_bf16_weights`]).
 pub const RELEASED_FOR_BF16: &str = "this model was loaded for bf16 inference, which keeps only \
     the bf16 copy of the linear layers' weights: load it again (without --precision bf16) to \
@@ -225,10 +241,12 @@ fn pack_bf16(t: Tensor<2>, transpose: bool) -> std::sync::Arc<PackedB> {
     )
 }
 
-/// [`pack_bf16`] of a matrix on the host.
+/// A [rows, cols] matrix on the host (or its transpose) rounded to bf16 and packed.
 pub fn pack_host_bf16(t: &crate::weights::HostTensor, transpose: bool) -> std::sync::Arc<PackedB> {
     use crate::kernels::bf16_gemm::{pack, Strided};
-    let [rows, cols] = [t.shape[0], t.shape[1]];
+    let [rows, cols] = t.shape[..] else {
+        panic!("a matrix has two dimensions, not {:?}", t.shape)
+    };
     let view = Strided::row_major(&t.values, rows, cols);
     std::sync::Arc::new(pack(if transpose { view.t() } else { view }))
 }
@@ -387,14 +405,7 @@ impl Gpt {
 
     /// Every block's four linear layers.
     fn linear_layers_mut(&mut self) -> impl Iterator<Item = &mut Conv1D> {
-        self.h.iter_mut().flat_map(|block| {
-            [
-                &mut block.attn.c_attn,
-                &mut block.attn.c_proj,
-                &mut block.mlp.c_fc,
-                &mut block.mlp.c_proj,
-            ]
-        })
+        self.h.iter_mut().flat_map(Block::linear_layers_mut)
     }
 
     /// The same model for bf16 inference (`--precision bf16` on `score`, `generate`, `serve`,
@@ -438,14 +449,10 @@ impl Gpt {
 
     /// Whether `name` (a checkpoint name) is a linear layer's weight: what bf16 inference packs.
     pub fn is_linear_weight(name: &str) -> bool {
-        [
-            ".attn.c_attn.weight",
-            ".attn.c_proj.weight",
-            ".mlp.c_fc.weight",
-            ".mlp.c_proj.weight",
-        ]
-        .iter()
-        .any(|end| name.starts_with("h.") && name.ends_with(end))
+        name.strip_prefix("h.")
+            .and_then(|rest| rest.split_once('.'))
+            .and_then(|(_, rest)| rest.strip_suffix(".weight"))
+            .is_some_and(|layer| LINEAR_LAYERS.contains(&layer))
     }
 
     /// A model whose linear weights were released at import, given their packed copies by
@@ -457,12 +464,7 @@ impl Gpt {
     ) -> Gpt {
         self.packed_head = Some(pack_bf16(self.output_weight(), true));
         for (i, block) in self.h.iter_mut().enumerate() {
-            for (name, layer) in [
-                ("attn.c_attn", &mut block.attn.c_attn),
-                ("attn.c_proj", &mut block.attn.c_proj),
-                ("mlp.c_fc", &mut block.mlp.c_fc),
-                ("mlp.c_proj", &mut block.mlp.c_proj),
-            ] {
+            for (name, layer) in LINEAR_LAYERS.iter().zip(block.linear_layers_mut()) {
                 let key = format!("h.{i}.{name}.weight");
                 layer.packed_bf16 = Some(
                     packed

@@ -144,26 +144,18 @@ pub fn load(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
     for (name, tensor) in read_safetensors(&path)? {
         if let Some(ours) = from_hf_name(config.arch, &name) {
             if tensors.insert(ours.clone(), tensor).is_some() {
-                return Err(WeightsError::format(
-                    &path,
-                    format!("tensor {ours} appears both with and without the transformer. prefix"),
-                ));
+                return Err(duplicate(&path, &ours));
             }
         }
     }
-    named::import(&config, tensors, device).map_err(|e| match e {
-        WeightsError::Missing { .. }
-        | WeightsError::Shape { .. }
-        | WeightsError::Unexpected { .. }
-        | WeightsError::NonFinite { .. } => WeightsError::format(&path, e.to_string()),
-        other => other,
-    })
+    named::import(&config, tensors, device).map_err(|e| in_file(&path, e))
 }
 
 /// [`load`] for bf16 inference: each linear layer's weight is rounded to bf16 and packed as it
 /// is read ([`crate::Gpt::into_bf16_weights`]'s layout), so its fp32 values are never all held
 /// at once; the embeddings, LayerNorms and biases load as fp32. The model keeps only the packed
-/// weights. Needs [`crate::kernels::bf16_weights_on`] for `device`.
+/// weights. Every tensor gets [`load`]'s checks. Needs [`crate::kernels::bf16_weights_on`] for
+/// `device`.
 pub fn load_bf16(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
     let config = read_config(dir)?;
     let path = dir.join(WEIGHTS_FILE);
@@ -177,48 +169,47 @@ pub fn load_bf16(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
         let Some(ours) = from_hf_name(config.arch, &name) else {
             return Ok(());
         };
-        if let Some(shape) = linear.get(&ours) {
-            // The checks `named::import` makes of every other tensor.
-            let error = if tensor.shape != *shape {
-                Some(format!(
-                    "{ours}: expected shape {shape:?}, found {:?}",
-                    tensor.shape
-                ))
-            } else {
-                tensor
-                    .values
-                    .iter()
-                    .position(|v| !v.is_finite())
-                    .map(|i| format!("{ours}: value {i} is not finite"))
-            };
-            if let Some(message) = error {
-                return Err(WeightsError::format(&path, message));
+        if tensors.contains_key(&ours) || packed.contains_key(&ours) {
+            return Err(duplicate(&path, &ours));
+        }
+        match linear.get(&ours) {
+            Some(shape) => {
+                named::check(&ours, shape, &tensor).map_err(|e| in_file(&path, e))?;
+                packed.insert(ours, crate::model::pack_host_bf16(&tensor, false));
             }
-            packed.insert(ours, crate::model::pack_host_bf16(&tensor, false));
-        } else if tensors.insert(ours.clone(), tensor).is_some() {
-            return Err(WeightsError::format(
-                &path,
-                format!("tensor {ours} appears both with and without the transformer. prefix"),
-            ));
+            None => {
+                tensors.insert(ours, tensor);
+            }
         }
         Ok(())
     })?;
     if let Some(name) = linear.keys().find(|name| !packed.contains_key(*name)) {
-        return Err(WeightsError::format(
-            &path,
-            format!("missing tensor {name}"),
-        ));
+        let name = name.clone();
+        return Err(in_file(&path, WeightsError::Missing { name }));
     }
-    let released: Vec<String> = packed.keys().cloned().collect();
-    let model =
-        named::import_released(&config, tensors, &released, device).map_err(|e| match e {
-            WeightsError::Missing { .. }
-            | WeightsError::Shape { .. }
-            | WeightsError::Unexpected { .. }
-            | WeightsError::NonFinite { .. } => WeightsError::format(&path, e.to_string()),
-            other => other,
-        })?;
+    let released = packed.keys().cloned().collect();
+    let model = named::import_released(&config, tensors, &released, device)
+        .map_err(|e| in_file(&path, e))?;
     Ok(model.with_packed_weights(packed))
+}
+
+/// A checkpoint error of `import` as an error of the file at `path`.
+fn in_file(path: &Path, e: WeightsError) -> WeightsError {
+    match e {
+        WeightsError::Missing { .. }
+        | WeightsError::Shape { .. }
+        | WeightsError::Unexpected { .. }
+        | WeightsError::NonFinite { .. } => WeightsError::format(path, e.to_string()),
+        other => other,
+    }
+}
+
+/// A tensor that `path` holds twice, once under the `transformer.` prefix.
+fn duplicate(path: &Path, ours: &str) -> WeightsError {
+    WeightsError::format(
+        path,
+        format!("tensor {ours} appears both with and without the transformer. prefix"),
+    )
 }
 
 /// Writes `dir/config.json` + `dir/model.safetensors` in the layout

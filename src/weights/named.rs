@@ -116,7 +116,25 @@ pub fn import(
     tensors: NamedTensors,
     device: &Device,
 ) -> Result<Gpt, WeightsError> {
-    import_released(config, tensors, &[], device)
+    import_released(config, tensors, &Default::default(), device)
+}
+
+/// The checks every imported tensor passes: the shape the config expects, finite values.
+pub fn check(name: &str, expected: &[usize], t: &HostTensor) -> Result<(), WeightsError> {
+    if t.shape != expected {
+        return Err(WeightsError::Shape {
+            name: name.to_string(),
+            expected: expected.to_vec(),
+            found: t.shape.clone(),
+        });
+    }
+    match t.values.iter().position(|v| !v.is_finite()) {
+        Some(index) => Err(WeightsError::NonFinite {
+            name: name.to_string(),
+            index,
+        }),
+        None => Ok(()),
+    }
 }
 
 /// [`import`] where the parameters named in `released` come without values: they are made
@@ -125,7 +143,7 @@ pub fn import(
 pub fn import_released(
     config: &GptConfig,
     mut tensors: NamedTensors,
-    released: &[String],
+    released: &std::collections::BTreeSet<String>,
     device: &Device,
 ) -> Result<Gpt, WeightsError> {
     for (name, shape) in expected_shapes(config) {
@@ -134,24 +152,13 @@ pub fn import_released(
         }
         match tensors.get(&name) {
             None => return Err(WeightsError::Missing { name }),
-            Some(t) if t.shape != shape => {
-                return Err(WeightsError::Shape {
-                    name,
-                    expected: shape,
-                    found: t.shape.clone(),
-                })
-            }
-            Some(t) => {
-                if let Some(i) = t.values.iter().position(|v| !v.is_finite()) {
-                    return Err(WeightsError::NonFinite { name, index: i });
-                }
-            }
+            Some(t) => check(&name, &shape, t)?,
         }
     }
     struct Importer<'a> {
         path: PathStack,
         tensors: &'a mut NamedTensors,
-        released: &'a [String],
+        released: &'a std::collections::BTreeSet<String>,
         device: Device,
     }
     impl ModuleMapper for Importer<'_> {
