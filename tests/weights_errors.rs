@@ -78,21 +78,34 @@ fn a_directory_without_weights_says_what_it_expected() {
     assert!(message.contains("not a model directory"), "{message}");
 }
 
+/// A copy of the ctx16 fixture in `name` whose weights `edit` changed, given the file's name of
+/// the tensor ending in `suffix`.
+fn edited_fixture(
+    name: &str,
+    suffix: &str,
+    edit: impl FnOnce(&mut weights::NamedTensors, String),
+) -> PathBuf {
+    let dir = scratch(name);
+    copy_dir(&fixture("ctx16"), &dir);
+    let path = dir.join("model.safetensors");
+    let mut tensors = weights::hf::read_safetensors(&path).unwrap();
+    let full = tensors
+        .keys()
+        .find(|n| n.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no tensor ending in {suffix}"))
+        .clone();
+    edit(&mut tensors, full);
+    weights::hf::save_safetensors(&tensors, &path, str::to_string).unwrap();
+    dir
+}
+
 /// The bf16 loader, which packs each linear weight as it reads it, checks those weights as the
 /// fp32 loader checks every tensor: a NaN is named with its file and tensor.
 #[test]
 fn a_bad_linear_weight_is_named_by_the_bf16_loader_too() {
-    let dir = scratch("bf16-nan");
-    copy_dir(&fixture("ctx16"), &dir);
-    let path = dir.join("model.safetensors");
-    let mut tensors = weights::hf::read_safetensors(&path).unwrap();
-    let name = tensors
-        .keys()
-        .find(|n| n.ends_with("h.0.attn.c_attn.weight"))
-        .expect("a c_attn weight")
-        .clone();
-    tensors.get_mut(&name).unwrap().values[5] = f32::NAN;
-    weights::hf::save_safetensors(&tensors, &path, str::to_string).unwrap();
+    let dir = edited_fixture("bf16-nan", "h.0.attn.c_attn.weight", |tensors, name| {
+        tensors.get_mut(&name).unwrap().values[5] = f32::NAN;
+    });
     let device = genpt::device::device("flex").unwrap();
     let message = weights::hf::load_bf16(&dir, &device)
         .expect_err("a NaN weight is refused")
@@ -111,22 +124,14 @@ fn a_bad_linear_weight_is_named_by_the_bf16_loader_too() {
 /// loaders (which copy would win is not defined).
 #[test]
 fn a_linear_weight_stored_twice_is_refused_by_both_loaders() {
-    let dir = scratch("bf16-twice");
-    copy_dir(&fixture("ctx16"), &dir);
-    let path = dir.join("model.safetensors");
-    let mut tensors = weights::hf::read_safetensors(&path).unwrap();
-    let name = tensors
-        .keys()
-        .find(|n| n.ends_with("h.1.mlp.c_fc.weight"))
-        .unwrap()
-        .clone();
-    let other = match name.strip_prefix("transformer.") {
-        Some(bare) => bare.to_string(),
-        None => format!("transformer.{name}"),
-    };
-    let copy = tensors[&name].clone();
-    tensors.insert(other, copy);
-    weights::hf::save_safetensors(&tensors, &path, str::to_string).unwrap();
+    let dir = edited_fixture("bf16-twice", "h.1.mlp.c_fc.weight", |tensors, name| {
+        let other = match name.strip_prefix("transformer.") {
+            Some(bare) => bare.to_string(),
+            None => format!("transformer.{name}"),
+        };
+        let copy = tensors[&name].clone();
+        tensors.insert(other, copy);
+    });
     let device = genpt::device::device("flex").unwrap();
     for message in [
         weights::hf::load_bf16(&dir, &device)
