@@ -25,8 +25,8 @@ run Figure 2 left, default 1), ARCHIVE (default docs/results/books-finetune), JO
 JOBS = 2 runs independent runs side by side (the two grids, then the seeds, then the layers),
 each with RAYON_NUM_THREADS = cores / JOBS. On these 2 cores two one-thread runs of the books
 model make 1.7x the examples per second of one two-thread run, and a run's losses do not depend
-on its thread count (checked: SST-2, 100 steps, one and two threads, the same loss to the last
-printed digit). The decisions are the same as with JOBS = 1: a rate beyond a grid's edge is
+on its thread count (checked: SST-2, 100 steps, one and two threads, the same losses and gradient
+norms at every step, bit for bit). The decisions are the same as with JOBS = 1: a rate beyond a grid's edge is
 tried only once the grid is done.
 
 Each finished run's metrics.json is also copied to ARCHIVE/RUN.json, which is committed: a run
