@@ -11,8 +11,9 @@ For every task, in the order of TASKS (the issue's targets first):
      If an initialisation's best rate is an edge of its grid, the next rate beyond that edge
      is tried too (the edge rule, up to EXTEND = 2 extra rates, the same rule for both);
   2. each initialisation keeps the learning rate of its best seed-1 dev score (the same rule for
-     both), and runs seeds 2 and 3 with it; lambda = 0 (no auxiliary LM) runs seeds 1-3 at the
-     pre-trained model's learning rate.
+     both; a tie goes to the rate tried first), and runs seeds 2 and 3 with it; lambda = 0 (no
+     auxiliary LM) runs seeds 1-3 at the pre-trained model's learning rate. An initialisation's
+     seeds start as soon as its own rate is chosen.
 After each of LAYER_TASKS, Figure 2 (left): that task fine-tuned keeping the first n pre-trained blocks
 (n = 0 .. n_layer; 0 keeps the embeddings only), seed 1, the pre-trained learning rate.
 The scores are the best dev score over the epochs (genpt finetune's model selection), which is
@@ -222,25 +223,24 @@ def main(genpt, model, shared, splits, out):
                 for init in ("pretrained", "random") for lr in GRID[init]}
 
         def search(init):
+            """The rate search of one initialisation, then its seed runs at its rate, queued as
+            soon as its own search is done (the other's may still be running)."""
             def score(lr):
                 if (init, lr) not in grid:
                     grid[init, lr] = start(init, lr, seeds[0])
                 return grid[init, lr].result()
             scores = rate_search(score, init)
-            return max(scores, key=lambda lr: scores[lr])
+            lr = max(scores, key=lambda lr: scores[lr])  # a tie goes to the rate tried first
+            variants = ("pretrained", "no_aux") if init == "pretrained" else ("random",)
+            runs = [start(v, lr, seed) for seed in seeds for v in variants
+                    if v == "no_aux" or seed != seeds[0]]
+            for run in runs:
+                run.result()
+            return lr
 
         with ThreadPoolExecutor(max_workers=2) as searches:
             best = dict(zip(("pretrained", "random"),
                             searches.map(search, ("pretrained", "random"))))
-        runs = []
-        for seed in seeds:
-            for variant, lr in (("pretrained", best["pretrained"]), ("random", best["random"]),
-                                ("no_aux", best["pretrained"])):
-                if variant != "no_aux" and seed == seeds[0]:
-                    continue
-                runs.append(start(variant, lr, seed))
-        for run in runs:
-            run.result()
         chosen[task] = best
         cells = {v: [r.result(task, v, best["random" if v == "random" else "pretrained"], s)
                      for s in seeds] for v in ("pretrained", "no_aux", "random")}
