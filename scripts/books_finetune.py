@@ -23,12 +23,12 @@ metrics are written (only metrics.json and metrics.jsonl are kept).
 Environment: EPOCHS (3), EXTEND (2), SEEDS (1 2 3), TASKS (a space-separated subset, in order), LAYERS (1 to
 run Figure 2 left, default 1), ARCHIVE (default docs/results/books-finetune), JOBS (1).
 
-JOBS = 2 runs independent runs side by side (the two grids, then the seeds, then the layers),
-each with RAYON_NUM_THREADS = cores / JOBS. On these 2 cores two one-thread runs of the books
-model make 1.7x the examples per second of one two-thread run, and a run's losses do not depend
-on its thread count (checked: SST-2, 100 steps, one and two threads, the same losses and gradient
-norms at every step, bit for bit). The decisions are the same as with JOBS = 1: a rate beyond a grid's edge is
-tried only once the grid is done.
+JOBS = 2 runs independent runs side by side (the two grids; each initialisation's seeds once
+its rate is chosen; the layers), each with RAYON_NUM_THREADS = cores / JOBS. On these 2 cores
+two one-thread runs of the books model make 1.7x the examples per second of one two-thread run,
+and a run's losses do not depend on its thread count (checked: SST-2, 100 steps, one and two
+threads, the same losses and gradient norms at every step, bit for bit). The decisions are the
+same as with JOBS = 1: a rate beyond a grid's edge is tried only once that grid is done.
 
 Each finished run's metrics.json is also copied to ARCHIVE/RUN.json, which is committed: a run
 found there is not made again, so the experiment continues on a fresh machine.
@@ -36,13 +36,13 @@ found there is not made again, so the experiment continues on a fresh machine.
 """
 import json
 import os
-import threading
-from concurrent.futures import ThreadPoolExecutor
 import shutil
 import statistics
 import subprocess
 import sys
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHIVE = os.environ.get("ARCHIVE", os.path.join(REPO, "docs", "results", "books-finetune"))
