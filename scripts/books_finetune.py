@@ -29,6 +29,9 @@ two one-thread runs of the books model make 1.7x the examples per second of one 
 and a run's losses do not depend on its thread count (checked: SST-2, 100 steps, one and two
 threads, the same losses and gradient norms at every step, bit for bit). The decisions are the
 same as with JOBS = 1: a rate beyond a grid's edge is tried only once that grid is done.
+When more runs are queued than there are lanes, a free lane takes, in this order: rate-search
+runs (an initialisation's seeds wait on them), then the seeds of the two initialisations, then
+lambda = 0's seeds, then the layers; in the order queued within each (see PRIORITY).
 
 Each finished run's metrics.json is also copied to ARCHIVE/RUN.json, which is committed: a run
 found there is not made again, so the experiment continues on a fresh machine.
@@ -42,7 +45,9 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+import heapq
+import itertools
+from concurrent.futures import Future, ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCHIVE = os.environ.get("ARCHIVE", os.path.join(REPO, "docs", "results", "books-finetune"))
@@ -119,6 +124,40 @@ def train_size(task, data):
         return sum(1 for _ in f) - 1
 
 
+# Which queued run a free lane takes first (lowest first): what other runs wait on, then the
+# comparison of the two initialisations, then the ablation and Figure 2's layers.
+PRIORITY = {"search": 0, "pretrained": 1, "random": 1, "no_aux": 2, "layers": 3}
+
+
+class Lanes:
+    """JOBS lanes for runs. A run takes its place in the queue when it is submitted (in the
+    submitting thread, so the order does not depend on which worker thread wakes first); a free
+    lane goes to the waiting run with the lowest (priority, order queued)."""
+
+    def __init__(self, n):
+        self.free, self.waiting = n, []
+        self.order = itertools.count()
+        self.cv = threading.Condition()
+
+    def queue(self, priority):
+        with self.cv:
+            ticket = (priority, next(self.order))
+            heapq.heappush(self.waiting, ticket)
+            return ticket
+
+    def acquire(self, ticket):
+        with self.cv:
+            self.cv.wait_for(lambda: self.free > 0 and self.waiting[0] == ticket)
+            heapq.heappop(self.waiting)
+            self.free -= 1
+            self.cv.notify_all()  # the next in line may also find a free lane
+
+    def release(self):
+        with self.cv:
+            self.free += 1
+            self.cv.notify_all()
+
+
 class Runner:
     def __init__(self, genpt, model, shared, splits, out, epochs, jobs=1):
         self.genpt, self.model, self.shared, self.splits = genpt, model, shared, splits
@@ -126,15 +165,32 @@ class Runner:
         self.started = time.time()
         self.spent = 0.0  # seconds of the runs made by this process
         self.done_work = 0  # their training examples x epochs
-        self.pool = ThreadPoolExecutor(max_workers=jobs)
+        self.lanes = Lanes(jobs)
+        self.pool = ThreadPoolExecutor(max_workers=64)  # runs wait for a lane in `run`
         self.lock = threading.Lock()  # guards spent and done_work
         self.env = dict(os.environ)
         if jobs > 1:
             self.env["RAYON_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // jobs))
 
-    def submit(self, *args, **kwargs):
-        """Starts `run` on the pool; returns its future (`.result()` waits for the score)."""
-        return self.pool.submit(self.run, *args, **kwargs)
+    def submit(self, task, variant, lr, seed, layers=None, remaining=0, search=False):
+        """Queues a run; returns its future (`.result()` waits for the score). A run already
+        made is not queued."""
+        done = self.result(task, variant, lr, seed, layers)
+        if done is not None:
+            future = Future()
+            future.set_result(done)
+            return future
+        ticket = self.lanes.queue(PRIORITY["search" if search else
+                                           "layers" if layers is not None else variant])
+        future = self.pool.submit(self.run, ticket, task, variant, lr, seed, layers, remaining)
+        future.add_done_callback(self.free_lane)
+        return future
+
+    def free_lane(self, _future):
+        """Frees a finished run's lane a second after its score is out, so that the runs that
+        waited on that score (an initialisation's seeds after its last rate) are queued first."""
+        time.sleep(1)
+        self.lanes.release()
 
     def run_dir(self, task, variant, lr, seed, layers=None):
         name = f"{task}-{variant}-lr{lr:g}-s{seed}"
@@ -151,9 +207,11 @@ class Runner:
                     return json.load(f)["best_dev_score"]
         return None
 
-    def run(self, task, variant, lr, seed, layers=None, remaining=0):
-        if self.result(task, variant, lr, seed, layers) is not None:
-            return self.result(task, variant, lr, seed, layers)
+    def run(self, ticket, task, variant, lr, seed, layers, remaining):
+        self.lanes.acquire(ticket)  # freed by free_lane
+        return self.run_in_lane(task, variant, lr, seed, layers, remaining)
+
+    def run_in_lane(self, task, variant, lr, seed, layers, remaining):
         genpt_task, data = task_source(task, self.shared, self.splits)
         out = self.run_dir(task, variant, lr, seed, layers)
         args = [self.genpt, "finetune", "--task", genpt_task, "--data", data,
@@ -219,20 +277,29 @@ def main(genpt, model, shared, splits, out):
 
         # Both grids are queued at once, pre-trained first; each initialisation's edge rule
         # then waits for its own grid only.
-        grid = {(init, lr): start(init, lr, seeds[0])
+        grid = {(init, lr): start(init, lr, seeds[0], search=True)
                 for init in ("pretrained", "random") for lr in GRID[init]}
+
+        # Rate-search runs that the results already made call for are queued now, before any
+        # seed run: the other initialisation's seeds must not take their lanes.
+        for init in ("pretrained", "random"):
+            def queue_missing(lr, init=init):
+                if (init, lr) not in grid:
+                    grid[init, lr] = start(init, lr, seeds[0], search=True)
+                return None if not grid[init, lr].done() else grid[init, lr].result()
+            rate_search(queue_missing, init)
 
         def search(init):
             """The rate search of one initialisation, then its seed runs at its rate, queued as
             soon as its own search is done (the other's may still be running)."""
             def score(lr):
                 if (init, lr) not in grid:
-                    grid[init, lr] = start(init, lr, seeds[0])
+                    grid[init, lr] = start(init, lr, seeds[0], search=True)
                 return grid[init, lr].result()
             scores = rate_search(score, init)
             lr = max(scores, key=lambda lr: scores[lr])  # a tie goes to the rate tried first
             variants = ("pretrained", "no_aux") if init == "pretrained" else ("random",)
-            runs = [start(v, lr, seed) for seed in seeds for v in variants
+            runs = [start(v, lr, seed) for v in variants for seed in seeds
                     if v == "no_aux" or seed != seeds[0]]
             for run in runs:
                 run.result()
