@@ -37,6 +37,8 @@ Each finished run's metrics.json is also copied to ARCHIVE/RUN.json, which is co
 found there is not made again, so the experiment continues on a fresh machine.
 `python3 scripts/books_finetune.py --sync OUT` copies the finished runs of OUT to ARCHIVE.
 """
+import heapq
+import itertools
 import json
 import os
 import shutil
@@ -45,8 +47,6 @@ import subprocess
 import sys
 import threading
 import time
-import heapq
-import itertools
 from concurrent.futures import Future, ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -277,25 +277,28 @@ def main(genpt, model, shared, splits, out):
 
         # Both grids are queued at once, pre-trained first; each initialisation's edge rule
         # then waits for its own grid only.
-        grid = {(init, lr): start(init, lr, seeds[0], search=True)
-                for init in ("pretrained", "random") for lr in GRID[init]}
+        search_runs = {}
 
+        def search_run(init, lr):
+            """The future of one rate-search run (seed 1), queued on first use."""
+            if (init, lr) not in search_runs:
+                search_runs[init, lr] = start(init, lr, seeds[0], search=True)
+            return search_runs[init, lr]
+
+        for init in ("pretrained", "random"):
+            for lr in GRID[init]:
+                search_run(init, lr)
         # Rate-search runs that the results already made call for are queued now, before any
         # seed run: the other initialisation's seeds must not take their lanes.
         for init in ("pretrained", "random"):
-            def queue_missing(lr, init=init):
-                if (init, lr) not in grid:
-                    grid[init, lr] = start(init, lr, seeds[0], search=True)
-                return None if not grid[init, lr].done() else grid[init, lr].result()
-            rate_search(queue_missing, init)
+            rate_search(lambda lr, init=init: search_run(init, lr).result()
+                        if search_run(init, lr).done() else None, init)
 
         def search(init):
             """The rate search of one initialisation, then its seed runs at its rate, queued as
             soon as its own search is done (the other's may still be running)."""
             def score(lr):
-                if (init, lr) not in grid:
-                    grid[init, lr] = start(init, lr, seeds[0], search=True)
-                return grid[init, lr].result()
+                return search_run(init, lr).result()
             scores = rate_search(score, init)
             lr = max(scores, key=lambda lr: scores[lr])  # a tie goes to the rate tried first
             variants = ("pretrained", "no_aux") if init == "pretrained" else ("random",)
