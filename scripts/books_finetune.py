@@ -282,6 +282,8 @@ def main(genpt, model, shared, splits, out):
         def search_run(init, lr):
             """The future of one rate-search run (seed 1), queued on first use."""
             if (init, lr) not in search_runs:
+                if lr not in GRID[init]:
+                    left[0] += 1  # an edge-rule rate: one run more than the plan counted
                 search_runs[init, lr] = start(init, lr, seeds[0], search=True)
             return search_runs[init, lr]
 
