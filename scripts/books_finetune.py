@@ -166,7 +166,8 @@ class Runner:
         self.spent = 0.0  # seconds of the runs made by this process
         self.done_work = 0  # their training examples x epochs
         self.lanes = Lanes(jobs)
-        self.pool = ThreadPoolExecutor(max_workers=64)  # runs wait for a lane in `run`
+        # a thread per queued run (a task queues fewer than 64); each waits for a lane in `run`
+        self.pool = ThreadPoolExecutor(max_workers=64)
         self.lock = threading.Lock()  # guards spent and done_work
         self.env = dict(os.environ)
         if jobs > 1:
@@ -209,9 +210,6 @@ class Runner:
 
     def run(self, ticket, task, variant, lr, seed, layers, remaining):
         self.lanes.acquire(ticket)  # freed by free_lane
-        return self.run_in_lane(task, variant, lr, seed, layers, remaining)
-
-    def run_in_lane(self, task, variant, lr, seed, layers, remaining):
         genpt_task, data = task_source(task, self.shared, self.splits)
         out = self.run_dir(task, variant, lr, seed, layers)
         args = [self.genpt, "finetune", "--task", genpt_task, "--data", data,
