@@ -1,14 +1,15 @@
 //! Choosing where tensors live: the CPU backends (`flex`, the default, and `ndarray`, kept for
-//! cross-checks), Vulkan GPUs when built with the `vulkan` feature, and CUDA when built with the
-//! `cuda` feature (which does not build offline: see docs/gpu.md).
+//! cross-checks), GPUs through wgpu (`wgpu`: WGSL kernels on any graphics API; `vulkan`: SPIR-V
+//! kernels on Vulkan), and CUDA when built with the `cuda` feature (docs/gpu.md).
 //!
-//! Names: `flex`, `ndarray`, `cuda` / `cuda:N`, `vulkan` (wgpu's pick: a high-power GPU first),
-//! `vulkan:N` (the N-th discrete GPU) and `vulkan:cpu` (a CPU Vulkan driver such as Mesa's
-//! lavapipe: how the GPU code path is exercised on a machine without a GPU).
+//! Names: `flex`, `ndarray`, `cuda` / `cuda:N`, and for each of `wgpu` and `vulkan`: the bare
+//! name (wgpu's pick: a high-power GPU first), `:N` (the N-th discrete GPU) and `:cpu` (a CPU
+//! driver such as Mesa's lavapipe: how the GPU code path is exercised on a machine without a
+//! GPU).
 
 use burn::tensor::Device;
 
-pub const BACKENDS: &[&str] = &["flex", "ndarray", "vulkan", "cuda"];
+pub const BACKENDS: &[&str] = &["flex", "ndarray", "wgpu", "vulkan", "cuda"];
 
 /// The device for a backend name; errors name what this build offers.
 pub fn device(backend: &str) -> Result<Device, String> {
@@ -23,16 +24,10 @@ pub fn device(backend: &str) -> Result<Device, String> {
         #[allow(deprecated)]
         // burn marks NdArray deprecated; it stays here as a second opinion
         ("ndarray", None) => Ok(Device::ndarray()),
+        #[cfg(feature = "wgpu")]
+        ("wgpu", index) => Ok(Device::wgpu(wgpu_kind(backend, index)?)),
         #[cfg(feature = "vulkan")]
-        ("vulkan", index) => {
-            use burn::tensor::DeviceKind;
-            let kind = match index {
-                None => DeviceKind::DefaultDevice,
-                Some("cpu") => DeviceKind::Cpu,
-                Some(n) => DeviceKind::DiscreteGpu(parse_index(backend, n)?),
-            };
-            Ok(Device::vulkan(kind))
-        }
+        ("vulkan", index) => Ok(Device::vulkan(wgpu_kind(backend, index)?)),
         #[cfg(feature = "cuda")]
         ("cuda", index) => Ok(Device::cuda(match index {
             None => 0,
@@ -43,6 +38,18 @@ pub fn device(backend: &str) -> Result<Device, String> {
             compiled().join(", ")
         )),
     }
+}
+
+/// Which adapter a wgpu name picks: none given, wgpu's choice; `cpu`, a CPU driver; `N`, the N-th
+/// discrete GPU.
+#[cfg(any(feature = "wgpu", feature = "vulkan"))]
+fn wgpu_kind(backend: &str, index: Option<&str>) -> Result<burn::tensor::DeviceKind, String> {
+    use burn::tensor::DeviceKind;
+    Ok(match index {
+        None => DeviceKind::DefaultDevice,
+        Some("cpu") => DeviceKind::Cpu,
+        Some(n) => DeviceKind::DiscreteGpu(parse_index(backend, n)?),
+    })
 }
 
 #[allow(dead_code)] // used by the GPU backends only
@@ -60,6 +67,7 @@ pub fn compiled() -> Vec<&'static str> {
         .filter(|b| match *b {
             "flex" => cfg!(feature = "flex"),
             "ndarray" => cfg!(feature = "ndarray"),
+            "wgpu" => cfg!(feature = "wgpu"),
             "vulkan" => cfg!(feature = "vulkan"),
             "cuda" => cfg!(feature = "cuda"),
             _ => false,
@@ -72,8 +80,20 @@ pub fn compiled() -> Vec<&'static str> {
 pub fn is_gpu(backend: &str) -> bool {
     matches!(
         backend.split_once(':').map_or(backend, |(name, _)| name),
-        "vulkan" | "cuda"
+        "wgpu" | "vulkan" | "cuda"
     )
+}
+
+/// The CPU device this build computes on when no GPU is named (flex, or ndarray without it):
+/// where a GPU run draws its random initial weights ([`crate::rng::seed`]).
+pub fn host() -> Device {
+    #[cfg(feature = "flex")]
+    return Device::flex();
+    #[cfg(all(not(feature = "flex"), feature = "ndarray"))]
+    #[allow(deprecated)]
+    return Device::ndarray();
+    #[cfg(not(any(feature = "flex", feature = "ndarray")))]
+    compile_error!("genpt needs a CPU backend: the `flex` or `ndarray` feature");
 }
 
 /// Whether `device` is one of the CPU backends' (flex, ndarray), whose tensors live in host
@@ -100,7 +120,11 @@ mod tests {
         assert!(err.contains("\"metal\"") && err.contains("flex"), "{err}");
         // A CPU backend takes no device number.
         assert!(device("flex:1").is_err());
-        assert!(is_gpu("vulkan:1") && is_gpu("cuda") && !is_gpu("flex"));
+        assert!(is_gpu("vulkan:1") && is_gpu("wgpu:cpu") && is_gpu("cuda") && !is_gpu("flex"));
+        #[cfg(feature = "wgpu")]
+        assert!(device("wgpu:x").unwrap_err().contains("device number"));
+        #[cfg(not(feature = "wgpu"))]
+        assert!(device("wgpu").unwrap_err().contains("not available"));
         #[cfg(feature = "vulkan")]
         assert!(device("vulkan:x").unwrap_err().contains("device number"));
         #[cfg(not(feature = "vulkan"))]

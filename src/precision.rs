@@ -66,8 +66,9 @@ impl Precision {
         } else {
             Err(format!(
                 "precision {self}: this device has no {dtype:?} arithmetic in burn 0.22 \
-                 (ndarray has no bf16; Vulkan has it for storage and dot products only); \
-                 use precision fp32"
+                 (ndarray has no bf16; Vulkan and WGSL have it for storage and dot products \
+                 only, and f16 with loss scaling is not implemented); use --precision fp32 \
+                 (train.precision = \"fp32\"), or bf16 on flex or cuda"
             ))
         }
     }

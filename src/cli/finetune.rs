@@ -264,7 +264,7 @@ fn finetune_in(
     sync: &mut dyn crate::train::GradientSync,
 ) -> anyhow::Result<()> {
     let device = args.backend.device()?.autodiff();
-    device.seed(args.seed ^ 0x5eed);
+    crate::rng::seed(&device, args.seed ^ 0x5eed);
     let start = match (args.init, &args.model, &args.preset) {
         (Init::Pretrained, Some(dir), _) => ft::prepare::Start::Pretrained {
             model: dir,

@@ -182,7 +182,7 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
             |dir: &std::path::Path| crate::finetune::task_data::attach(dir, &info, &tokenizer_dir);
         let mut scores = Vec::new();
         for init in ["pre-trained", "random"] {
-            device.seed(o.seed);
+            crate::rng::seed(&device, o.seed);
             let start = match init {
                 "pre-trained" => ft::prepare::Start::Pretrained {
                     model: &pretrained_dir,
@@ -235,7 +235,7 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
         .into_iter()
         .map(|(e, _)| e)
         .collect();
-    device.seed(o.seed ^ 0x2e50);
+    crate::rng::seed(&device, o.seed ^ 0x2e50);
     let mut zero_shot = Vec::new();
     let random_lm = Gpt::new(pretrained_lm.config(), &device.clone().inner());
     for (name, model) in [("pre-trained", &pretrained_lm), ("random", &random_lm)] {

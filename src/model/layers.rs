@@ -21,6 +21,17 @@ pub fn param<const D: usize>(shape: [usize; D], init: Init, device: &Device) -> 
         ParamId::new(),
         move |device: &Device, require_grad: bool| {
             let tensor = match init {
+                // On a GPU the values are drawn on the host (seeded by `crate::rng::seed`), so
+                // that a seed gives the same model on every backend.
+                Init::Normal(std) if !crate::device::on_cpu(device) => Tensor::from_data(
+                    Tensor::<D>::random(
+                        shape,
+                        Distribution::Normal(0.0, std),
+                        &crate::device::host(),
+                    )
+                    .into_data(),
+                    device,
+                ),
                 Init::Normal(std) => Tensor::random(shape, Distribution::Normal(0.0, std), device),
                 Init::Zeros => Tensor::zeros(shape, device),
                 Init::Ones => Tensor::ones(shape, device),

@@ -17,8 +17,19 @@ pub fn seeded<T>(device: &burn::tensor::Device, seed: u64, init: impl FnOnce() -
     let _guard = ONE_AT_A_TIME
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    device.seed(seed);
+    self::seed(device, seed);
     init()
+}
+
+/// Seeds the generator that random initial weights for `device` are drawn from: the device's
+/// own on the CPU backends, the host's for a GPU, whose weights are drawn on the host and copied
+/// over ([`crate::model::layers::param`]). So a seed gives the same initial model on every
+/// backend, and a run on a GPU starts where the same run on flex does.
+pub fn seed(device: &burn::tensor::Device, seed: u64) {
+    device.seed(seed);
+    if !crate::device::on_cpu(device) {
+        crate::device::host().seed(seed);
+    }
 }
 
 /// SplitMix64: a tiny, well-mixed generator; here only as a deterministic hash of counters.
