@@ -7,8 +7,8 @@ use std::sync::OnceLock;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settings {
-    /// `GENPT_FUSED=0` turns the fused CPU kernels off, for the composed tensor operations they
-    /// are tested against (`crate::kernels`).
+    /// `GENPT_FUSED=0` turns the fused kernels off (genpt's on flex, burn's fused attention on a
+    /// GPU), for the composed tensor operations they are tested against (`crate::kernels`).
     pub fused: bool,
     /// `GENPT_LCE_CHUNK`: rows per chunk of the fused LM-head loss, instead of the size chosen
     /// from the vocabulary (for tuning; `crate::kernels::linear_cross_entropy`).

@@ -1,5 +1,6 @@
-//! Fused CPU kernels: operations that the composed tensor path runs as several passes over
-//! memory, done in one, with their own backward pass.
+//! Fused kernels: operations that the composed tensor path runs as several passes over memory,
+//! done in one, with their own backward pass. The CPU ones (flex) are genpt's; on the GPU
+//! backends, attention at inference runs burn's flash-attention kernel ([`cube`]).
 //!
 //! Each is a burn backend extension (`FusedOps`) implemented for the flex backend on raw f32
 //! buffers and for `Autodiff<Flex>` with a handwritten backward node. The functions below are
@@ -25,6 +26,9 @@ use crate::host::HostValues;
 
 #[cfg(feature = "flex")]
 mod flex;
+
+#[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
+pub mod cube;
 
 /// The operations that have a fused kernel.
 #[backend_extension(Flex: cfg(feature = "flex"), Autodiff)]
@@ -355,6 +359,56 @@ pub fn reference_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
     let inner = (x.clone().square().mul_scalar(0.044715 * TWO_SQRT_2_OVER_PI) + TWO_SQRT_2_OVER_PI)
         * x.clone();
     x * burn::tensor::activation::sigmoid(inner)
+}
+
+/// Causal attention `softmax(mask(q·kᵀ/√d))·v` of queries [batch, heads, queries, d] over keys
+/// and values [batch, heads, keys, d], the first `past` of the keys before the queries (a
+/// cache). On a GPU at inference (no autodiff, no dropout) a flash-attention kernel
+/// ([`cube::GpuOps::flash_attention`]), which never holds the scores; elsewhere
+/// [`reference_attention`] (whose softmax is fused on flex). The GPU kernel has no dropout and
+/// no backward pass, so training on a GPU takes the reference path.
+pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, past: usize, dropout: f64) -> Tensor<4> {
+    #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
+    {
+        let queries = q.dims()[2];
+        // The kernel's causal mask lines queries up with the first keys: it fits a whole
+        // sequence (no past) and one new token (which sees every key: no mask).
+        let aligned = past == 0 || queries == 1;
+        if dropout == 0.0
+            && aligned
+            && !q.is_autodiff()
+            && q.dtype() == burn::tensor::DType::F32
+            && enabled()
+            && !crate::device::on_cpu(&q.device())
+        {
+            return Tensor::from_dispatch(<Dispatch as cube::GpuOps>::flash_attention(
+                q.into_dispatch(),
+                k.into_dispatch(),
+                v.into_dispatch(),
+                past == 0 && queries > 1,
+            ));
+        }
+    }
+    reference_attention(q, k, v, past, dropout)
+}
+
+/// [`attention`] in tensor operations: the scores, [`attention_softmax`] (fused on flex), the
+/// weighted sum of the values.
+pub fn reference_attention(
+    q: Tensor<4>,
+    k: Tensor<4>,
+    v: Tensor<4>,
+    past: usize,
+    dropout: f64,
+) -> Tensor<4> {
+    let head_dim = q.dims()[3];
+    let weights = attention_softmax(
+        q.matmul(k.swap_dims(2, 3)),
+        past,
+        1.0 / (head_dim as f64).sqrt(),
+        dropout,
+    );
+    weights.matmul(v)
 }
 
 /// Causal attention weights from raw scores [batch, heads, queries, keys] (see

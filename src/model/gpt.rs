@@ -83,17 +83,11 @@ impl Attention {
             None => (k, v),
             Some(cache) => cache.append(k, v),
         };
-        // Scale by 1/√d, causal mask, softmax and attention dropout in one fused pass on flex
-        // (`kernels::reference_attention_softmax` spells it out).
+        // Scale by 1/√d, causal mask, softmax and attention dropout: fused on flex, and at
+        // inference on a GPU (`kernels::reference_attention` spells it out).
         let past = k.dims()[2] - time;
-        let weights = crate::kernels::attention_softmax(
-            q.matmul(k.swap_dims(2, 3)),
-            past,
-            1.0 / (head_dim as f64).sqrt(),
-            if train { self.attn_pdrop } else { 0.0 },
-        );
-        let context = weights
-            .matmul(v)
+        let dropout = if train { self.attn_pdrop } else { 0.0 };
+        let context = crate::kernels::attention(q, k, v, past, dropout)
             .swap_dims(1, 2)
             .reshape([batch, time, width]);
         // Residual dropout is applied by the block, fused with the residual sum.
@@ -666,13 +660,9 @@ impl Attention {
                 );
                 let (k, v) = cache.append(k, v);
                 let past = k.dims()[2] - 1;
-                let weights = crate::kernels::attention_softmax(
-                    q.matmul(k.swap_dims(2, 3)),
-                    past,
-                    1.0 / (head_dim as f64).sqrt(),
-                    0.0,
-                );
-                weights.matmul(v).swap_dims(1, 2).reshape([1, 1, width])
+                crate::kernels::attention(q, k, v, past, 0.0)
+                    .swap_dims(1, 2)
+                    .reshape([1, 1, width])
             })
             .collect();
         self.c_proj.forward(Tensor::cat(contexts, 0))
