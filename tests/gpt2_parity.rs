@@ -46,11 +46,23 @@ fn read_expected(dir: &Path) -> Expected {
     serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
 }
 
-fn backends() -> Vec<(&'static str, Device)> {
+/// The CPU backends of this build, plus the GPU backends named in `GENPT_TEST_BACKENDS`
+/// (comma-separated, e.g. `wgpu:cpu`): a GPU may be built in but absent.
+fn backends() -> Vec<(String, Device)> {
+    let gpus = std::env::var("GENPT_TEST_BACKENDS").unwrap_or_default();
     genpt::device::compiled()
         .into_iter()
-        .filter(|b| *b != "cuda")
-        .map(|b| (b, genpt::device::device(b).unwrap()))
+        .filter(|b| !genpt::device::is_gpu(b))
+        .map(str::to_string)
+        .chain(
+            gpus.split(',')
+                .filter(|b| !b.is_empty())
+                .map(str::to_string),
+        )
+        .map(|b| {
+            let device = genpt::device::device(&b).unwrap_or_else(|e| panic!("{e}"));
+            (b, device)
+        })
         .collect()
 }
 
@@ -142,7 +154,7 @@ fn published_tiny_random_gpt2_matches_pytorch() {
     let dir = fixture("tiny-random-gpt2");
     let expected = read_expected(&dir);
     for (backend, device) in backends() {
-        check(&dir, &expected, backend, &device);
+        check(&dir, &expected, &backend, &device);
     }
 }
 
@@ -160,7 +172,7 @@ fn old_layout_with_buffers_and_lm_head_filling_its_context_matches_pytorch() {
         names.contains_key("lm_head.weight") && names.contains_key("transformer.h.0.attn.bias")
     );
     for (backend, device) in backends() {
-        check(&dir, &expected, backend, &device);
+        check(&dir, &expected, &backend, &device);
     }
 }
 
@@ -169,7 +181,7 @@ fn odd_sizes_match_pytorch() {
     let dir = fixture("odd3");
     let expected = read_expected(&dir);
     for (backend, device) in backends() {
-        check(&dir, &expected, backend, &device);
+        check(&dir, &expected, &backend, &device);
     }
 }
 
@@ -373,7 +385,7 @@ fn score_cli_on_a_gpt2_directory_matches_the_reference() {
     for (backend, _) in backends() {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_genpt"))
             .args(["score", "--model", dir.to_str().unwrap(), "--ids", &list])
-            .args(["--backend", backend])
+            .args(["--backend", backend.as_str()])
             .output()
             .unwrap();
         assert!(

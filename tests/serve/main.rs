@@ -6,5 +6,6 @@ mod common;
 mod completions;
 mod decoding;
 mod endpoints;
+mod gpu;
 mod openai;
 mod robustness;
