@@ -1,96 +1,110 @@
 #!/usr/bin/env bash
-# Issue 17: the GPU checks, for a session lent a GPU machine. UNTESTED: written on a machine
-# without a GPU; every step below is what should run, not something that has run.
+# The GPU checks, as one command for a lent GPU machine (CUDA 13, torch, no Rust): binaries built
+# on the CPU machine, carried over with a corpus and a tokenizer, run here for under 8 minutes.
+# Writes $OUT/gpu_check.json (every number) and $OUT/gpu_check.log (everything printed).
 #
-# Build on the CPU machine first (the GPU machine has no Rust toolchain to rely on, and the
-# device time is short), then carry the results (`run` tool, carry=[...]):
+#   experiments/gpu_check.sh BACKEND=BINARY [BACKEND=BINARY ...]
 #
-#   nice -n 19 cargo build --release --features vulkan
-#   strip -o genpt-vulkan target/release/genpt
-#   nice -n 19 cargo test --release --features vulkan --test parity --no-run 2>&1 | grep -o 'target/release/deps/parity-[0-9a-f]*' | head -1 | xargs -I{} strip -o parity-vulkan {}
-#   target/release/genpt prepare ...      # a small corpus directory: meta.json + shards
+# e.g. `experiments/gpu_check.sh cuda=gpu-carry/genpt-cuda vulkan=gpu-carry/genpt-vulkan`. The
+# carry directory (CARRY, default gpu-carry; ignored by git) holds what `experiments/gpu_carry.sh`
+# puts there on the CPU machine: the stripped binaries, the test binaries `gpu-tests-FEATURE`
+# and `parity-tests-FEATURE` (optional), a prepared books corpus `corpus/` and its tokenizer
+# `tokenizer/`. Environment: OUT (default ./gpu-check), PRESET (gpt1), BATCH (8 sequences of the
+# preset's context per update), STEPS (40 updates per throughput run), BUDGET_S (seconds for the
+# whole script, 450), SKIP_TORCH=1.
 #
-#   experiments/gpu_check.sh BIN CORPUS_DIR TOKENIZER_DIR [PARITY_BIN]
-#
-# e.g. experiments/gpu_check.sh ./genpt-vulkan runs/gpu-corpus shared/data/gpt1-bpe ./parity-vulkan
-#
-# Writes everything under $OUT (or ./gpu-check) and a summary to $OUT/summary.txt. Each step
-# has its own time limit and goes on after a failure, so one run of the script (~8 minutes)
-# reports as much as it can. Environment: BACKEND (default vulkan), STEPS (default 300),
-# BATCH (default 16, sequences of 512 tokens per update), SKIP_TORCH=1.
+# Each step has its own time limit and goes on after a failure. Dry run on the CPU machine, on
+# Mesa's lavapipe (docs/gpu.md): `PRESET=tiny BATCH=2 STEPS=3 SKIP_TORCH=1 experiments/gpu_check.sh
+# wgpu:cpu=target/gpu/debug/genpt`.
 set -uo pipefail
-BIN=$(realpath "${1:?usage: gpu_check.sh BIN CORPUS_DIR TOKENIZER_DIR [PARITY_BIN]}")
-CORPUS=$(realpath "${2:?corpus directory (genpt prepare output)}")
-TOKENIZER=$(realpath "${3:?tokenizer directory}")
-PARITY_BIN=${4:+$(realpath "$4")}
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
 OUT=${OUT:-$REPO/gpu-check}
-BACKEND=${BACKEND:-vulkan}
-STEPS=${STEPS:-300}
-BATCH=${BATCH:-16}
+CARRY=${CARRY:-$REPO/gpu-carry}
+PRESET=${PRESET:-gpt1}
+BATCH=${BATCH:-8}
+STEPS=${STEPS:-40}
+BUDGET_S=${BUDGET_S:-450}
+START=$(date +%s)
 mkdir -p "$OUT"
-SUMMARY=$OUT/summary.txt
-: > "$SUMMARY"
-say() { echo "$*" | tee -a "$SUMMARY"; }
-step() { echo; echo "=== $* ==="; }
+exec > >(tee -a "$OUT/gpu_check.log") 2>&1
+RESULTS=$OUT/results.jsonl
+: > "$RESULTS"
+# One JSON object per measurement; gpu_check.json gathers them at the end.
+record() { python3 -c 'import json,sys; print(json.dumps(dict(a.split("=",1) for a in sys.argv[1:])))' "$@" >> "$RESULTS"; }
+left() { echo $((BUDGET_S - ($(date +%s) - START))); }
+step() { echo; echo "=== $* ($(($(date +%s) - START)) s in) ==="; }
+[ $# -gt 0 ] || { echo "usage: $0 BACKEND=BINARY ..."; exit 2; }
 
-step "0. the machine"
-{ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader || true; } | tee "$OUT/gpu.txt"
-# The Vulkan backend needs a Vulkan loader and NVIDIA's ICD (in containers: the `graphics`
-# driver capability, NVIDIA_DRIVER_CAPABILITIES=all). Without them wgpu finds no adapter.
-ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null | tee "$OUT/vulkan-icd.txt"
-ldconfig -p | grep -i libvulkan | tee -a "$OUT/vulkan-icd.txt"
-command -v vulkaninfo >/dev/null && timeout 30 vulkaninfo --summary > "$OUT/vulkaninfo.txt" 2>&1
-say "gpu: $(head -1 "$OUT/gpu.txt")"
-say "vulkan loader: $(ldconfig -p | grep -c libvulkan) libvulkan entries; ICDs: $(ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null | tr '\n' ' ')"
-"$BIN" --version > /dev/null 2>&1 || say "warning: $BIN --version failed"
+step "the machine"
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1 | tee "$OUT/gpu.txt"
+record check=machine gpu="$(head -1 "$OUT/gpu.txt")" preset="$PRESET" batch="$BATCH" steps="$STEPS"
+# wgpu needs a Vulkan loader and NVIDIA's ICD (in containers: NVIDIA_DRIVER_CAPABILITIES
+# including `graphics`); CUDA needs libcuda and NVRTC (libnvrtc.so, found on the library path).
+ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d 2>/dev/null
+ldconfig -p | grep -E 'libvulkan|libnvrtc|libcuda\.' || true
 
-step "1. parity fixtures on $BACKEND against flex and the PyTorch reference"
-# (a) the parity test binary: logits 1e-4, loss 1e-5 relative, gradient norms 1e-4 relative
-# against the PyTorch fixtures, on flex and on the GPU backend.
-if [ -n "${PARITY_BIN:-}" ]; then
-    GENPT_TEST_BACKENDS=$BACKEND CARGO_MANIFEST_DIR=$REPO timeout 300 "$PARITY_BIN" --test-threads 1 --nocapture \
-        > "$OUT/parity.txt" 2>&1
-    say "parity test binary: exit $? ($(grep -c 'max |Δlogit|' "$OUT/parity.txt") logit checks; see parity.txt)"
-    grep "max |Δlogit|" "$OUT/parity.txt" | tee -a "$SUMMARY"
-fi
-# (b) with the main binary only: per-token log-probabilities of each fixture's first sequence
-# on flex and on the GPU (flex itself matches PyTorch to 1e-4 in the logits: tests/parity.rs).
-for fixture in tests/fixtures/parity/*/; do
-    # The Hugging Face layouts only: the official one does not record its head count.
-    [ -f "$fixture/expected.json" ] && [ -f "$fixture/config.json" ] || continue
-    ids=$(python3 -c "import json,sys; print(','.join(map(str, json.load(open('$fixture/expected.json'))['ids'][0])))")
-    for b in flex "$BACKEND"; do
-        timeout 120 "$BIN" score --model "$fixture" --ids "$ids" --backend "$b" \
-            > "$OUT/score-$(basename "$fixture")-$b.json" 2> "$OUT/score-$(basename "$fixture")-$b.err"
+CORPUS=$CARRY/corpus
+TOKENIZER=$CARRY/tokenizer
+for pair in "$@"; do
+    BACKEND=${pair%%=*}
+    BIN=$(realpath "${pair#*=}")
+    FEATURE=${BACKEND%%:*}
+    tag=${BACKEND//:/-}
+
+    step "$BACKEND: parity against the PyTorch fixtures"
+    for tests in "$CARRY/parity-tests-$FEATURE" "$CARRY/gpt2-parity-tests-$FEATURE" "$CARRY/gpu-tests-$FEATURE"; do
+        [ -x "$tests" ] || continue
+        name=$(basename "$tests")
+        GENPT_TEST_BACKENDS=$BACKEND GENPT_GPU_BACKEND=$BACKEND CARGO_MANIFEST_DIR=$REPO \
+            timeout 240 "$tests" --test-threads 1 --nocapture > "$OUT/$name-$tag.txt" 2>&1
+        rc=$?
+        echo "$name: exit $rc"; grep -E "^$BACKEND|test result" "$OUT/$name-$tag.txt"
+        record check=tests backend="$BACKEND" binary="$name" exit="$rc" \
+            passed="$(grep -o '[0-9]* passed' "$OUT/$name-$tag.txt" | head -1)"
     done
-    python3 - "$OUT/score-$(basename "$fixture")-flex.json" "$OUT/score-$(basename "$fixture")-$BACKEND.json" "$(basename "$fixture")" <<'EOF' | tee -a "$SUMMARY"
+    # With the main binary alone: each fixture's log-probabilities, flex against the GPU.
+    for fixture in tests/fixtures/gpt2/*/ tests/fixtures/parity/*/; do
+        [ -f "$fixture/expected.json" ] && [ -f "$fixture/config.json" ] || continue
+        ids=$(python3 -c "import json; print(','.join(map(str, json.load(open('$fixture/expected.json'))['ids'][0])))")
+        for b in flex "$BACKEND"; do
+            timeout 120 "$BIN" score --model "$fixture" --ids "$ids" --backend "$b" \
+                > "$OUT/score-$(basename "$fixture")-${b//:/-}.json" 2>> "$OUT/score.err"
+        done
+        python3 - "$OUT/score-$(basename "$fixture")-flex.json" "$OUT/score-$(basename "$fixture")-$tag.json" \
+            "$(basename "$fixture")" "$BACKEND" "$RESULTS" <<'EOF'
 import json, sys
+flex, gpu, name, backend, results = sys.argv[1:]
 try:
-    a = json.load(open(sys.argv[1]))["next_token_logprobs"]
-    b = json.load(open(sys.argv[2]))["next_token_logprobs"]
-    print(f"score {sys.argv[3]}: max |Δ log p| flex vs gpu = {max(abs(x - y) for x, y in zip(a, b)):.2e} over {len(a)} tokens")
+    a = json.load(open(flex))["next_token_logprobs"]
+    b = json.load(open(gpu))["next_token_logprobs"]
+    gap = max(abs(x - y) for x, y in zip(a, b))
+    print(f"score {name}: max |Δ log p| flex vs {backend} = {gap:.2e} over {len(a)} tokens")
+    row = {"check": "score", "backend": backend, "fixture": name, "max_logprob_gap": gap}
 except Exception as e:
-    print(f"score {sys.argv[3]}: FAILED ({e})")
+    print(f"score {name}: FAILED ({e})")
+    row = {"check": "score", "backend": backend, "fixture": name, "error": str(e)}
+open(results, "a").write(json.dumps(row) + "\n")
 EOF
-done
+    done
 
-step "2. gpt1 pre-training, $STEPS updates of $BATCH x 512 tokens, fp32 and bf16"
-for precision in fp32 bf16; do
-    cat > "$OUT/pretrain-$precision.toml" <<EOF
-out_dir = "$OUT/pretrain-$precision"
+    for precision in fp32 bf16; do
+        step "$BACKEND: $PRESET training throughput, $precision, $STEPS updates of $BATCH sequences"
+        run=$OUT/train-$tag-$precision
+        rm -rf "$run"
+        cat > "$run.toml" <<EOF
+out_dir = "$run"
 [model]
-preset = "gpt1"
+preset = "$PRESET"
 [data]
 dir = "$CORPUS"
 [train]
 batch_size = $BATCH
 grad_accum = 1
 steps = $STEPS
-warmup_steps = 30
+warmup_steps = 10
 eval_every = 0
-eval_windows = 8
+eval_windows = 4
 seed = 1
 backend = "$BACKEND"
 precision = "$precision"
@@ -98,93 +112,105 @@ precision = "$precision"
 every = 0
 keep_last = 1
 EOF
-    timeout 420 "$BIN" pretrain --config "$OUT/pretrain-$precision.toml" > "$OUT/pretrain-$precision.log" 2>&1
-    say "pretrain $precision: exit $?"
-    python3 - "$OUT/pretrain-$precision/metrics.jsonl" "$precision" <<'EOF' | tee -a "$SUMMARY"
+        timeout $(( $(left) < 150 ? $(left) : 150 )) "$BIN" pretrain --config "$run.toml" > "$run.log" 2>&1
+        rc=$?
+        echo "pretrain $precision: exit $rc"; tail -2 "$run.log"
+        python3 - "$run/metrics.jsonl" "$BACKEND" "$precision" "$PRESET" "$rc" "$RESULTS" <<'EOF'
 import json, statistics, sys
+path, backend, precision, preset, rc, results = sys.argv[1:]
+row = {"check": "train", "backend": backend, "precision": precision, "exit": int(rc)}
 try:
-    rows = [json.loads(l) for l in open(sys.argv[1]) if '"tokens_per_s"' in l]
-    steady = [r["tokens_per_s"] for r in rows[10:]] or [r["tokens_per_s"] for r in rows]
-    print(f"pretrain {sys.argv[2]}: {len(rows)} updates, median {statistics.median(steady):,.0f} tokens/s "
-          f"(updates 11+), loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f}")
-    json.dump({"tokens_per_s": statistics.median(steady)}, open(sys.argv[1] + ".summary.json", "w"))
+    rows = [json.loads(l) for l in open(path) if '"tokens_per_s"' in l]
+    steady = [r["tokens_per_s"] for r in rows[5:]] or [r["tokens_per_s"] for r in rows]
+    row.update(updates=len(rows), tokens_per_s=statistics.median(steady),
+               first_loss=rows[0]["loss"], last_loss=rows[-1]["loss"])
+    print(f"train {backend} {precision}: median {row['tokens_per_s']:,.0f} tokens/s after 5 updates, "
+          f"loss {row['first_loss']:.3f} -> {row['last_loss']:.3f}")
 except Exception as e:
-    print(f"pretrain {sys.argv[2]}: no metrics ({e})")
+    row["error"] = str(e)
+    print(f"train {backend} {precision}: no metrics ({e})")
+open(results, "a").write(json.dumps(row) + "\n")
 EOF
+    done
+
+    step "$BACKEND: generation throughput (key/value cache, greedy)"
+    model=$(ls -d "$OUT/train-$tag-fp32/checkpoints"/step-* 2>/dev/null | tail -1)
+    if [ -n "$model" ]; then
+        # Two runs, 1 and 129 new tokens: their difference is the decoding alone (loading and
+        # kernel compilation cancel out).
+        for n in 1 129; do
+            t0=$(date +%s.%N)
+            timeout 120 "$BIN" generate --model "$model" --tokenizer "$TOKENIZER" \
+                --prompt "the house by the river" --max-tokens $n --temperature 0 \
+                --backend "$BACKEND" > "$OUT/generate-$tag-$n.txt" 2>&1
+            echo "$n $? $(python3 -c "import time; print(time.time() - $t0)")" >> "$OUT/generate-$tag.times"
+        done
+        python3 - "$OUT/generate-$tag.times" "$BACKEND" "$RESULTS" <<'EOF'
+import json, sys
+times, backend, results = sys.argv[1:]
+(n1, rc1, t1), (n2, rc2, t2) = [l.split() for l in open(times)][-2:]
+rate = (int(n2) - int(n1)) / (float(t2) - float(t1))
+print(f"generate {backend}: {rate:.1f} tokens/s (exits {rc1}, {rc2})")
+open(results, "a").write(json.dumps({"check": "generate", "backend": backend, "tokens_per_s": rate,
+                                     "exit": [int(rc1), int(rc2)]}) + "\n")
+EOF
+    else
+        echo "generate: skipped (no checkpoint from the fp32 training run)"
+    fi
 done
 
-step "3. PyTorch OpenAIGPTLMHeadModel on the same shapes, and the bf16 / fp32 matmul rates"
-if [ -z "${SKIP_TORCH:-}" ]; then
-    timeout 480 python3 experiments/gpu_torch.py --batch "$BATCH" --steps 30 --out "$OUT/torch.json" \
-        > "$OUT/torch.log" 2>&1
-    say "torch: exit $?"
-    grep -E "^(matmul|torch)" "$OUT/torch.log" | tee -a "$SUMMARY"
+if [ -z "${SKIP_TORCH:-}" ] && [ "$(left)" -gt 90 ]; then
+    step "PyTorch on the same shapes: eager and torch.compile, fp32 and bf16 autocast"
+    timeout $(( $(left) - 60 )) python3 experiments/gpu_torch.py --preset "$PRESET" --batch "$BATCH" \
+        --steps 20 --out "$OUT/torch.json"
+    echo "torch: exit $?"
 fi
 
-step "4. MFU"
-python3 - "$OUT" "$BATCH" <<'EOF' | tee -a "$SUMMARY"
-import json, os, sys
-out, batch = sys.argv[1], int(sys.argv[2])
-# gpt1: 12 layers, d 768, context 512, vocabulary 40,478 (+ positions). Training FLOPs per
-# token: 6 x (weights used in matmuls: 12 x 12 x 768^2 + the tied 40,478 x 768 output layer)
-# plus attention scores and weighted sums, 6 x 2 x layers x context x d (Kaplan et al./PaLM).
-L, d, T, V = 12, 768, 512, 40478
-flops_per_token = 6 * (L * 12 * d * d + V * d) + 12 * L * T * d
+LONG=${1%%=*}
+if [ "$(left)" -gt 60 ]; then
+    step "${LONG}: $PRESET pre-training on the books corpus for the time left"
+    run=$OUT/books-$PRESET
+    sed -e "s|^out_dir = .*|out_dir = \"$run\"|" -e "s|^steps = .*|steps = 100000|" \
+        -e "s|^eval_every = .*|eval_every = 50|" -e "s|^precision = .*|precision = \"fp32\"|" \
+        "$OUT/train-${LONG//:/-}-fp32.toml" > "$run.toml"
+    timeout $(( $(left) - 20 )) "$(realpath "${1#*=}")" pretrain --config "$run.toml" > "$run.log" 2>&1
+    python3 - "$run/metrics.jsonl" "$LONG" "$RESULTS" <<'EOF'
+import json, sys
+path, backend, results = sys.argv[1:]
 try:
-    peaks = json.load(open(f"{out}/torch.json"))["matmul_tflops"]
-except Exception:
-    peaks = {}
-for precision in ("fp32", "bf16"):
-    try:
-        tps = json.load(open(f"{out}/pretrain-{precision}/metrics.jsonl.summary.json"))["tokens_per_s"]
-    except Exception:
-        continue
-    achieved = tps * flops_per_token / 1e12
-    for peak_name, peak in sorted(peaks.items()):
-        print(f"genpt {precision}: {achieved:.1f} TFLOP/s = {100 * achieved / peak:.1f}% of the measured {peak_name} matmul rate ({peak:.0f} TFLOP/s)")
-EOF
-
-step "5. fine-tuning throughput (custom classification task from synthetic text)"
-python3 - "$OUT/ft" <<'EOF'
-import json, os, random, sys
-os.makedirs(sys.argv[1], exist_ok=True)
-words = "the a of and to in was he it that his her with had for she as on at by not but".split() + \
-        "house river light window morning story letter garden winter silence question".split()
-rng = random.Random(0)
-for split, n in (("train", 512), ("dev", 64)):
-    with open(f"{sys.argv[1]}/{split}.jsonl", "w") as f:
-        for _ in range(n):
-            f.write(json.dumps({"text": " ".join(rng.choice(words) for _ in range(rng.randint(20, 60))),
-                                "label": rng.choice(["pos", "neg"])}) + "\n")
-EOF
-MODEL=$(ls -d "$OUT"/pretrain-fp32/checkpoints/step-* 2>/dev/null | tail -1)
-if [ -n "$MODEL" ]; then
-    timeout 300 "$BIN" finetune --task custom --kind classification --train "$OUT/ft/train.jsonl" \
-        --dev "$OUT/ft/dev.jsonl" --model "$MODEL" --tokenizer "$TOKENIZER" --epochs 1 \
-        --batch-size 32 --micro-batch 32 --backend "$BACKEND" --out "$OUT/ft/run" > "$OUT/finetune.log" 2>&1
-    say "finetune: exit $?"
-    python3 - "$OUT/ft/run/metrics.jsonl" <<'EOF' | tee -a "$SUMMARY"
-import json, statistics, sys
-try:
-    rows = [json.loads(l) for l in open(sys.argv[1]) if '"tokens_per_s"' in l]
-    print(f"finetune: {len(rows)} updates, median {statistics.median(r['tokens_per_s'] for r in rows[2:] or rows):,.0f} tokens/s")
+    rows = [json.loads(l) for l in open(path) if '"loss"' in l]
+    vals = [(r["step"], r["val_loss"]) for r in rows if "val_loss" in r]
+    row = {"check": "books", "backend": backend, "updates": len(rows), "first_loss": rows[0]["loss"],
+           "last_loss": rows[-1]["loss"], "val_loss": vals}
+    print(f"books {backend}: {len(rows)} updates, loss {rows[0]['loss']:.3f} -> {rows[-1]['loss']:.3f}, "
+          f"validation {vals}")
 except Exception as e:
-    print(f"finetune: no metrics ({e})")
+    row = {"check": "books", "backend": backend, "error": str(e)}
+    print(f"books: no metrics ({e})")
+open(results, "a").write(json.dumps(row) + "\n")
 EOF
-
-    step "6. generation throughput (key/value cache, 256 new tokens)"
-    for b in flex "$BACKEND"; do
-        start=$(date +%s.%N)
-        timeout 300 "$BIN" generate --model "$MODEL" --tokenizer "$TOKENIZER" --prompt "the house by the river" \
-            --max-tokens 256 --seed 1 --backend "$b" > "$OUT/generate-$b.txt" 2>&1
-        rc=$?
-        end=$(date +%s.%N)
-        say "generate $b: exit $rc, 256 tokens in $(python3 -c "print(f'{$end - $start:.1f}')") s (load included)"
-    done
-else
-    say "finetune/generate: skipped (no checkpoint from step 2)"
 fi
 
-echo
-echo "summary: $SUMMARY"
-cat "$SUMMARY"
+step "summary"
+python3 - "$RESULTS" "$OUT/torch.json" "$OUT/gpu_check.json" "$PRESET" "$BATCH" <<'EOF'
+import json, os, sys
+results, torch_path, out, preset, batch = sys.argv[1:]
+rows = [json.loads(l) for l in open(results)]
+summary = {"rows": rows}
+if os.path.exists(torch_path):
+    summary["torch"] = json.load(open(torch_path))
+# MFU: training FLOPs per token 6·(matmul weights) + 12·layers·context·width (attention), the
+# PaLM/Kaplan count, against the dense bf16 peak of the card (H100 SXM: 989 TFLOP/s).
+shapes = {"gpt1": (12, 768, 512, 40478), "tiny": (2, 128, 64, 40478)}
+L, d, T, V = shapes.get(preset, shapes["gpt1"])
+flops_per_token = 6 * (L * 12 * d * d + V * d) + 12 * L * T * d
+peak = float(os.environ.get("PEAK_TFLOPS", "989"))
+for r in rows:
+    if r.get("check") == "train" and "tokens_per_s" in r:
+        r["tflops"] = r["tokens_per_s"] * flops_per_token / 1e12
+        r["mfu_percent"] = 100 * r["tflops"] / peak
+        print(f"{r['backend']} {r['precision']}: {r['tokens_per_s']:,.0f} tokens/s, "
+              f"{r['tflops']:.1f} TFLOP/s, MFU {r['mfu_percent']:.1f}% of {peak:.0f}")
+json.dump(summary, open(out, "w"), indent=1)
+print(f"wrote {out}")
+EOF
