@@ -25,14 +25,33 @@ pub fn device(backend: &str) -> Result<Device, String> {
         // burn marks NdArray deprecated; it stays here as a second opinion
         ("ndarray", None) => Ok(Device::ndarray()),
         #[cfg(feature = "wgpu")]
-        ("wgpu", index) => Ok(Device::wgpu(wgpu_kind(backend, index)?)),
+        ("wgpu", index) => wgpu_device(backend, index, burn::tensor::wgpu::WgpuBackend::Auto),
         #[cfg(feature = "vulkan")]
-        ("vulkan", index) => Ok(Device::vulkan(wgpu_kind(backend, index)?)),
+        ("vulkan", index) => wgpu_device(backend, index, burn::tensor::wgpu::WgpuBackend::Vulkan),
         #[cfg(feature = "cuda")]
-        ("cuda", index) => Ok(Device::cuda(match index {
-            None => 0,
-            Some(n) => parse_index(backend, n)?,
-        })),
+        ("cuda", index) => {
+            // cubecl loads the driver on first use and panics without it: asked here first, so
+            // that a machine without CUDA gets an error.
+            // SAFETY: only tries to open the library, calling nothing in it.
+            if !unsafe { cudarc::driver::sys::is_culib_present() } {
+                return Err(format!(
+                    "backend {backend:?}: the CUDA driver (libcuda.so.1) is not on the library \
+                     path (LD_LIBRARY_PATH); see docs/gpu.md"
+                ));
+            }
+            // SAFETY: as above.
+            if !unsafe { cudarc::nvrtc::sys::is_culib_present() } {
+                return Err(format!(
+                    "backend {backend:?}: NVRTC (libnvrtc.so), which compiles genpt's CUDA \
+                     kernels at run time, is not on the library path (LD_LIBRARY_PATH); see \
+                     docs/gpu.md"
+                ));
+            }
+            Ok(Device::cuda(match index {
+                None => 0,
+                Some(n) => parse_index(backend, n)?,
+            }))
+        }
         _ => Err(format!(
             "backend {backend:?} is not available in this build (built with: {})",
             compiled().join(", ")
@@ -49,6 +68,37 @@ fn wgpu_kind(backend: &str, index: Option<&str>) -> Result<burn::tensor::DeviceK
         None => DeviceKind::DefaultDevice,
         Some("cpu") => DeviceKind::Cpu,
         Some(n) => DeviceKind::DiscreteGpu(parse_index(backend, n)?),
+    })
+}
+
+/// The wgpu device `backend` names, on graphics API `api`, brought up now, so that a missing
+/// adapter is an error naming the adapters there are rather than a panic at the first tensor.
+#[cfg(any(feature = "wgpu", feature = "vulkan"))]
+fn wgpu_device(
+    backend: &str,
+    index: Option<&str>,
+    api: burn::tensor::wgpu::WgpuBackend,
+) -> Result<Device, String> {
+    use burn::tensor::wgpu::WgpuInitError;
+    static UP: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let kind = wgpu_kind(backend, index)?;
+    let mut up = UP.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if !up.iter().any(|b| b == backend) {
+        match Device::wgpu_options()
+            .device_kind(kind.clone())
+            .graphics_api(api)
+            .init()
+        {
+            // Registration fails when a tensor brought the device up first: it is there.
+            Ok(_) | Err(WgpuInitError::Registration { .. }) => up.push(backend.to_string()),
+            Err(e) => return Err(format!("backend {backend:?}: {e}")),
+        }
+    }
+    Ok(match api {
+        burn::tensor::wgpu::WgpuBackend::Auto => Device::wgpu(kind),
+        #[cfg(feature = "vulkan")]
+        burn::tensor::wgpu::WgpuBackend::Vulkan => Device::vulkan(kind),
+        other => unreachable!("genpt names no wgpu API {other:?}"),
     })
 }
 

@@ -70,9 +70,9 @@ pub enum Command {
 /// Where tensors are computed.
 #[derive(Args, Debug, Clone)]
 pub struct BackendArgs {
-    /// Tensor backend: flex (default CPU), ndarray (CPU, for cross-checks), vulkan, vulkan:N
-    /// (N-th discrete GPU) or vulkan:cpu (a CPU Vulkan driver) when built with the `vulkan`
-    /// feature, cuda[:N] with the `cuda` feature.
+    /// Tensor backend: flex (default CPU), ndarray (CPU, for cross-checks); GPUs, as built:
+    /// wgpu (WGSL kernels) and vulkan (SPIR-V kernels), each bare (wgpu's pick), :N (the N-th
+    /// discrete GPU) or :cpu (a CPU driver such as Mesa's lavapipe), and cuda[:N].
     #[arg(long, default_value = "flex")]
     pub backend: String,
 }

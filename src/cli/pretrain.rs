@@ -24,7 +24,8 @@ pub struct PretrainArgs {
     /// Continued pre-training: start from this model directory (same as `model.init`).
     #[arg(long)]
     pub init: Option<PathBuf>,
-    /// Tensor backend (same as `train.backend`): flex, ndarray, vulkan[:N] or cuda[:N], as built.
+    /// Tensor backend (same as `train.backend`): flex, ndarray, wgpu[:N|:cpu], vulkan[:N|:cpu]
+    /// or cuda[:N], as built.
     #[arg(long)]
     pub backend: Option<String>,
     /// Arithmetic precision (same as `train.precision`): fp32 (default) or bf16 (bf16 compute
