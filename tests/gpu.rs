@@ -456,3 +456,24 @@ fn fused_attention_matches_the_composed_reference() {
         assert!(control > 1e-3, "negative control not caught: {control:e}");
     }
 }
+
+/// A GPU that is not there is an error naming what is, not a panic at the first tensor.
+#[test]
+fn a_missing_gpu_is_an_error() {
+    let Some((name, _)) = gpu("a_missing_gpu_is_an_error") else {
+        return;
+    };
+    let family = name.split(':').next().unwrap();
+    let absent = format!("{family}:9");
+    let err = genpt::device::device(&absent).expect_err("no ninth discrete GPU here");
+    println!("{absent}: {err}");
+    assert!(err.contains(&absent), "{err}");
+    // Negative control: the device under test comes up through the same path.
+    assert!(genpt::device::device(&name).is_ok());
+    #[cfg(feature = "cuda")]
+    if std::env::var_os("GENPT_EXPECT_NO_CUDA").is_some() {
+        let err = genpt::device::device("cuda").expect_err("no CUDA driver here");
+        println!("cuda: {err}");
+        assert!(err.contains("libcuda"), "{err}");
+    }
+}
