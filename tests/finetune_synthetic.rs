@@ -1,6 +1,8 @@
 //! The fine-tuning loop learns tasks whose answers are known, for a classification and a
 //! multiple-choice task, and its saved model reloads to the same predictions.
 
+mod common;
+
 use genpt::finetune::model::new_classifier;
 use genpt::finetune::Pooling;
 use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction, Target};
@@ -35,26 +37,7 @@ fn accuracy(predictions: &[Prediction], examples: &[EncodedExample]) -> f64 {
 
 /// Label 1 when token 7 occurs in the text.
 fn contains_seven(n: usize, seed: u64) -> Vec<EncodedExample> {
-    let mut d = Draws::new(seed, 0);
-    (0..n)
-        .map(|i| {
-            let len = 3 + d.below(8) as usize;
-            let mut text: Vec<u32> = (0..len).map(|_| 8 + d.below(20) as u32).collect();
-            let label = i % 2;
-            if label == 1 {
-                text[d.below(len as u64) as usize] = 7;
-            }
-            let mut seq = vec![START];
-            seq.extend(&text);
-            seq.push(CLASSIFY);
-            let at = seq.len() - 1;
-            EncodedExample {
-                sequences: vec![seq],
-                classify_at: vec![at],
-                target: Some(Target::Class(label)),
-            }
-        })
-        .collect()
+    common::contains_seven(n, seed, VOCAB)
 }
 
 /// Context [a b c], answers: the right one repeats a.

@@ -3,11 +3,12 @@
 //! GPT-2. Nothing there assumes post-LN: the head reads the final hidden states, which for
 //! GPT-2 come after `ln_f`.
 
+mod common;
+
 use genpt::config::Arch;
 use genpt::finetune::model::new_classifier;
 use genpt::finetune::Pooling;
 use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction, Target};
-use genpt::rng::Draws;
 use genpt::surgery::add_special_rows;
 use genpt::{Gpt, GptConfig};
 
@@ -22,28 +23,8 @@ const FT_VOCAB: usize = 30;
 const START: u32 = FT_VOCAB as u32;
 const CLASSIFY: u32 = FT_VOCAB as u32 + 2;
 
-/// Label 1 when token 7 occurs in the text (the task of `tests/finetune_synthetic.rs`).
 fn contains_seven(n: usize, seed: u64) -> Vec<EncodedExample> {
-    let mut d = Draws::new(seed, 0);
-    (0..n)
-        .map(|i| {
-            let len = 3 + d.below(8) as usize;
-            let mut text: Vec<u32> = (0..len).map(|_| 8 + d.below(20) as u32).collect();
-            let label = i % 2;
-            if label == 1 {
-                text[d.below(len as u64) as usize] = 7;
-            }
-            let mut seq = vec![START];
-            seq.extend(&text);
-            seq.push(CLASSIFY);
-            let at = seq.len() - 1;
-            EncodedExample {
-                sequences: vec![seq],
-                classify_at: vec![at],
-                target: Some(Target::Class(label)),
-            }
-        })
-        .collect()
+    common::contains_seven(n, seed, FT_VOCAB)
 }
 
 fn accuracy(predictions: &[Prediction], examples: &[EncodedExample]) -> f64 {

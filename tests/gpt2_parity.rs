@@ -11,6 +11,8 @@
 //! Tolerances (as for GPT-1, issue 2): logits 1e-4 absolute, loss 1e-5 relative, gradient norms
 //! 1e-4 relative.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -46,24 +48,8 @@ fn read_expected(dir: &Path) -> Expected {
     serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
 }
 
-/// The CPU backends of this build, plus the GPU backends named in `GENPT_TEST_BACKENDS`
-/// (comma-separated, e.g. `wgpu:cpu`): a GPU may be built in but absent.
 fn backends() -> Vec<(String, Device)> {
-    let gpus = std::env::var("GENPT_TEST_BACKENDS").unwrap_or_default();
-    genpt::device::compiled()
-        .into_iter()
-        .filter(|b| !genpt::device::is_gpu(b))
-        .map(str::to_string)
-        .chain(
-            gpus.split(',')
-                .filter(|b| !b.is_empty())
-                .map(str::to_string),
-        )
-        .map(|b| {
-            let device = genpt::device::device(&b).unwrap_or_else(|e| panic!("{e}"));
-            (b, device)
-        })
-        .collect()
+    common::test_backends()
 }
 
 fn ids_tensor(ids: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {

@@ -18,7 +18,7 @@ use std::path::Path;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use genpt::config::Arch;
 use genpt::finetune::model::new_classifier;
-use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Pooling, Prediction, Target};
+use genpt::finetune::{self as ft, FinetuneConfig, Pooling, Prediction};
 use genpt::generate::{generate, SamplingConfig};
 use genpt::pretrain::{pretrain, RunConfig};
 use genpt::rng::Draws;
@@ -240,32 +240,6 @@ fn pretraining_losses_follow_flex_and_checkpoints_move_between_backends() {
     }
 }
 
-const START: u32 = common::VOCAB as u32;
-const CLASSIFY: u32 = common::VOCAB as u32 + 2;
-
-/// Label 1 when token 7 occurs in the text.
-fn contains_seven(n: usize, seed: u64) -> Vec<EncodedExample> {
-    let mut d = Draws::new(seed, 0);
-    (0..n)
-        .map(|i| {
-            let len = 3 + d.below(8) as usize;
-            let mut text: Vec<u32> = (0..len).map(|_| 8 + d.below(20) as u32).collect();
-            let label = i % 2;
-            if label == 1 {
-                text[d.below(len as u64) as usize] = 7;
-            }
-            let mut seq = vec![START];
-            seq.extend(&text);
-            seq.push(CLASSIFY);
-            EncodedExample {
-                classify_at: vec![seq.len() - 1],
-                sequences: vec![seq],
-                target: Some(Target::Class(label)),
-            }
-        })
-        .collect()
-}
-
 /// A short fine-tune (auxiliary LM loss and dropout on) from the same seed on `device`: its
 /// per-update classification losses and its dev predictions' probabilities.
 fn finetune_on(device: &Device, seed: u64, out: &Path) -> (Vec<f64>, Vec<f64>) {
@@ -274,7 +248,10 @@ fn finetune_on(device: &Device, seed: u64, out: &Path) -> (Vec<f64>, Vec<f64>) {
         let gpt = add_special_rows(Gpt::new(&tiny(Arch::Gpt1), &device), 3, 1, &device);
         new_classifier(gpt, Pooling::Single, 2, 0.1, &device)
     });
-    let (train, dev) = (contains_seven(48, 1), contains_seven(16, 2));
+    let (train, dev) = (
+        common::contains_seven(48, 1, common::VOCAB),
+        common::contains_seven(16, 2, common::VOCAB),
+    );
     let config = FinetuneConfig {
         lr: 3e-3,
         batch_size: 8,

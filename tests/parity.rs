@@ -1,8 +1,11 @@
 //! Parity with the reference implementation (PyTorch + transformers' `OpenAIGPTLMHeadModel`),
 //! in the manner of llm.c's `test_gpt2.c`: fixed checkpoints and the outputs the reference
-//! computed for them (`scripts/make_parity_fixtures.py`), checked on every CPU backend.
+//! computed for them (`scripts/make_parity_fixtures.py`), checked on every CPU backend and on the
+//! GPU backends named in `GENPT_TEST_BACKENDS` (docs/gpu.md).
 //!
 //! Tolerances (issue 2): logits 1e-4 absolute, loss 1e-5 relative, gradient norms 1e-4 relative.
+
+mod common;
 
 use std::path::{Path, PathBuf};
 
@@ -34,24 +37,8 @@ fn read_expected(dir: &Path) -> Expected {
     serde_json::from_str(&std::fs::read_to_string(dir.join("expected.json")).unwrap()).unwrap()
 }
 
-/// The CPU backends of this build, plus the GPU backends named in `GENPT_TEST_BACKENDS`
-/// (comma-separated, e.g. `vulkan` or `vulkan:cpu`): a GPU may be built in but absent.
 fn backends() -> Vec<(String, Device)> {
-    let gpus = std::env::var("GENPT_TEST_BACKENDS").unwrap_or_default();
-    genpt::device::compiled()
-        .into_iter()
-        .filter(|b| !genpt::device::is_gpu(b))
-        .map(str::to_string)
-        .chain(
-            gpus.split(',')
-                .filter(|b| !b.is_empty())
-                .map(str::to_string),
-        )
-        .map(|b| {
-            let device = genpt::device::device(&b).unwrap();
-            (b, device)
-        })
-        .collect()
+    common::test_backends()
 }
 
 fn ids_tensor(ids: &[Vec<i64>], device: &Device) -> Tensor<2, Int> {

@@ -135,3 +135,51 @@ pub fn tokenizer_and_model(root: &Path, words: &[&str]) -> (PathBuf, PathBuf) {
     genpt::weights::hf::save(&genpt::Gpt::new(&config, &device), &model).unwrap();
     (tokenizer, model)
 }
+
+/// A classification task with a known answer: label 1 when token 7 occurs in the text. Texts of
+/// 3 to 10 tokens from 8..28, framed by the special rows that follow a vocabulary of `vocab`
+/// tokens (start `vocab`, classify `vocab + 2`).
+pub fn contains_seven(n: usize, seed: u64, vocab: usize) -> Vec<genpt::finetune::EncodedExample> {
+    use genpt::finetune::{EncodedExample, Target};
+    let (start, classify) = (vocab as u32, vocab as u32 + 2);
+    let mut d = Draws::new(seed, 0);
+    (0..n)
+        .map(|i| {
+            let len = 3 + d.below(8) as usize;
+            let mut text: Vec<u32> = (0..len).map(|_| 8 + d.below(20) as u32).collect();
+            let label = i % 2;
+            if label == 1 {
+                text[d.below(len as u64) as usize] = 7;
+            }
+            let mut seq = vec![start];
+            seq.extend(&text);
+            seq.push(classify);
+            EncodedExample {
+                classify_at: vec![seq.len() - 1],
+                sequences: vec![seq],
+                target: Some(Target::Class(label)),
+            }
+        })
+        .collect()
+}
+
+/// The backends the parity tests check: this build's CPU backends, plus the GPU backends named
+/// in `GENPT_TEST_BACKENDS` (comma-separated, e.g. `wgpu:cpu`), since a GPU may be built in but
+/// absent.
+pub fn test_backends() -> Vec<(String, burn::tensor::Device)> {
+    let gpus = std::env::var("GENPT_TEST_BACKENDS").unwrap_or_default();
+    genpt::device::compiled()
+        .into_iter()
+        .filter(|b| !genpt::device::is_gpu(b))
+        .map(str::to_string)
+        .chain(
+            gpus.split(',')
+                .filter(|b| !b.is_empty())
+                .map(str::to_string),
+        )
+        .map(|b| {
+            let device = genpt::device::device(&b).unwrap_or_else(|e| panic!("{e}"));
+            (b, device)
+        })
+        .collect()
+}
