@@ -363,19 +363,21 @@ pub fn reference_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 
 /// Causal attention `softmax(mask(q·kᵀ/√d))·v` of queries [batch, heads, queries, d] over keys
 /// and values [batch, heads, keys, d], the first `past` of the keys before the queries (a
-/// cache). On a GPU at inference (no autodiff, no dropout) a flash-attention kernel
-/// ([`cube::GpuOps::flash_attention`]), which never holds the scores; elsewhere
+/// cache). On a GPU at inference (no autodiff, no dropout), for a whole sequence, a
+/// flash-attention kernel ([`cube::GpuOps::flash_attention`]), which never holds the scores;
+/// elsewhere
 /// [`reference_attention`] (whose softmax is fused on flex). The GPU kernel has no dropout and
 /// no backward pass, so training on a GPU takes the reference path.
 pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, past: usize, dropout: f64) -> Tensor<4> {
     #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
     {
-        let queries = q.dims()[2];
-        // The kernel's causal mask lines queries up with the first keys: it fits a whole
-        // sequence (no past) and one new token (which sees every key: no mask).
-        let aligned = past == 0 || queries == 1;
+        // The kernel's causal mask lines queries up with the first keys, which fits a whole
+        // sequence (no past). One new token over a cache has a single row of scores, nothing
+        // to save, and on lavapipe the kernel for it took minutes to compile (docs/gpu.md): the
+        // composed path takes it.
+        let whole_sequence = past == 0 && q.dims()[2] > 1;
         if dropout == 0.0
-            && aligned
+            && whole_sequence
             && !q.is_autodiff()
             && q.dtype() == burn::tensor::DType::F32
             && enabled()
@@ -385,7 +387,7 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, past: usize, dropout:
                 q.into_dispatch(),
                 k.into_dispatch(),
                 v.into_dispatch(),
-                past == 0 && queries > 1,
+                true,
             ));
         }
     }
