@@ -150,14 +150,19 @@ fn one_update_gives_flex_gradients_for_every_parameter() {
     }
 }
 
-/// The per-update training losses of `metrics.jsonl` under `out`.
-fn losses(out: &Path) -> Vec<f64> {
+/// The values of `key` in the records of `metrics.jsonl` under `out` that have it, in order.
+fn metric_series(out: &Path, key: &str) -> Vec<f64> {
     std::fs::read_to_string(out.join("metrics.jsonl"))
         .unwrap()
         .lines()
         .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter_map(|record| record.get("loss").and_then(|v| v.as_f64()))
+        .filter_map(|record| record.get(key).and_then(|v| v.as_f64()))
         .collect()
+}
+
+/// The per-update training losses of a pre-training run under `out`.
+fn losses(out: &Path) -> Vec<f64> {
+    metric_series(out, "loss")
 }
 
 fn run_config(data: &Path, out: &Path, backend: &str, extra: &[&str]) -> RunConfig {
@@ -274,12 +279,7 @@ fn finetune_on(device: &Device, seed: u64, out: &Path) -> (Vec<f64>, Vec<f64>) {
         &device,
     )
     .unwrap();
-    let losses = std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
-        .filter_map(|record| record.get("clf_loss").and_then(|v| v.as_f64()))
-        .collect();
+    let losses = metric_series(out, "clf_loss");
     let best = ft::load(&outcome.best_dir, &device).unwrap();
     let probabilities = ft::predict(&best, &dev, 8, &device)
         .iter()

@@ -365,9 +365,8 @@ pub fn reference_gelu<const D: usize>(x: Tensor<D>) -> Tensor<D> {
 /// and values [batch, heads, keys, d], the first `past` of the keys before the queries (a
 /// cache). On a GPU at inference (no autodiff, no dropout), for a whole sequence, a
 /// flash-attention kernel ([`cube::GpuOps::flash_attention`]), which never holds the scores;
-/// elsewhere
-/// [`reference_attention`] (whose softmax is fused on flex). The GPU kernel has no dropout and
-/// no backward pass, so training on a GPU takes the reference path.
+/// elsewhere [`reference_attention`] (whose softmax is fused on flex). The GPU kernel has no
+/// dropout and no backward pass, so training on a GPU takes the reference path.
 pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, past: usize, dropout: f64) -> Tensor<4> {
     #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
     {

@@ -179,6 +179,28 @@ impl Server {
         (status, response.json().await.unwrap())
     }
 
+    /// Greedy completions of `prompts`, requested all at once (so that decoding steps carry
+    /// several sequences): each answer's status and body, in the prompts' order.
+    pub async fn complete_together(
+        self: &Arc<Self>,
+        prompts: &[&str],
+        max_tokens: usize,
+    ) -> Vec<(u16, Value)> {
+        let tasks: Vec<_> = prompts
+            .iter()
+            .map(|prompt| {
+                let server = self.clone();
+                let body = json!({"model": "tiny", "prompt": prompt, "max_tokens": max_tokens, "temperature": 0.0});
+                tokio::spawn(async move { server.post("/v1/completions", body).await })
+            })
+            .collect();
+        let mut answers = Vec::new();
+        for task in tasks {
+            answers.push(task.await.unwrap());
+        }
+        answers
+    }
+
     pub async fn post_raw(&self, path: &str, body: Vec<u8>) -> (u16, Value) {
         let response = self
             .client

@@ -330,19 +330,10 @@ async fn a_bf16_server_completes_as_bf16_generation_does() {
         ..Default::default()
     };
     let prompts = ["the cat sat", "a bird sang in the", "we walked"];
-    let tasks: Vec<_> = prompts
-        .iter()
-        .map(|prompt| {
-            let server = server.clone();
-            let body =
-                json!({"model": "tiny", "prompt": prompt, "max_tokens": 12, "temperature": 0.0});
-            tokio::spawn(async move { server.post("/v1/completions", body).await })
-        })
-        .collect();
+    let answers = server.complete_together(&prompts, 12).await;
     let fp32 = load_lm();
     let mut differ_from_fp32 = 0;
-    for (prompt, task) in prompts.iter().zip(tasks) {
-        let (status, body) = task.await.unwrap();
+    for (prompt, (status, body)) in prompts.iter().zip(answers) {
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             body["choices"][0]["text"].as_str().unwrap(),

@@ -20,19 +20,9 @@ async fn a_gpu_server_completes_and_classifies_as_flex() {
         ..Default::default()
     };
     let prompts = ["the cat sat", "a bird sang in", "we walked to the river"];
-    // Together, so that decoding steps carry several sequences.
-    let tasks: Vec<_> = prompts
-        .iter()
-        .map(|prompt| {
-            let server = server.clone();
-            let body =
-                json!({"model": "tiny", "prompt": prompt, "max_tokens": 16, "temperature": 0});
-            tokio::spawn(async move { server.post("/v1/completions", body).await })
-        })
-        .collect();
+    let answers = server.complete_together(&prompts, 16).await;
     let mut texts = Vec::new();
-    for (prompt, task) in prompts.iter().zip(tasks) {
-        let (status, body) = task.await.unwrap();
+    for (prompt, (status, body)) in prompts.iter().zip(answers) {
         assert_eq!(status, 200, "{body}");
         let got = body["choices"][0]["text"].as_str().unwrap().to_string();
         let want = reference_text(&model, prompt, &greedy);
