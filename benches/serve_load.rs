@@ -410,7 +410,7 @@ async fn soak(
 /// A two-class classifier on `lm`'s weights (special rows added, random head) with a task
 /// description and `tokenizer`, as `genpt finetune` would save it.
 fn make_task(lm: &str, tokenizer: &str, out: &str) -> anyhow::Result<()> {
-    use genpt::finetune::{model::new_classifier, Pooling};
+    use genpt::finetune::{classifier::new_classifier, Pooling};
     use genpt_tasks::{CustomKind, InputForm, TaskInfo};
     let device = genpt::device::device("flex").map_err(anyhow::Error::msg)?;
     let gpt = genpt::weights::hf::load(std::path::Path::new(lm), &device)?;

@@ -155,10 +155,11 @@ fn finetune_step(
     lm_coef: f64,
     precision: genpt::precision::Precision,
 ) {
+    use genpt::finetune::classifier::new_classifier;
     use genpt::finetune::head::Pooling;
-    use genpt::finetune::model::new_classifier;
-    use genpt::finetune::{apply_update, update_gradients, EncodedExample, FinetuneConfig, Target};
+    use genpt::finetune::{update_gradients, EncodedExample, FinetuneConfig, Target};
     use genpt::surgery::add_special_rows;
+    use genpt::train::{take_step, Schedule};
 
     let device = device.clone().autodiff();
     device.seed(1);
@@ -191,8 +192,8 @@ fn finetune_step(
     for i in 0..=steps {
         let start = Instant::now();
         let g = update_gradients(&model, &refs, &ft, i as u64, &device).unwrap();
-        let (m, _, _) = apply_update(model, &mut adam, g.grads, &ft, i as u64, 100, 1);
-        model = m;
+        let factor = Schedule::WarmupLinear.at_step(i as u64, 100, 1);
+        model = take_step(model, &mut adam, g.grads, ft.max_grad_norm, factor).0;
         let _ = model.head.bias.val().sum().into_scalar::<f32>();
         if i > 0 {
             times.push(start.elapsed().as_secs_f64());

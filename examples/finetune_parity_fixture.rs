@@ -9,8 +9,8 @@
 
 use std::path::{Path, PathBuf};
 
-use genpt::finetune::model::new_classifier;
-use genpt::finetune::tasks::{encode_example, head_shape};
+use genpt::finetune::classifier::new_classifier;
+use genpt::finetune::task_bridge::{encode_example, head_shape};
 use genpt::finetune::{self as ft, FinetuneConfig};
 use genpt::rng::Draws;
 use genpt::surgery::{add_special_rows, normal_values, with_dropout};
@@ -163,16 +163,16 @@ fn main() -> anyhow::Result<()> {
             ..FinetuneConfig::default()
         };
         let run = scratch.join(name);
-        ft::finetune(
-            model,
-            &train,
-            &[],
-            &settings,
-            &|_| (0.0, serde_json::Value::Null),
-            &|_| Ok(()),
-            &run,
-            &device,
-        )?;
+        let job = ft::FinetuneJob {
+            train: &train,
+            dev: &[],
+            config: &settings,
+            evaluate: &|_| (0.0, serde_json::Value::Null),
+            attach: &|_| Ok(()),
+            out: &run,
+            device: &device,
+        };
+        ft::finetune(model, &job)?;
         let target = out.join(name);
         let _ = std::fs::remove_dir_all(&target);
         copy_dir(&run.join("trace"), &target)?;

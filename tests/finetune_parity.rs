@@ -15,8 +15,8 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Tensor, TensorData};
 use genpt::finetune::trace::{parameter_norms, read_examples};
-use genpt::finetune::{self as ft, apply_update, update_gradients, EncodedExample, FinetuneConfig};
-use genpt::train::{AdamConfig, OpenAiAdam};
+use genpt::finetune::{self as ft, update_gradients, EncodedExample, FinetuneConfig};
+use genpt::train::{take_step, AdamConfig, OpenAiAdam, Schedule};
 
 const CASES: &[&str] = &[
     "classification",
@@ -119,16 +119,8 @@ fn run_case(case: &str, backend: &str, fault: Fault) -> Option<Report> {
                 );
             }
         }
-        model = apply_update(
-            model,
-            &mut optimizer,
-            g.grads,
-            &config,
-            step as u64,
-            total,
-            warmup_steps,
-        )
-        .0;
+        let factor = Schedule::WarmupLinear.at_step(step as u64, total, warmup_steps);
+        model = take_step(model, &mut optimizer, g.grads, config.max_grad_norm, factor).0;
     }
     let ours = parameter_norms(&model);
     let mut worst_norm = (0.0f64, String::new());

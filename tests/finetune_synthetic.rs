@@ -3,7 +3,7 @@
 
 mod common;
 
-use genpt::finetune::model::new_classifier;
+use genpt::finetune::classifier::new_classifier;
 use genpt::finetune::Pooling;
 use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::rng::Draws;
@@ -93,16 +93,18 @@ fn train(
     let out = std::env::temp_dir().join(format!("genpt-ft-{}-{name}", std::process::id()));
     let outcome = ft::finetune(
         model,
-        train,
-        dev,
-        &config,
-        &|p: &[Prediction]| {
-            let acc = accuracy(p, dev);
-            (acc, serde_json::json!({ "accuracy": acc }))
+        &ft::FinetuneJob {
+            train,
+            dev,
+            config: &config,
+            evaluate: &|p: &[Prediction]| {
+                let acc = accuracy(p, dev);
+                (acc, serde_json::json!({ "accuracy": acc }))
+            },
+            attach: &|_| Ok(()),
+            out: &out,
+            device: &device,
         },
-        &|_| Ok(()),
-        &out,
-        &device,
     )
     .unwrap();
     // The best model reloads and predicts what it scored.

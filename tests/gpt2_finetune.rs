@@ -6,7 +6,7 @@
 mod common;
 
 use genpt::config::Arch;
-use genpt::finetune::model::new_classifier;
+use genpt::finetune::classifier::new_classifier;
 use genpt::finetune::Pooling;
 use genpt::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction, Target};
 use genpt::surgery::add_special_rows;
@@ -66,16 +66,18 @@ fn a_gpt2_classifier_fine_tunes_through_the_special_rows() {
     let out = scratch("ft");
     let outcome = ft::finetune(
         model,
-        &train,
-        &dev,
-        &ft,
-        &|p: &[Prediction]| {
-            let acc = accuracy(p, &dev);
-            (acc, serde_json::json!({ "accuracy": acc }))
+        &ft::FinetuneJob {
+            train: &train,
+            dev: &dev,
+            config: &ft,
+            evaluate: &|p: &[Prediction]| {
+                let acc = accuracy(p, &dev);
+                (acc, serde_json::json!({ "accuracy": acc }))
+            },
+            attach: &|_| Ok(()),
+            out: &out,
+            device: &device,
         },
-        &|_| Ok(()),
-        &out,
-        &device,
     )
     .unwrap();
     println!("gpt2 contains-7 dev accuracy {}", outcome.best_score);

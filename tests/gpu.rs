@@ -17,7 +17,7 @@ use std::path::Path;
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use genpt::config::Arch;
-use genpt::finetune::model::new_classifier;
+use genpt::finetune::classifier::new_classifier;
 use genpt::finetune::{self as ft, FinetuneConfig, Pooling, Prediction};
 use genpt::generate::{generate, SamplingConfig};
 use genpt::pretrain::{pretrain, RunConfig};
@@ -270,13 +270,15 @@ fn finetune_on(device: &Device, seed: u64, out: &Path) -> (Vec<f64>, Vec<f64>) {
     let _ = std::fs::remove_dir_all(out);
     let outcome = ft::finetune(
         model,
-        &train,
-        &dev,
-        &config,
-        &|_: &[Prediction]| (0.0, serde_json::json!({})),
-        &|_| Ok(()),
-        out,
-        &device,
+        &ft::FinetuneJob {
+            train: &train,
+            dev: &dev,
+            config: &config,
+            evaluate: &|_: &[Prediction]| (0.0, serde_json::json!({})),
+            attach: &|_| Ok(()),
+            out,
+            device: &device,
+        },
     )
     .unwrap();
     let losses = metric_series(out, "clf_loss");

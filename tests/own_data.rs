@@ -390,7 +390,8 @@ fn an_interrupted_fine_tuning_resumes_byte_for_byte() {
     for file in [
         "best/model.safetensors",
         "best/head.safetensors",
-        "resume/model/model.safetensors",
+        "resume/model.safetensors",
+        "resume/head.safetensors",
         "resume/optimizer.safetensors",
     ] {
         assert!(

@@ -498,10 +498,10 @@ fn bf16_inference_through_avx2_scores_as_the_native_path() {
 /// One fine-tuning update's losses and per-parameter gradient norms on the fixture's model
 /// (a two-class head on the last token, λ = 0.5, no dropout) at `precision`.
 fn finetune_gradients(precision: Precision) -> (f64, f64, std::collections::BTreeMap<String, f64>) {
-    use genpt::finetune::model::new_classifier;
+    use genpt::finetune::classifier::new_classifier;
     use genpt::finetune::step::update_gradients;
-    use genpt::finetune::types::{EncodedExample, FinetuneConfig, Target};
     use genpt::finetune::Pooling;
+    use genpt::finetune::{EncodedExample, FinetuneConfig, Target};
     let device = genpt::device::device("flex").unwrap().autodiff();
     let (gpt, _, expected) = fixture_model(&device);
     let model = genpt::rng::seeded(&device, 3, || {

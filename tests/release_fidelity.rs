@@ -22,7 +22,7 @@ use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Int, Tensor, TensorData};
-use genpt::finetune::model::Classifier;
+use genpt::finetune::classifier::Classifier;
 use genpt::finetune::objective::{classification_loss, lm_aux_loss};
 use genpt::finetune::release::{self, WeDropout};
 use genpt::finetune::run::{self, Best, LoopHooks};

@@ -12,7 +12,7 @@ use std::sync::{Arc, OnceLock};
 
 use axum::body::Body;
 use axum::http::{header, Request};
-use genpt::finetune::model::new_classifier;
+use genpt::finetune::classifier::new_classifier;
 use genpt::finetune::{self as ft, Pooling};
 use genpt::serve::{AppState, Limits, ServeConfig};
 use genpt::surgery::add_special_rows;

@@ -17,7 +17,7 @@ pub struct DemoArgs {
     #[arg(long, default_value_t = 600)]
     pub merges: usize,
     /// Pre-training updates. The model learns the stories' sentence patterns within a few hundred
-    /// and the characters' facts only after about 1,000 to 2,000 (see docs/RESULTS.md).
+    /// and the characters' facts only after about 1,000 to 2,000 (see docs/evidence.md).
     #[arg(long, default_value_t = 2000)]
     pub pretrain_steps: u64,
     /// Labeled training examples per task.

@@ -6,11 +6,10 @@ use anyhow::Context;
 use clap::Args;
 
 use super::BackendArgs;
-use crate::finetune::task_data::{
-    self, add_specials, encode_examples, resolve_tokenizer, TaskSource,
-};
-use crate::finetune::tasks::{headline_metric, prediction_text, score};
+use crate::finetune::task_bridge::{headline_metric, prediction_text, score};
+use crate::finetune::task_data::{self, add_specials, encode_examples, TaskSource};
 use crate::finetune::{self as ft, EncodedExample, FinetuneConfig, Prediction};
+use crate::model_tokenizer::resolve_tokenizer;
 use genpt_tasks::{Columns, CustomKind, Example, Labels, Split, TaskInfo};
 
 #[derive(Args, Debug, Clone)]
@@ -265,6 +264,8 @@ fn finetune_in(
 ) -> anyhow::Result<()> {
     let device = args.backend.device()?.autodiff();
     crate::rng::seed(&device, args.seed ^ 0x5eed);
+    let (mut tokenizer, tokenizer_dir) =
+        resolve_tokenizer(args.task.tokenizer.as_deref(), args.model.as_deref())?;
     let start = match (args.init, &args.model, &args.preset) {
         (Init::Pretrained, Some(dir), _) => ft::prepare::Start::Pretrained {
             model: dir,
@@ -277,7 +278,6 @@ fn finetune_in(
                 .clone(),
         ),
         (Init::Random, None, Some(preset)) => {
-            let (tokenizer, _) = resolve_tokenizer(args.task.tokenizer.as_deref(), None)?;
             let mut config = crate::GptConfig::preset(preset)
                 .with_context(|| format!("unknown preset {preset}"))?;
             config.vocab_size = tokenizer.vocab_size();
@@ -292,59 +292,52 @@ fn finetune_in(
             anyhow::bail!("--init random needs --model DIR (its shape) or --preset NAME")
         }
     };
-    if let Some(p) = args.dropout {
-        anyhow::ensure!(
-            (0.0..1.0).contains(&p),
-            "--dropout must be in [0, 1), got {p}"
-        );
-    }
     let gpt = ft::prepare::decoder(&start, args.seed, args.dropout, &device)?;
     let n_ctx = gpt.config().n_positions;
-    let (mut tokenizer, tokenizer_dir) =
-        resolve_tokenizer(args.task.tokenizer.as_deref(), args.model.as_deref())?;
     let specials = add_specials(&mut tokenizer, gpt.config().vocab_size)?;
     let (source, info, train) = finetune_source(&args.task)?;
     let train = limited(train, args.task.limit, "training")?;
     let (_, dev) = source.read(Split::Dev, args.task.dev.as_deref(), Labels::Required)?;
     let dev = limited(dev, args.task.limit, "dev")?;
+    // The test split: the user's --test file, predicted after training; and under the release
+    // fidelity the benchmark's test split where there is one, whose longest example the
+    // context must cover (the release sets n_ctx over every split).
+    let recipe = args.fidelity.recipe();
+    let test = match (&args.task.test, recipe.dataset_context) {
+        (Some(file), _) => {
+            let (_, examples) = source.read(Split::Test, Some(file), Labels::Optional)?;
+            limited(examples, args.task.limit, "test")?
+        }
+        (None, true) => {
+            let mut examples = source
+                .read(Split::Test, None, Labels::Optional)
+                .map_or_else(|_| Vec::new(), |(_, examples)| examples);
+            examples.truncate(args.task.limit.unwrap_or(usize::MAX));
+            examples
+        }
+        (None, false) => Vec::new(),
+    };
     let spec = info.to_spec();
     let train = encode_examples(&tokenizer, specials, &info, &train, n_ctx)?;
     let dev = encode_examples(&tokenizer, specials, &info, &dev, n_ctx)?;
-    // The release sets n_ctx to the longest encoded example of every split, the test split
-    // included when there is one, and slices the position rows to it (its LM softmax covers
-    // them).
-    let test = if args.fidelity.recipe().dataset_context {
-        let mut test = source
-            .read(Split::Test, args.task.test.as_deref(), Labels::Optional)
-            .map_or_else(|_| Vec::new(), |(_, examples)| examples);
-        test.truncate(args.task.limit.unwrap_or(usize::MAX));
-        encode_examples(&tokenizer, specials, &info, &test, n_ctx)?
-    } else {
-        Vec::new()
-    };
-    let defaults = FinetuneConfig::for_model(gpt.config());
+    let encoded_test = encode_examples(&tokenizer, specials, &info, &test, n_ctx)?;
     let config = FinetuneConfig {
-        lr: args.lr.unwrap_or(defaults.lr),
-        batch_size: args.batch_size.unwrap_or(defaults.batch_size),
-        warmup: args.warmup.unwrap_or(defaults.warmup),
         micro_batch: args.micro_batch,
         epochs: args.epochs,
         lm_coef: args.lm_coef,
         seed: args.seed,
-        clf_dropout: args
-            .dropout
-            .unwrap_or(FinetuneConfig::default().clf_dropout),
         trace_updates: args.trace_updates,
         fidelity: args.fidelity,
         precision: args.precision,
-        ..FinetuneConfig::default()
-    };
+        ..FinetuneConfig::for_model(gpt.config())
+    }
+    .with_overrides(args.lr, args.batch_size, args.warmup, args.dropout);
     let model = ft::prepare::classifier(
         gpt,
         &spec.kind,
         config.clf_dropout,
         config.fidelity,
-        &[&train, &dev, &test],
+        &[&train, &dev, &encoded_test],
         &device,
     );
     eprintln!(
@@ -358,18 +351,16 @@ fn finetune_in(
             .unwrap_or_else(|e| (f64::NAN, serde_json::json!({ "error": e.to_string() })))
     };
     let attach = |dir: &std::path::Path| task_data::attach(dir, &info, &tokenizer_dir);
-    let outcome = ft::finetune_with(
-        model,
-        &train,
-        &dev,
-        &config,
-        &selection,
-        &attach,
-        &args.out,
-        &device,
-        sync,
-        args.resume,
-    )?;
+    let job = ft::FinetuneJob {
+        train: &train,
+        dev: &dev,
+        config: &config,
+        evaluate: &selection,
+        attach: &attach,
+        out: &args.out,
+        device: &device,
+    };
+    let outcome = ft::finetune_with(model, &job, sync, args.resume)?;
     if !sync.is_leader() {
         return Ok(());
     }
@@ -385,7 +376,7 @@ fn finetune_in(
         "config": serde_json::to_value(&config)?,
         "genpt_commits": outcome.commits,
     });
-    crate::weights::write_atomic(
+    crate::files::write_atomic(
         &args.out.join("metrics.json"),
         serde_json::to_string_pretty(&summary)?.as_bytes(),
     )?;
@@ -396,16 +387,13 @@ fn finetune_in(
         outcome.best_epoch,
         outcome.best_dir.display()
     );
-    if let Some(test) = &args.task.test {
-        let (_, examples) = source.read(Split::Test, Some(test), Labels::Optional)?;
-        let examples = limited(examples, args.task.limit, "test")?;
+    if args.task.test.is_some() {
         let inference = device.clone().inner();
         let model = ft::load(&outcome.best_dir, &inference)?;
-        let encoded = encode_examples(&tokenizer, specials, &info, &examples, n_ctx)?;
-        let predictions = ft::predict(&model, &encoded, 16, &inference);
+        let predictions = ft::predict(&model, &encoded_test, 16, &inference);
         write_predictions(
             &info,
-            &examples,
+            &test,
             &predictions,
             &args.out.join("test_predictions.jsonl"),
         )?;
@@ -428,7 +416,7 @@ fn write_predictions(
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent)?;
     }
-    crate::weights::write_atomic(path, text.as_bytes())?;
+    crate::files::write_atomic(path, text.as_bytes())?;
     eprintln!(
         "{} predictions; wrote {}",
         predictions.len(),
@@ -440,7 +428,7 @@ fn write_predictions(
 /// A fine-tuned model with its task, and the examples `eval` or `predict` was asked for,
 /// encoded with the model's tokenizer.
 struct Loaded {
-    model: crate::finetune::model::Classifier,
+    model: crate::finetune::classifier::Classifier,
     info: TaskInfo,
     examples: Vec<Example>,
     encoded: Vec<EncodedExample>,
@@ -540,7 +528,7 @@ pub fn eval(args: EvalArgs) -> anyhow::Result<()> {
         "examples": loaded.examples.len(),
         "metrics": metrics,
     });
-    crate::weights::write_atomic(
+    crate::files::write_atomic(
         &out.join("metrics.json"),
         serde_json::to_string_pretty(&record)?.as_bytes(),
     )?;
@@ -574,7 +562,7 @@ pub fn predict(args: PredictArgs) -> anyhow::Result<()> {
             prediction_text(&spec, prediction)
         ));
     }
-    crate::weights::write_atomic(&path, text.as_bytes())?;
+    crate::files::write_atomic(&path, text.as_bytes())?;
     eprintln!(
         "{} predictions; wrote {}",
         predictions.len(),

@@ -50,19 +50,14 @@ pub fn run(args: GenerateArgs) -> anyhow::Result<()> {
         "--top-p must be in (0, 1]"
     );
     let device = args.backend.device()?;
-    let model = args.precision.load(&args.model, &device)?;
-    let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
+    let (model, tokenizer) = super::load_model_and_tokenizer(
+        &args.model,
+        &args.precision,
         args.tokenizer.as_deref(),
-        Some(&args.model.model),
+        &device,
     )?;
     let prompt = tokenizer.encode(&args.prompt);
     anyhow::ensure!(!prompt.is_empty(), "the prompt has no tokens");
-    anyhow::ensure!(
-        tokenizer.vocab_size() == model.config().vocab_size,
-        "the tokenizer has {} tokens but the model predicts {}",
-        tokenizer.vocab_size(),
-        model.config().vocab_size
-    );
     let config = SamplingConfig {
         temperature: args.temperature,
         top_k: args.top_k,

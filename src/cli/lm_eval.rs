@@ -51,17 +51,12 @@ fn prefix(s: &str, max: usize) -> &str {
 
 pub fn run(args: LmEvalArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.precision.load(&args.model, &device)?;
-    let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
+    let (model, tokenizer) = super::load_model_and_tokenizer(
+        &args.model,
+        &args.precision,
         args.tokenizer.as_deref(),
-        Some(&args.model.model),
+        &device,
     )?;
-    anyhow::ensure!(
-        tokenizer.vocab_size() == model.config().vocab_size,
-        "the tokenizer has {} tokens but the model predicts {}",
-        tokenizer.vocab_size(),
-        model.config().vocab_size
-    );
     let encode = |t: &str| tokenizer.encode(t);
     let files = super::prepare::collect_files(&args.corpus)?;
     anyhow::ensure!(!files.is_empty(), "no .txt files in {:?}", args.corpus);

@@ -97,6 +97,20 @@ pub struct InferencePrecisionArgs {
     pub precision: crate::precision::Precision,
 }
 
+/// The language model of an inference command (`generate`, `lm-eval`, `zeroshot`) at its
+/// precision, with its tokenizer (`tokenizer`, else the model directory's own), checked to agree.
+pub fn load_model_and_tokenizer(
+    model: &ModelArgs,
+    precision: &InferencePrecisionArgs,
+    tokenizer: Option<&std::path::Path>,
+    device: &burn::tensor::Device,
+) -> anyhow::Result<(crate::Gpt, genpt_tokenizer::Tokenizer)> {
+    let gpt = precision.load(model, device)?;
+    let (tokenizer, _) = crate::model_tokenizer::resolve_tokenizer(tokenizer, Some(&model.model))?;
+    crate::model_tokenizer::check_vocabulary(&tokenizer, &gpt)?;
+    Ok((gpt, tokenizer))
+}
+
 impl InferencePrecisionArgs {
     /// The model of `model` loaded at this precision (an error where the CPU or backend cannot
     /// do it): [`crate::precision::Precision::load_model`].

@@ -234,7 +234,7 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
             tokens: val_header.tokens,
         },
     };
-    crate::weights::write_atomic(
+    crate::files::write_atomic(
         &args.out.join(META_FILE),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;

@@ -38,17 +38,12 @@ pub struct ZeroshotArgs {
 
 pub fn run(args: ZeroshotArgs) -> anyhow::Result<()> {
     let device = args.backend.device()?;
-    let model = args.precision.load(&args.model, &device)?;
-    let (tokenizer, _) = crate::finetune::task_data::resolve_tokenizer(
+    let (model, tokenizer) = super::load_model_and_tokenizer(
+        &args.model,
+        &args.precision,
         args.tokenizer.as_deref(),
-        Some(&args.model.model),
+        &device,
     )?;
-    anyhow::ensure!(
-        tokenizer.vocab_size() == model.config().vocab_size,
-        "the tokenizer has {} tokens but the model predicts {}",
-        tokenizer.vocab_size(),
-        model.config().vocab_size
-    );
     let task = ZeroShotTask::load(&args.task, &args.data, &tokenizer, args.limit)?;
     let result = task.evaluate(&LmScorer { model: &model });
     std::fs::create_dir_all(&args.out)?;

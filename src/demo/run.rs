@@ -12,7 +12,7 @@ use super::world::{fact_overlap, Cast, DemoExample, World};
 use crate::data::corpus::{CorpusMeta, SplitMeta, META_FILE};
 use crate::data::shards::ShardWriter;
 use crate::finetune::probe::{classify_states, mean_pairwise_cosine, relative_variance};
-use crate::finetune::tasks::{encode_example, special_ids, SPECIAL_NAMES};
+use crate::finetune::task_bridge::{encode_example, special_ids, SPECIAL_NAMES};
 use crate::finetune::{self as ft, FinetuneConfig, Prediction, Target};
 use crate::pretrain::RunConfig;
 use crate::zeroshot::{choose_answer, LmScorer};
@@ -221,9 +221,16 @@ pub fn run_demo(o: &DemoOptions) -> anyhow::Result<PathBuf> {
                 .join("finetune")
                 .join(format!("{task}-{}", init.replace('-', "")));
             eprintln!("{task}, {init} initialisation:");
-            let outcome = ft::finetune(
-                model, &train_set, &dev_set, &config, &accuracy, &attach, &out, &device,
-            )?;
+            let job = ft::FinetuneJob {
+                train: &train_set,
+                dev: &dev_set,
+                config: &config,
+                evaluate: &accuracy,
+                attach: &attach,
+                out: &out,
+                device: &device,
+            };
+            let outcome = ft::finetune(model, &job)?;
             scores.push(outcome.best_score);
         }
         rows.push((task.to_string(), scores[0], scores[1]));

@@ -14,7 +14,7 @@
 //! - multiple choice: "X's home is in", four answers "Y_k's home is in": whose town is X's?
 //!
 //! The texts end where an LM that knows the world would name the town, which is what lets a small
-//! pre-trained model's classify-token state carry it (docs/RESULTS.md, "Task designs tried", has the designs
+//! pre-trained model's classify-token state carry it (docs/evidence.md, "Task designs tried", has the designs
 //! tried: statements to be judged true or false, for example, stayed at chance even when
 //! pre-trained). The zero-shot task ("endings") picks which of four statements about a
 //! character is true, by LM log-probability alone.

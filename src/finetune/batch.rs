@@ -2,7 +2,7 @@
 
 use burn::tensor::{Device, Int, Tensor, TensorData};
 
-use super::types::EncodedExample;
+use super::EncodedExample;
 
 /// A padded batch: ids [batch, choices, time] (pad id 0), mask [batch·choices, time].
 pub struct Batch {

@@ -1,5 +1,5 @@
 //! Which implementation of GPT-1 fine-tuning genpt follows where the two references differ:
-//! Hugging Face's port or the official release (docs/RESULTS.md, "release-exact fine-tuning").
+//! Hugging Face's port or the official release (docs/fidelity.md, "Release-exact fine-tuning").
 //!
 //! genpt has two references for stage two: Hugging Face's port (`transformers`'
 //! `OpenAIGPTDoubleHeadsModel` and the PyTorch port it came from), which `tests/parity.rs` and

@@ -9,11 +9,11 @@ use std::path::Path;
 use burn::tensor::Device;
 use genpt_tasks::TaskKind;
 
+use super::classifier::{new_classifier, Classifier};
 use super::fidelity::Fidelity;
-use super::model::{new_classifier, Classifier};
 use super::release::dataset_n_ctx;
-use super::tasks::{head_shape, SPECIAL_NAMES};
-use super::types::EncodedExample;
+use super::task_bridge::{head_shape, SPECIAL_NAMES};
+use super::EncodedExample;
 use crate::surgery::{add_special_rows, slice_positions, transfer_layers, with_dropout};
 use crate::{Gpt, GptConfig};
 
@@ -28,16 +28,6 @@ pub enum Start<'a> {
     },
     /// Fresh weights of this shape, drawn from the device's current seed (the baseline).
     Random(GptConfig),
-}
-
-impl Start<'_> {
-    /// The name `metrics.json` records.
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Pretrained { .. } => "pretrained",
-            Self::Random(_) => "random",
-        }
-    }
 }
 
 /// The decoder for fine-tuning: loaded or initialised, with the special rows appended (seeded

@@ -2,7 +2,7 @@
 //! vary across inputs, a linear head on them starts with nothing to read, and fine-tuning has to
 //! build the representation the head needs.
 
-use super::types::EncodedExample;
+use super::EncodedExample;
 use crate::host::HostValues;
 use crate::Gpt;
 

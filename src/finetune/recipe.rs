@@ -6,8 +6,8 @@
 use burn::tensor::Tensor;
 
 use super::batch::Batch;
+use super::classifier::Classifier;
 use super::fidelity::{Fidelity, LoopPolicy};
-use super::model::Classifier;
 
 /// The training forward pass of a fidelity's graph for one padded batch: the head's outputs
 /// [batch, outputs] and, when asked for, the auxiliary LM loss L1.

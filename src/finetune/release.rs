@@ -22,8 +22,8 @@
 use burn::tensor::{Int, Tensor};
 
 use super::batch::Batch;
-use super::model::Classifier;
-use super::types::EncodedExample;
+use super::classifier::Classifier;
+use super::EncodedExample;
 use crate::Gpt;
 
 /// How the embedding dropout on `we` is drawn.

@@ -15,16 +15,18 @@ use anyhow::Context;
 
 use burn::tensor::Device;
 
+use super::classifier::Classifier;
 use super::fidelity::LoopPolicy;
-use super::model::Classifier;
-use super::step::{apply_step, predict, update_gradients_with};
+use super::step::{predict, update_gradients_with};
 use super::trace::Trace;
-use super::types::{
-    Attach, EncodedExample, Evaluate, FinetuneConfig, FinetuneOutcome, Prediction, Target,
+use super::{
+    Attach, EncodedExample, Evaluate, FinetuneConfig, FinetuneJob, FinetuneOutcome, Prediction,
+    Target,
 };
 use crate::progress::Progress;
 use crate::rng::Draws;
-use crate::train::{AdamConfig, GradientSync, LocalSync, OpenAiAdam};
+use crate::train::checkpoint::{Loaded, STATE_FILE};
+use crate::train::{take_step, AdamConfig, GradientSync, LocalSync, OpenAiAdam, Role};
 
 /// What the loop needs done.
 pub trait LoopHooks {
@@ -213,8 +215,10 @@ struct Trainer<'a> {
     updates_per_epoch: u64,
     out: &'a Path,
     device: &'a Device,
-    /// The processes of a data-parallel run; only the leader logs, evaluates and saves.
+    /// The processes of a data-parallel run.
     sync: &'a mut dyn GradientSync,
+    /// Only the leader logs, evaluates and saves.
+    role: Role,
     /// [`fingerprint`] of `train`, stored with each resume point.
     train_fingerprint: u32,
     log: Option<crate::metrics_log::MetricsLog>,
@@ -248,7 +252,7 @@ impl LoopHooks for Trainer<'_> {
         let g =
             update_gradients_with(&model, &examples, self.config, step, self.device, self.sync)?;
         let factor = self.policy.lr_factor(step, self.total, self.config.warmup);
-        let (model, grad_norm) = apply_step(
+        let (model, grad_norm) = take_step(
             model,
             &mut self.optimizer,
             g.grads,
@@ -319,20 +323,20 @@ impl LoopHooks for Trainer<'_> {
     }
 
     fn save_best(&mut self) -> anyhow::Result<()> {
-        if !self.sync.is_leader() {
+        if self.role == Role::Follower {
             return Ok(());
         }
         self.best_epoch = self.epochs_done;
-        super::io::save_complete(self.model(), self.attach, &self.out.join("best"))
+        super::model_dir::save_complete(self.model(), self.attach, &self.out.join("best"))
     }
 
     fn evaluates(&self) -> bool {
         // The other ranks skip evaluation and selection (their `save_best` does nothing).
-        self.sync.is_leader() && !self.dev.is_empty()
+        self.role == Role::Leader && !self.dev.is_empty()
     }
 
     fn epoch_done(&mut self, state: &LoopState) -> anyhow::Result<()> {
-        if !self.sync.is_leader() {
+        if self.role == Role::Follower {
             return Ok(());
         }
         let saved = ResumeState {
@@ -344,20 +348,12 @@ impl LoopHooks for Trainer<'_> {
             train_fingerprint: self.train_fingerprint,
             commits: self.commits.clone(),
         };
-        let (model, optimizer) = (self.model(), &self.optimizer);
-        super::io::replace_dir(&self.out.join(RESUME_DIR), |dir| {
-            super::io::save(model, &dir.join("model"))?;
-            crate::weights::hf::save_safetensors(
-                &optimizer.export_moments(),
-                &dir.join(OPTIMIZER_FILE),
-                str::to_string,
-            )?;
-            crate::weights::write_atomic(
-                &dir.join(STATE_FILE),
-                &serde_json::to_vec_pretty(&saved)?,
-            )?;
-            Ok(())
-        })
+        crate::train::checkpoint::save(
+            &self.out.join(RESUME_DIR),
+            self.model(),
+            &self.optimizer,
+            &saved,
+        )
         .with_context(|| format!("saving the resume point after epoch {}", state.epochs_done))?;
         // The crash tests' hook (`failpoints` builds only): "killed" right after this epoch.
         crate::settings::failpoint("finetune-epoch-saved")?;
@@ -365,11 +361,10 @@ impl LoopHooks for Trainer<'_> {
     }
 }
 
-/// The resume point under a fine-tuning run's output directory, replaced after every epoch:
-/// `model/` (a fine-tuned model directory), Adam's moments and [`ResumeState`].
+/// The resume point under a fine-tuning run's output directory, replaced after every epoch: a
+/// checkpoint ([`crate::train::checkpoint`]) of the classifier, Adam's moments and
+/// [`ResumeState`].
 pub const RESUME_DIR: &str = "resume";
-const OPTIMIZER_FILE: &str = "optimizer.safetensors";
-const STATE_FILE: &str = "state.json";
 
 /// The resume point's `state.json`: the loop's state and the trainer's own.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -410,13 +405,11 @@ fn read_resume_point(
     config: &FinetuneConfig,
     train_fingerprint: u32,
     device: &Device,
-) -> anyhow::Result<(ResumeState, Classifier, crate::weights::NamedTensors)> {
+) -> anyhow::Result<Loaded<Classifier, ResumeState>> {
     let dir = out.join(RESUME_DIR);
     let path = dir.join(STATE_FILE);
-    let state: ResumeState = serde_json::from_slice(
-        &std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?,
-    )
-    .with_context(|| format!("{}: not a resume point", path.display()))?;
+    let loaded: Loaded<Classifier, ResumeState> = crate::train::checkpoint::load(&dir, device)?;
+    let state = &loaded.state;
     anyhow::ensure!(
         state.config == *config,
         "{}: the run was made with other settings ({}); resume with the same options",
@@ -428,28 +421,31 @@ fn read_resume_point(
         "{}: the run was trained on other examples than these",
         path.display()
     );
-    let model = super::io::load(&dir.join("model"), device)?;
-    let moments = crate::weights::hf::read_safetensors(&dir.join(OPTIMIZER_FILE))?;
-    Ok((state, model, moments))
+    Ok(loaded)
 }
 
-/// Fine-tunes `model` on `train` under the loop policy of `config.fidelity`, scoring `dev` with
-/// `evaluate`; the best model ends up in `out/best` (with what `attach` adds). Under
-/// `--fidelity release` the model's position rows must already be sliced to the dataset's
-/// n_ctx ([`super::release::dataset_n_ctx`]).
-#[allow(clippy::too_many_arguments)]
-pub fn finetune(
+/// Fine-tunes `model` on `job.train` under the loop policy of `job.config.fidelity`, scoring
+/// `job.dev` with `job.evaluate`; the best model ends up in `job.out/best` (with what
+/// `job.attach` adds). Under `--fidelity release` the model's position rows must already be
+/// sliced to the dataset's n_ctx ([`super::release::dataset_n_ctx`]).
+pub fn finetune(model: Classifier, job: &FinetuneJob) -> anyhow::Result<FinetuneOutcome> {
+    finetune_with(model, job, &mut LocalSync, false)
+}
+
+/// [`finetune`] as one process of a data-parallel run: each update's micro-batches are shared
+/// among the processes ([`update_gradients_with`]), which all take the same step; the leader
+/// alone logs, scores the dev set and saves `best/` and the resume point.
+///
+/// After every epoch the leader replaces `out/resume/` ([`RESUME_DIR`]); with `resume`, a run
+/// continues from there (every process loads it) and ends as the uninterrupted run would have,
+/// byte for byte. Without a resume point (a run stopped in its first epoch) it starts afresh.
+pub fn finetune_with(
     model: Classifier,
-    train: &[EncodedExample],
-    dev: &[EncodedExample],
-    config: &FinetuneConfig,
-    evaluate: &Evaluate,
-    attach: &Attach,
-    out: &Path,
-    device: &Device,
+    job: &FinetuneJob,
+    sync: &mut dyn GradientSync,
+    resume: bool,
 ) -> anyhow::Result<FinetuneOutcome> {
-    finetune_with(
-        model,
+    let &FinetuneJob {
         train,
         dev,
         config,
@@ -457,31 +453,7 @@ pub fn finetune(
         attach,
         out,
         device,
-        &mut LocalSync,
-        false,
-    )
-}
-
-/// [`finetune`] as one process of a data-parallel run: each update's micro-batches are shared
-/// among the processes ([`update_gradients_with`]), which all take the same step; the leader
-/// (rank 0) alone logs, scores the dev set and saves `best/` and the resume point.
-///
-/// After every epoch the leader replaces `out/resume/` ([`RESUME_DIR`]); with `resume`, a run
-/// continues from there (every process loads it) and ends as the uninterrupted run would have,
-/// byte for byte. Without a resume point (a run stopped in its first epoch) it starts afresh.
-#[allow(clippy::too_many_arguments)]
-pub fn finetune_with(
-    model: Classifier,
-    train: &[EncodedExample],
-    dev: &[EncodedExample],
-    config: &FinetuneConfig,
-    evaluate: &Evaluate,
-    attach: &Attach,
-    out: &Path,
-    device: &Device,
-    sync: &mut dyn GradientSync,
-    resume: bool,
-) -> anyhow::Result<FinetuneOutcome> {
+    } = job;
     anyhow::ensure!(!train.is_empty(), "no training examples");
     anyhow::ensure!(
         config.batch_size > 0 && config.micro_batch > 0,
@@ -491,7 +463,8 @@ pub fn finetune_with(
     std::fs::create_dir_all(out)?;
     let updates_per_epoch = policy.updates_per_epoch(train.len(), config.batch_size);
     let total = updates_per_epoch * config.epochs as u64;
-    let leader = sync.is_leader();
+    let role = sync.role();
+    let leader = role == Role::Leader;
     let train_fingerprint = fingerprint(train);
     let resumed = if resume && out.join(RESUME_DIR).join(STATE_FILE).exists() {
         anyhow::ensure!(
@@ -533,7 +506,11 @@ pub fn finetune_with(
         ..AdamConfig::default()
     });
     let (model, loop_state, best_epoch, history, mut commits) = match resumed {
-        Some((state, model, moments)) => {
+        Some(Loaded {
+            model,
+            moments,
+            state,
+        }) => {
             optimizer.step = state.optimizer_step;
             optimizer
                 .import_moments(moments, &device.clone().inner())
@@ -571,6 +548,7 @@ pub fn finetune_with(
         out,
         device,
         sync,
+        role,
         train_fingerprint,
         log: match leader {
             true => Some(crate::metrics_log::MetricsLog::open(

@@ -1,21 +1,21 @@
-//! One update of fine-tuning: the loss L3 = L2 + λ·L1 of each micro-batch (paper, eq. 5), its
-//! gradients averaged over the micro-batches, clipping and the release's Adam step; and the
-//! eval-mode predictions that score a model.
+//! Fine-tuning's part of an update: the loss L3 = L2 + λ·L1 of each micro-batch (paper, eq. 5)
+//! and its dropout masks, for the training core's [`mean_gradients`] (clipping and the release's
+//! Adam step are the core's [`crate::train::take_step`]); and the eval-mode predictions that
+//! score a model.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor, TensorData};
 
 use super::batch::make_batch;
+use super::classifier::Classifier;
 use super::head::Pooling;
-use super::model::Classifier;
 use super::objective::{classification_loss, regression_loss};
-use super::types::{EncodedExample, FinetuneConfig, Prediction, Target};
+use super::{EncodedExample, FinetuneConfig, Prediction, Target};
 use crate::host::HostValues;
 use crate::precision::Precision;
 use crate::rng::Draws;
 use crate::train::{
-    average_over_processes, parameter_layout, GradientSync, LocalSync, NamedGrads, OpenAiAdam,
-    Schedule,
+    mean_gradients, GradientSync, LocalSync, MeanGradients, MicroBatchLoss, NamedGrads,
 };
 
 /// L3 for one micro-batch through `forward` (the fidelity's training graph); returns (total,
@@ -116,7 +116,6 @@ pub fn update_gradients_with(
 ) -> anyhow::Result<UpdateGradients> {
     let (world, rank) = (sync.world_size(), sync.rank());
     let forward = config.fidelity.recipe().forward;
-    let mut masks = Draws::new(config.seed, step);
     // bf16: the same parameters, multiplied in bf16 (gradients reach `model`'s, shared by id).
     let compute = match config.precision {
         Precision::Fp32 => None,
@@ -132,79 +131,45 @@ pub fn update_gradients_with(
             })
         }
     };
-    let mut grads = NamedGrads::default();
-    // Classification loss, LM loss, micro-batches, over this process' micro-batches.
-    let mut sums = [0.0f64; 3];
-    let mut nonfinite = false;
-    for (j, micro) in examples.chunks(config.micro_batch.max(1)).enumerate() {
-        // Micro-batch j's masks start from the update stream's j-th draw, whichever process
-        // runs it (the first draw is what an update of one micro-batch always used).
-        let seed = masks.next_u64();
-        if j % world != rank {
-            continue;
-        }
-        crate::rng::dropout::reseed(seed);
-        let (l, clf, lm) = loss(
-            compute.as_ref().unwrap_or(model),
-            micro,
-            config.lm_coef,
-            forward,
-            device,
-        );
-        if !(clf.is_finite() && lm.is_finite()) {
-            nonfinite = true;
-            break;
-        }
-        grads.accumulate(model, l.backward());
-        sums = [sums[0] + clf, sums[1] + lm, sums[2] + 1.0];
-    }
-    anyhow::ensure!(
-        !sync.any(nonfinite)?,
-        "the loss became NaN or infinite at update {}",
-        step + 1
-    );
-    average_over_processes(
+    // Micro-batch j's masks start from the update stream's j-th draw, whichever process runs
+    // it; rank r runs those with j % world = r.
+    let mut masks = Draws::new(config.seed, step);
+    let micro_batches: Vec<(u64, &[&EncodedExample])> = examples
+        .chunks(config.micro_batch.max(1))
+        .map(|micro| (masks.next_u64(), micro))
+        .enumerate()
+        .filter(|(j, _)| j % world == rank)
+        .map(|(_, m)| m)
+        .collect();
+    let gradients = mean_gradients(
+        model,
+        micro_batches,
+        2,
+        |(seed, micro)| {
+            crate::rng::dropout::reseed(seed);
+            let (loss, clf, lm) = loss(
+                compute.as_ref().unwrap_or(model),
+                micro,
+                config.lm_coef,
+                forward,
+                device,
+            );
+            Ok(MicroBatchLoss {
+                loss,
+                logged: vec![clf, lm],
+            })
+        },
         sync,
-        &mut grads,
-        || parameter_layout(model),
         &device.clone().inner(),
     )?;
-    sync.all_reduce_sum_f64(&mut sums)?;
+    let MeanGradients::Mean { grads, logged, .. } = gradients else {
+        anyhow::bail!("the loss became NaN or infinite at update {}", step + 1);
+    };
     Ok(UpdateGradients {
         grads,
-        clf_loss: sums[0] / sums[2],
-        lm_loss: sums[1] / sums[2],
+        clf_loss: logged[0],
+        lm_loss: logged[1],
     })
-}
-
-/// Clips `grads` by global norm and takes the Adam step of update `step` (0-based) of `total`
-/// under warmup_linear. Returns the model, the gradient norm before clipping and the schedule's
-/// multiplier.
-pub fn apply_update(
-    model: Classifier,
-    optimizer: &mut OpenAiAdam,
-    grads: NamedGrads,
-    config: &FinetuneConfig,
-    step: u64,
-    total: u64,
-    warmup_steps: u64,
-) -> (Classifier, f64, f64) {
-    let factor = Schedule::WarmupLinear.at_step(step, total, warmup_steps);
-    let (model, grad_norm) = apply_step(model, optimizer, grads, config.max_grad_norm, factor);
-    (model, grad_norm, factor)
-}
-
-/// Clips `grads` by global norm `max_norm` and takes the Adam step at learning-rate multiplier
-/// `factor`. Returns the model and the gradient norm before clipping.
-pub fn apply_step(
-    model: Classifier,
-    optimizer: &mut OpenAiAdam,
-    mut grads: NamedGrads,
-    max_norm: f64,
-    factor: f64,
-) -> (Classifier, f64) {
-    let grad_norm = grads.clip_global_norm(max_norm);
-    (optimizer.update(model, grads, factor), grad_norm)
 }
 
 /// Predictions for `examples`, eval mode.

@@ -9,8 +9,8 @@ use anyhow::Context;
 use genpt_tasks::{Columns, Example, Labels, SpecialIds, Split, TaskInfo};
 use genpt_tokenizer::Tokenizer;
 
-use super::tasks::{encode_example, special_ids, SPECIAL_NAMES};
-use super::types::{EncodedExample, Prediction};
+use super::task_bridge::{encode_example, special_ids, SPECIAL_NAMES};
+use super::{EncodedExample, Prediction};
 
 /// A task's examples: a benchmark read by its loader, or the user's files described by `info`.
 #[derive(Debug, Clone)]
@@ -55,28 +55,6 @@ impl TaskSource {
             (TaskSource::Files { .. }, None) => anyhow::bail!("no {split} file given"),
         }
     }
-}
-
-/// The tokenizer a model was (or is to be) fine-tuned with: `explicit`, else the model
-/// directory's own vocabulary files. Returns it with the directory it came from.
-pub fn resolve_tokenizer(
-    explicit: Option<&Path>,
-    model_dir: Option<&Path>,
-) -> anyhow::Result<(Tokenizer, PathBuf)> {
-    let dir = match (explicit, model_dir) {
-        (Some(dir), _) => dir.to_path_buf(),
-        (None, Some(model)) if genpt_tokenizer::vocab::find_files(model).is_ok() => {
-            model.to_path_buf()
-        }
-        (None, Some(model)) => anyhow::bail!(
-            "{}: no vocabulary files in the model directory; pass --tokenizer DIR",
-            model.display()
-        ),
-        (None, None) => anyhow::bail!("--tokenizer DIR is needed"),
-    };
-    let tokenizer = Tokenizer::from_dir(&dir)
-        .with_context(|| format!("loading the tokenizer from {}", dir.display()))?;
-    Ok((tokenizer, dir))
 }
 
 /// Copies the tokenizer's vocabulary files into a model directory and writes `task.json`.

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::model::Classifier;
-use super::types::{EncodedExample, FinetuneConfig, Target};
+use super::classifier::Classifier;
+use super::{EncodedExample, FinetuneConfig, Target};
 
 pub struct Trace {
     dir: PathBuf,
@@ -50,7 +50,7 @@ fn write_jsonl(path: &Path, examples: &[EncodedExample]) -> anyhow::Result<()> {
         text.push_str(&serde_json::to_string(&line)?);
         text.push('\n');
     }
-    crate::weights::write_atomic(path, text.as_bytes())?;
+    crate::files::write_atomic(path, text.as_bytes())?;
     Ok(())
 }
 
@@ -124,7 +124,7 @@ impl Trace {
         warmup_steps: u64,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(dir)?;
-        super::io::save(model, &dir.join("initial"))?;
+        super::model_dir::save(model, &dir.join("initial"))?;
         write_jsonl(&dir.join("train.jsonl"), train)?;
         write_jsonl(&dir.join("dev.jsonl"), dev)?;
         let settings = serde_json::json!({
@@ -134,7 +134,7 @@ impl Trace {
             "schedule": "warmup_linear",
             "adam": crate::train::AdamConfig { lr: config.lr, l2: config.l2, ..Default::default() },
         });
-        crate::weights::write_atomic(
+        crate::files::write_atomic(
             &dir.join("config.json"),
             serde_json::to_string_pretty(&settings)?.as_bytes(),
         )?;
@@ -161,7 +161,7 @@ impl Trace {
         if last {
             self.updates.flush()?;
             let after = serde_json::json!({ "updates": record["step"], "parameter_norms": parameter_norms(model) });
-            crate::weights::write_atomic(
+            crate::files::write_atomic(
                 &self.dir.join("after.json"),
                 serde_json::to_string_pretty(&after)?.as_bytes(),
             )?;

@@ -190,7 +190,8 @@ pub struct Gpt {
     pub h: Vec<Block>,
     /// GPT-2's final LayerNorm: pre-LN blocks leave the stream un-normalised, so it is
     /// normalised once before the head. `None` for GPT-1, whose blocks end in a LayerNorm.
-    /// Declared after `h` so that a seeded GPT-1 initialisation draws exactly as before.
+    /// Declared after `h`: the blocks' weights are drawn first, in the order a seeded GPT-1
+    /// initialisation draws them (the seeded fixtures and runs depend on that order).
     pub ln_f: Option<LayerNorm>,
     #[module(skip)]
     config: GptConfig,
@@ -229,19 +230,19 @@ pub const RELEASED_FOR_BF16: &str = "this model was loaded for bf16 inference, w
 fn pack_bf16(t: Tensor<2>, transpose: bool) -> std::sync::Arc<PackedB> {
     use crate::host::HostValues;
     let [rows, cols] = t.dims();
-    pack_host_bf16(
-        &crate::weights::HostTensor::new(vec![rows, cols], t.host_values()),
-        transpose,
-    )
+    pack_host_bf16(&t.host_values(), rows, cols, transpose)
 }
 
-/// A [rows, cols] matrix on the host (or its transpose) rounded to bf16 and packed.
-pub fn pack_host_bf16(t: &crate::weights::HostTensor, transpose: bool) -> std::sync::Arc<PackedB> {
+/// A [rows, cols] row-major matrix on the host (or its transpose) rounded to bf16 and packed.
+pub fn pack_host_bf16(
+    values: &[f32],
+    rows: usize,
+    cols: usize,
+    transpose: bool,
+) -> std::sync::Arc<PackedB> {
     use crate::kernels::bf16_gemm::{pack, Strided};
-    let [rows, cols] = t.shape[..] else {
-        panic!("a matrix has two dimensions, not {:?}", t.shape)
-    };
-    let view = Strided::row_major(&t.values, rows, cols);
+    assert_eq!(values.len(), rows * cols, "a {rows}×{cols} matrix");
+    let view = Strided::row_major(values, rows, cols);
     std::sync::Arc::new(pack(if transpose { view.t() } else { view }))
 }
 

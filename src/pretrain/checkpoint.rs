@@ -1,30 +1,21 @@
-//! Checkpoints: everything needed to continue a run exactly, as plain data.
+//! Pre-training's checkpoints: a series `checkpoints/step-NNNNNNNN/` (the newest kept) and
+//! `best/` (the lowest validation loss), each in the one checkpoint format
+//! ([`crate::train::checkpoint`]) with a [`TrainState`] as its `state.json`.
 //!
-//! A checkpoint is a directory `step-NNNNNNNN/` holding
-//! - `config.json` + `model.safetensors`: the weights, a model directory any genpt command (and
-//!   transformers) loads;
-//! - `optimizer.safetensors`: Adam's moments by parameter name;
-//! - `state.json`: the update count, the RNG position, the data fingerprint, the best validation
-//!   loss so far.
-//!
-//! It is written into a hidden `.partial-*` directory, every file fsynced, then renamed into
-//! place and the parent fsynced: a crash leaves the previous checkpoints intact and at worst a
-//! `.partial-*` directory, which loading ignores and the next save removes. A save that fails
-//! (a full disk) removes its `.partial-*` directory before reporting the error, so that it
-//! holds no space; the previous checkpoints stay as they were, and `--resume` continues from
-//! the last one once there is room again.
+//! Saving is crash-safe there: a crash leaves the previous checkpoints intact and at worst a
+//! hidden `.partial-*` directory, which listing ignores and the next save removes; a save that
+//! fails (a full disk) removes its partial copy, and `--resume` continues from the last
+//! checkpoint once there is room again.
 
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 
-use crate::train::OpenAiAdam;
-use crate::weights::{self, hf, WeightsError};
+use crate::train::{checkpoint as format, OpenAiAdam};
 use crate::Gpt;
 
-pub const STATE_FILE: &str = "state.json";
-pub const OPTIMIZER_FILE: &str = "optimizer.safetensors";
+pub use format::{OPTIMIZER_FILE, STATE_FILE};
 
 /// Where a run stands, besides weights and moments.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -42,31 +33,6 @@ pub struct TrainState {
     pub best_val_loss: Option<f64>,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    #[error(transparent)]
-    Weights(#[from] WeightsError),
-    #[error("{path}: {message}")]
-    Invalid { path: PathBuf, message: String },
-    #[error("refusing to save a checkpoint: {0}")]
-    NonFinite(String),
-}
-
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CheckpointError + '_ {
-    move |e| {
-        CheckpointError::Weights(WeightsError::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
-    }
-}
-
-fn sync_dir(dir: &Path) -> Result<(), CheckpointError> {
-    std::fs::File::open(dir)
-        .and_then(|f| f.sync_all())
-        .map_err(io(dir))
-}
-
 /// Writes a checkpoint named `name` under `root`, replacing one of that name.
 pub fn save(
     root: &Path,
@@ -74,81 +40,17 @@ pub fn save(
     model: &Gpt,
     optimizer: &OpenAiAdam,
     state: &TrainState,
-) -> Result<PathBuf, CheckpointError> {
-    let tensors = weights::export(model);
-    if let Some((param, _)) = tensors
-        .iter()
-        .find(|(_, t)| t.values.iter().any(|v| !v.is_finite()))
-    {
-        return Err(CheckpointError::NonFinite(format!(
-            "parameter {param} holds NaN or infinity"
-        )));
-    }
-    std::fs::create_dir_all(root).map_err(io(root))?;
-    let partial = root.join(format!(".partial-{name}"));
-    if partial.exists() {
-        std::fs::remove_dir_all(&partial).map_err(io(&partial))?;
-    }
-    let written = (|| {
-        std::fs::create_dir_all(&partial).map_err(io(&partial))?;
-        hf::save(model, &partial)?;
-        failpoint("checkpoint-after-weights", &partial.join(OPTIMIZER_FILE))?;
-        hf::save_safetensors(
-            &optimizer.export_moments(),
-            &partial.join(OPTIMIZER_FILE),
-            str::to_string,
-        )?;
-        let state_json = serde_json::to_vec_pretty(state).expect("state serialises");
-        weights::write_atomic(&partial.join(STATE_FILE), &state_json)?;
-        sync_dir(&partial)
-    })();
-    if let Err(e) = written {
-        // A full disk: give the space back, keep the error for the caller.
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(e);
-    }
-
-    let target = root.join(name);
-    let old = root.join(format!(".old-{name}"));
-    if target.exists() {
-        let _ = std::fs::remove_dir_all(&old);
-        std::fs::rename(&target, &old).map_err(io(&target))?;
-    }
-    std::fs::rename(&partial, &target).map_err(io(&target))?;
-    sync_dir(root)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old).map_err(io(&old))?;
-    }
-    Ok(target)
-}
-
-/// The crash-safety test hook at `name` ([`crate::settings::failpoint`]), its full disk
-/// reported as the write of `next_file` failing.
-fn failpoint(name: &str, next_file: &Path) -> Result<(), CheckpointError> {
-    crate::settings::failpoint(name).map_err(io(next_file))
+) -> anyhow::Result<PathBuf> {
+    let dir = root.join(name);
+    format::save(&dir, model, optimizer, state)?;
+    Ok(dir)
 }
 
 /// A loaded checkpoint.
-pub struct Checkpoint {
-    pub model: Gpt,
-    pub moments: weights::NamedTensors,
-    pub state: TrainState,
-}
+pub type Checkpoint = format::Loaded<Gpt, TrainState>;
 
-pub fn load(dir: &Path, device: &Device) -> Result<Checkpoint, CheckpointError> {
-    let state_path = dir.join(STATE_FILE);
-    let text = std::fs::read_to_string(&state_path).map_err(io(&state_path))?;
-    let state: TrainState = serde_json::from_str(&text).map_err(|e| CheckpointError::Invalid {
-        path: state_path.clone(),
-        message: format!("not a valid training state: {e}"),
-    })?;
-    let model = hf::load(dir, device)?;
-    let moments = hf::read_safetensors(&dir.join(OPTIMIZER_FILE))?;
-    Ok(Checkpoint {
-        model,
-        moments,
-        state,
-    })
+pub fn load(dir: &Path, device: &Device) -> anyhow::Result<Checkpoint> {
+    format::load(dir, device)
 }
 
 /// Checkpoint directories `step-*` under `root`, oldest first.
@@ -180,10 +82,11 @@ pub fn load_latest(root: &Path, device: &Device) -> (Option<(PathBuf, Checkpoint
 }
 
 /// Deletes all but the `keep` newest `step-*` checkpoints.
-pub fn prune(root: &Path, keep: usize) -> Result<(), CheckpointError> {
+pub fn prune(root: &Path, keep: usize) -> anyhow::Result<()> {
     let all = list(root);
     for dir in &all[..all.len().saturating_sub(keep.max(1))] {
-        std::fs::remove_dir_all(dir).map_err(io(dir))?;
+        std::fs::remove_dir_all(dir)
+            .map_err(|e| anyhow::anyhow!("removing {}: {e}", dir.display()))?;
     }
     Ok(())
 }

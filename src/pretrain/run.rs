@@ -5,7 +5,7 @@
 //! Randomness is a pure function of `(seed, stream)`, one stream per micro-batch (the windows it
 //! draws and the dropout masks of its forward pass), so a resumed run continues bit for bit.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context};
@@ -22,7 +22,8 @@ use crate::precision::Precision;
 use crate::progress::Progress;
 use crate::rng::{splitmix64, Draws};
 use crate::train::{
-    average_over_processes, parameter_layout, GradientSync, LocalSync, NamedGrads, OpenAiAdam,
+    mean_gradients, take_step, GradientSync, LocalSync, MeanGradients, MicroBatchLoss, OpenAiAdam,
+    Role,
 };
 use crate::zeroshot::{LmScorer, ZeroShotTask};
 use crate::Gpt;
@@ -211,14 +212,14 @@ pub fn pretrain(
     pretrain_with(config, resume, until, &mut LocalSync)
 }
 
-/// [`pretrain`] as one process of a data-parallel run (docs/multi-gpu.md): `sync` makes every
+/// [`pretrain`] as one process of a data-parallel run (docs/multi-process.md): `sync` makes every
 /// process hold the mean gradient over all micro-batches of all processes before clipping, so
 /// that every process takes the same update. With W processes and `train.grad_accum = A`,
 /// update `u` starting at stream `base` gives rank r the micro-batch streams `base + r·A + j`
 /// (j < A): the micro-batches one process with `grad_accum = W·A` would draw, so a checkpoint
-/// resumes at any world size whose W·A is the same. Rank 0 alone writes the configuration,
-/// metrics, checkpoints and plots, and runs validation and zero-shot evaluation.
-/// [`LocalSync`] is the single process.
+/// resumes at any world size whose W·A is the same. The leader ([`Role`]) alone writes the
+/// configuration, metrics, checkpoints and plots, and runs validation and zero-shot
+/// evaluation. [`LocalSync`] is the single process.
 pub fn pretrain_with(
     config: &RunConfig,
     resume: bool,
@@ -245,84 +246,216 @@ pub fn pretrain_with(
         window,
     )
     .map_err(|e| anyhow::anyhow!("training split of {}: {e}", config.data.dir.display()))?;
-    let val_windows = {
-        let shards = meta.open(&config.data.dir, Split::Validation, config.data.verify)?;
-        match WindowSampler::new(shards, window) {
-            Ok(sampler) => sampler.sequential(config.train.eval_windows)?,
-            Err(e) => {
-                eprintln!("warning: no validation: {e}");
-                Vec::new()
-            }
-        }
-    };
-
     let out = &config.out_dir;
     std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
-    let checkpoints = out.join("checkpoints");
-    let (mut model, mut optimizer, mut state) = if resume {
-        let (found, skipped) = checkpoint::load_latest(&checkpoints, &device);
-        for reason in skipped {
-            eprintln!("warning: skipping unreadable checkpoint {reason}");
-        }
-        let Some((dir, ckpt)) = found else {
-            bail!(
-                "--resume: no loadable checkpoint under {}",
-                checkpoints.display()
-            );
-        };
-        if ckpt.model.config() != &model_config {
-            bail!(
-                "{}: the checkpoint's model differs from the configuration's",
-                dir.display()
-            );
-        }
-        if ckpt.state.data_fingerprint != meta.fingerprint {
-            bail!(
-                "{}: trained on data from another tokenizer than {}",
-                dir.display(),
-                config.data.dir.display()
-            );
-        }
-        let mut optimizer = OpenAiAdam::new(config.optimizer.clone());
-        optimizer.step = ckpt.state.step;
-        optimizer
-            .import_moments(ckpt.moments, &device.clone().inner())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-        if sync.is_leader() {
-            eprintln!(
-                "resuming from {} (update {})",
-                dir.display(),
-                ckpt.state.step
-            );
-        }
-        (ckpt.model, optimizer, ckpt.state)
-    } else {
-        let state = TrainState {
-            step: 0,
-            seed: config.train.seed,
-            next_stream: 0,
-            tokens: 0,
-            data_fingerprint: meta.fingerprint,
-            best_val_loss: None,
-        };
-        let model = match init {
-            Some(model) => {
-                eprintln!(
-                    "continuing pre-training from {}",
-                    config.model.init.as_ref().expect("init").display()
-                );
-                model
-            }
-            None => crate::rng::seeded(&device, splitmix64(config.train.seed ^ 0x1417), || {
-                Gpt::new(&model_config, &device)
-            }),
-        };
-        (model, OpenAiAdam::new(config.optimizer.clone()), state)
+    let role = sync.role();
+    let (model, optimizer, state) = match resume {
+        true => resume_from_checkpoint(config, &meta, &model_config, role, &device)?,
+        false => fresh_start(config, &meta, &model_config, init, &device),
     };
-    let leader = sync.is_leader();
+    let leader = match role {
+        Role::Leader => Some(Leader::start(
+            config, &meta, resume, &state, window, &model,
+        )?),
+        Role::Follower => None,
+    };
+    let t = &config.train;
     let (world, rank) = (sync.world_size() as u64, sync.rank() as u64);
-    let grad_device = device.clone().inner();
-    let mut log = if leader {
+    let mut run = Pretraining {
+        config,
+        model: Some(model),
+        optimizer,
+        progress: Progress::new(t.steps, state.step, "pre-training"),
+        state,
+        sampler: train_sampler,
+        sync,
+        world,
+        rank,
+        tokens_per_update: world * (t.batch_size * t.grad_accum * (window - 1)) as u64,
+        device,
+        leader,
+        record: serde_json::Value::Null,
+        last_loss: f64::NAN,
+        last_val: None,
+        last_checkpoint: None,
+    };
+    let stop = until.unwrap_or(t.steps).min(t.steps);
+    let every = Every {
+        eval: t.eval_every,
+        zero_shot: match run.leader.as_ref().is_some_and(|l| !l.zero_shot.is_empty()) {
+            true => config.zeroshot.every,
+            false => 0,
+        },
+        checkpoint: config.checkpoint.every,
+    };
+    drive(run.state.step, stop, t.steps, &every, role, &mut run)?;
+    run.progress.finish();
+    if let Some(leader) = &run.leader {
+        leader.plot(out);
+    }
+    Ok(RunOutcome {
+        steps: run.state.step,
+        final_loss: run.last_loss,
+        val_loss: run.last_val,
+        last_checkpoint: run.last_checkpoint,
+    })
+}
+
+/// How often the loop evaluates and saves, in updates (0: only after the last update; zero-shot
+/// 0: never).
+pub struct Every {
+    pub eval: u64,
+    pub zero_shot: u64,
+    pub checkpoint: u64,
+}
+
+/// What the pre-training loop needs done.
+pub trait PretrainHooks {
+    /// Makes update number `step` (1-based); false when it was skipped (a non-finite loss
+    /// under `train.on_nonfinite = "skip"`), which then is neither logged nor checkpointed.
+    fn update(&mut self, step: u64) -> anyhow::Result<bool>;
+    /// The validation loss, into this update's record.
+    fn validate(&mut self) -> anyhow::Result<()>;
+    /// The tracked zero-shot heuristics, into this update's record.
+    fn zero_shot(&mut self) -> anyhow::Result<()>;
+    /// Writes this update's record.
+    fn log(&mut self) -> anyhow::Result<()>;
+    /// Saves the checkpoint of update `step`.
+    fn checkpoint(&mut self, step: u64) -> anyhow::Result<()>;
+}
+
+/// The pre-training loop: updates `from + 1 ..= stop` of a run of `total`, each followed, on the
+/// leader, by validation (every `every.eval` updates and after the last), zero-shot evaluation
+/// (every `every.zero_shot`, and after the last when tracked), its log record, and a checkpoint
+/// (every `every.checkpoint`, after the last, and where the run stops early). Followers only
+/// update.
+pub fn drive(
+    from: u64,
+    stop: u64,
+    total: u64,
+    every: &Every,
+    role: Role,
+    hooks: &mut dyn PretrainHooks,
+) -> anyhow::Result<()> {
+    let due = |every: u64, step: u64| every > 0 && step.is_multiple_of(every);
+    for step in from + 1..=stop {
+        if !hooks.update(step)? || role == Role::Follower {
+            continue;
+        }
+        let last = step == total;
+        if due(every.eval, step) || last {
+            hooks.validate()?;
+        }
+        if every.zero_shot > 0 && (due(every.zero_shot, step) || last) {
+            hooks.zero_shot()?;
+        }
+        hooks.log()?;
+        if due(every.checkpoint, step) || last || step == stop {
+            hooks.checkpoint(step)?;
+        }
+    }
+    Ok(())
+}
+
+/// The weights, optimizer and state of the newest checkpoint that loads, checked against the
+/// run's model and data.
+fn resume_from_checkpoint(
+    config: &RunConfig,
+    meta: &CorpusMeta,
+    model_config: &GptConfig,
+    role: Role,
+    device: &Device,
+) -> anyhow::Result<(Gpt, OpenAiAdam, TrainState)> {
+    let checkpoints = config.out_dir.join("checkpoints");
+    let (found, skipped) = checkpoint::load_latest(&checkpoints, device);
+    for reason in skipped {
+        eprintln!("warning: skipping unreadable checkpoint {reason}");
+    }
+    let Some((dir, ckpt)) = found else {
+        bail!(
+            "--resume: no loadable checkpoint under {}",
+            checkpoints.display()
+        );
+    };
+    if ckpt.model.config() != model_config {
+        bail!(
+            "{}: the checkpoint's model differs from the configuration's",
+            dir.display()
+        );
+    }
+    if ckpt.state.data_fingerprint != meta.fingerprint {
+        bail!(
+            "{}: trained on data from another tokenizer than {}",
+            dir.display(),
+            config.data.dir.display()
+        );
+    }
+    let mut optimizer = OpenAiAdam::new(config.optimizer.clone());
+    optimizer.step = ckpt.state.step;
+    optimizer
+        .import_moments(ckpt.moments, &device.clone().inner())
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    if role == Role::Leader {
+        eprintln!(
+            "resuming from {} (update {})",
+            dir.display(),
+            ckpt.state.step
+        );
+    }
+    Ok((ckpt.model, optimizer, ckpt.state))
+}
+
+/// A new run: the `model.init` weights, or a random initialisation drawn from the seed.
+fn fresh_start(
+    config: &RunConfig,
+    meta: &CorpusMeta,
+    model_config: &GptConfig,
+    init: Option<Gpt>,
+    device: &Device,
+) -> (Gpt, OpenAiAdam, TrainState) {
+    let state = TrainState {
+        step: 0,
+        seed: config.train.seed,
+        next_stream: 0,
+        tokens: 0,
+        data_fingerprint: meta.fingerprint,
+        best_val_loss: None,
+    };
+    let model = match init {
+        Some(model) => {
+            eprintln!(
+                "continuing pre-training from {}",
+                config.model.init.as_ref().expect("init").display()
+            );
+            model
+        }
+        None => crate::rng::seeded(device, splitmix64(config.train.seed ^ 0x1417), || {
+            Gpt::new(model_config, device)
+        }),
+    };
+    (model, OpenAiAdam::new(config.optimizer.clone()), state)
+}
+
+/// What the leader holds besides the model: the run's log, and what it evaluates on.
+struct Leader {
+    log: MetricsLog,
+    val_windows: Vec<Vec<i64>>,
+    zero_shot: Vec<ZeroShotTask>,
+}
+
+impl Leader {
+    /// Writes the run's configuration, opens its metrics (a resumed run drops the records after
+    /// its checkpoint, a fresh one starts empty), reads what it evaluates on, and logs the
+    /// zero-shot scores before the first update.
+    fn start(
+        config: &RunConfig,
+        meta: &CorpusMeta,
+        resume: bool,
+        state: &TrainState,
+        window: usize,
+        model: &Gpt,
+    ) -> anyhow::Result<Self> {
+        let out = &config.out_dir;
         // The settings of the run, under the commits that made it: a resumed run keeps the
         // lines of its earlier segments and adds its own.
         let path = out.join("config.toml");
@@ -350,163 +483,302 @@ pub fn pretrain_with(
             std::fs::remove_file(&metrics)
                 .with_context(|| format!("removing {}", metrics.display()))?;
         }
-        Some(MetricsLog::open(&metrics, Some(state.step))?)
-    } else {
-        None
-    };
-    let zero_shot_tasks = if leader {
-        tracked_tasks(config, &meta)?
-    } else {
-        Vec::new()
-    };
-    if let Some(log) = log
-        .as_mut()
-        .filter(|_| !zero_shot_tasks.is_empty() && state.step == 0)
-    {
-        // Before any update: where the curves of Figure 2 (right) start.
-        let (raw, normalized) = evaluate_zero_shot(&model, &zero_shot_tasks);
-        log.write(
-            &serde_json::json!({ "step": 0, "zeroshot": raw, "zeroshot_normalized": normalized }),
-        )?;
-    }
-
-    let t = &config.train;
-    let total = t.steps;
-    let tokens_per_update = world * (t.batch_size * t.grad_accum * (window - 1)) as u64;
-    let mut progress = Progress::new(total, state.step, "pre-training");
-    let mut last_loss = f64::NAN;
-    let mut last_val = None;
-    let mut last_checkpoint = None;
-    let stop = until.unwrap_or(total).min(total);
-    while state.step < stop {
-        let started = Instant::now();
-        let mut grads = NamedGrads::default();
-        let mut loss_sum = 0.0;
-        let mut nonfinite = false;
-        let base = state.next_stream;
-        let accum = t.grad_accum as u64;
-        state.next_stream = base + world * accum;
-        for j in 0..accum {
-            let stream = base + rank * accum + j;
-            let mut draws = Draws::new(state.seed, stream);
-            let windows = train_sampler.sample(t.batch_size, &mut draws)?;
-            // Dropout masks come from the same stream.
-            crate::rng::dropout::reseed(draws.next_u64());
-            let loss = window_loss(&model, windows, t.batch_size, true, t.precision, &device);
-            let value = loss.clone().into_scalar::<f32>() as f64;
-            if !value.is_finite() {
-                nonfinite = true;
-                break;
-            }
-            loss_sum += value;
-            grads.accumulate(&model, loss.backward());
-        }
-        // Agreed across processes: all stop or skip together.
-        if sync.any(nonfinite)? {
-            match t.on_nonfinite {
-                OnNonFinite::Stop => bail!(
-                    "the loss became NaN or infinite at update {} (lower optimizer.lr, or set train.on_nonfinite = \"skip\"); the last checkpoint is intact",
-                    state.step + 1
-                ),
-                OnNonFinite::Skip => {
-                    eprintln!("warning: non-finite loss at update {}: update skipped", state.step + 1);
-                    state.step += 1;
-                    optimizer.step += 1;
-                    continue;
+        let val_windows = {
+            let shards = meta.open(&config.data.dir, Split::Validation, config.data.verify)?;
+            match WindowSampler::new(shards, window) {
+                Ok(sampler) => sampler.sequential(config.train.eval_windows)?,
+                Err(e) => {
+                    eprintln!("warning: no validation: {e}");
+                    Vec::new()
                 }
             }
+        };
+        let mut leader = Self {
+            log: MetricsLog::open(&metrics, Some(state.step))?,
+            val_windows,
+            zero_shot: tracked_tasks(config, meta)?,
+        };
+        if !leader.zero_shot.is_empty() && state.step == 0 {
+            // Before any update: where the curves of Figure 2 (right) start.
+            let (raw, normalized) = evaluate_zero_shot(model, &leader.zero_shot);
+            leader.log.write(&serde_json::json!({
+                "step": 0, "zeroshot": raw, "zeroshot_normalized": normalized
+            }))?;
         }
-        // Data parallelism joins here: the mean over every process' micro-batches (one
-        // process: the mean over its own), then one clip everywhere.
-        let exchange = Instant::now();
-        average_over_processes(sync, &mut grads, || parameter_layout(&model), &grad_device)?;
-        if world > 1 {
-            let mut losses = [loss_sum];
-            sync.all_reduce_sum_f64(&mut losses)?;
-            loss_sum = losses[0] / world as f64;
-        }
-        let exchange_s = exchange.elapsed().as_secs_f64();
-        let grad_norm = grads.clip_global_norm(t.max_grad_norm);
-        let factor = t.schedule.at_step(state.step, total, t.warmup_steps);
-        model = optimizer.update(model, grads, factor);
-        state.step += 1;
-        state.tokens += tokens_per_update;
-        last_loss = loss_sum / t.grad_accum as f64;
-        let seconds = started.elapsed().as_secs_f64();
-        let tokens_per_s = tokens_per_update as f64 / seconds;
+        Ok(leader)
+    }
 
-        let mut record = serde_json::json!({
-            "step": state.step,
-            "loss": last_loss,
+    /// The loss curves, and the zero-shot curves when tracked (a failure is a warning: the
+    /// metrics they are drawn from are intact).
+    fn plot(&self, out: &Path) {
+        let metrics = out.join("metrics.jsonl");
+        if let Err(e) = crate::plot::plot_metrics(&metrics, &out.join("curves.png")) {
+            eprintln!("warning: could not draw the curves: {e}");
+        }
+        if !self.zero_shot.is_empty() {
+            if let Err(e) = crate::plot::plot_zero_shot(&metrics, &out.join("zeroshot.png")) {
+                eprintln!("warning: could not draw the zero-shot curves: {e}");
+            }
+        }
+    }
+}
+
+/// One process' pre-training run, driven by [`drive`].
+struct Pretraining<'a> {
+    config: &'a RunConfig,
+    /// Taken for each update (the optimizer consumes it) and put back.
+    model: Option<Gpt>,
+    optimizer: OpenAiAdam,
+    state: TrainState,
+    sampler: WindowSampler,
+    sync: &'a mut dyn GradientSync,
+    world: u64,
+    rank: u64,
+    tokens_per_update: u64,
+    device: Device,
+    leader: Option<Leader>,
+    progress: Progress,
+    /// The current update's log record.
+    record: serde_json::Value,
+    last_loss: f64,
+    last_val: Option<f64>,
+    last_checkpoint: Option<PathBuf>,
+}
+
+impl Pretraining<'_> {
+    fn model(&self) -> &Gpt {
+        self.model
+            .as_ref()
+            .expect("the model is held between updates")
+    }
+    fn leader(&mut self) -> &mut Leader {
+        self.leader
+            .as_mut()
+            .expect("only the leader evaluates and writes")
+    }
+}
+
+impl PretrainHooks for Pretraining<'_> {
+    fn update(&mut self, step: u64) -> anyhow::Result<bool> {
+        let config = self.config;
+        let t = &config.train;
+        let started = Instant::now();
+        let accum = t.grad_accum as u64;
+        let base = self.state.next_stream;
+        self.state.next_stream = base + self.world * accum;
+        // This process' micro-batches: streams base + rank·A + j, j < A.
+        let streams = (0..accum).map(|j| base + self.rank * accum + j);
+        let (seed, sampler, device) = (self.state.seed, &self.sampler, &self.device);
+        let model = self
+            .model
+            .take()
+            .expect("the model is held between updates");
+        let gradients = mean_gradients(
+            &model,
+            streams,
+            1,
+            |stream| {
+                let mut draws = Draws::new(seed, stream);
+                let windows = sampler.sample(t.batch_size, &mut draws)?;
+                // Dropout masks come from the same stream.
+                crate::rng::dropout::reseed(draws.next_u64());
+                let loss = window_loss(&model, windows, t.batch_size, true, t.precision, device);
+                let value = loss.clone().into_scalar::<f32>() as f64;
+                Ok(MicroBatchLoss {
+                    loss,
+                    logged: vec![value],
+                })
+            },
+            self.sync,
+            &device.clone().inner(),
+        )?;
+        let MeanGradients::Mean {
+            grads,
+            logged,
+            exchange_s,
+        } = gradients
+        else {
+            self.model = Some(model);
+            match t.on_nonfinite {
+                OnNonFinite::Stop => bail!(
+                    "the loss became NaN or infinite at update {step} (lower optimizer.lr, or set train.on_nonfinite = \"skip\"); the last checkpoint is intact"
+                ),
+                OnNonFinite::Skip => {
+                    eprintln!("warning: non-finite loss at update {step}: update skipped");
+                    self.state.step += 1;
+                    self.optimizer.step += 1;
+                    return Ok(false);
+                }
+            }
+        };
+        let factor = t.schedule.at_step(self.state.step, t.steps, t.warmup_steps);
+        let (model, grad_norm) =
+            take_step(model, &mut self.optimizer, grads, t.max_grad_norm, factor);
+        self.model = Some(model);
+        self.state.step += 1;
+        self.state.tokens += self.tokens_per_update;
+        self.last_loss = logged[0];
+        let tokens_per_s = self.tokens_per_update as f64 / started.elapsed().as_secs_f64();
+        self.record = serde_json::json!({
+            "step": self.state.step,
+            "loss": self.last_loss,
             "lr": config.optimizer.lr * factor,
             "grad_norm": grad_norm,
             "tokens_per_s": tokens_per_s,
-            "tokens": state.tokens,
+            "tokens": self.state.tokens,
         });
-        if world > 1 {
+        if self.world > 1 {
             // The gradient exchange, with the wait for the slowest rank.
-            record["allreduce_s"] = exchange_s.into();
+            self.record["allreduce_s"] = exchange_s.into();
         }
-        let Some(log) = log.as_mut() else {
-            // Not the leader: its state matches the leader's, which does the writing.
-            continue;
-        };
-        let eval_now = (t.eval_every > 0 && state.step % t.eval_every == 0) || state.step == total;
-        if eval_now && !val_windows.is_empty() {
-            let val = validate(&model, &val_windows, t.batch_size, t.precision, &device);
-            record["val_loss"] = val.into();
-            record["val_ppl"] = val.exp().into();
-            last_val = Some(val);
-            if state.best_val_loss.is_none_or(|best| val < best) {
-                state.best_val_loss = Some(val);
-                checkpoint::save(out, "best", &model, &optimizer, &state)?;
-            }
-        }
-        let z_every = config.zeroshot.every;
-        if !zero_shot_tasks.is_empty() && (state.step % z_every == 0 || state.step == total) {
-            let (raw, normalized) = evaluate_zero_shot(&model, &zero_shot_tasks);
-            record["zeroshot"] = raw;
-            record["zeroshot_normalized"] = normalized;
-        }
-        log.write(&record)?;
-        progress.update(state.step, last_loss, tokens_per_s, last_val);
+        Ok(true)
+    }
 
-        let every = config.checkpoint.every;
-        if (every > 0 && state.step % every == 0) || state.step == total || state.step == stop {
-            let dir = checkpoint::save(
-                &checkpoints,
-                &checkpoint::step_name(state.step),
-                &model,
-                &optimizer,
-                &state,
+    fn validate(&mut self) -> anyhow::Result<()> {
+        let config = self.config;
+        let t = &config.train;
+        if self.leader().val_windows.is_empty() {
+            return Ok(());
+        }
+        let leader = self.leader.as_ref().expect("the leader validates");
+        let val = validate(
+            self.model(),
+            &leader.val_windows,
+            t.batch_size,
+            t.precision,
+            &self.device,
+        );
+        self.record["val_loss"] = val.into();
+        self.record["val_ppl"] = val.exp().into();
+        self.last_val = Some(val);
+        if self.state.best_val_loss.is_none_or(|best| val < best) {
+            self.state.best_val_loss = Some(val);
+            checkpoint::save(
+                &config.out_dir,
+                "best",
+                self.model(),
+                &self.optimizer,
+                &self.state,
             )?;
-            checkpoint::prune(&checkpoints, config.checkpoint.keep_last)?;
-            last_checkpoint = Some(dir);
+        }
+        Ok(())
+    }
+
+    fn zero_shot(&mut self) -> anyhow::Result<()> {
+        let leader = self.leader.as_ref().expect("the leader evaluates");
+        let (raw, normalized) = evaluate_zero_shot(self.model(), &leader.zero_shot);
+        self.record["zeroshot"] = raw;
+        self.record["zeroshot_normalized"] = normalized;
+        Ok(())
+    }
+
+    fn log(&mut self) -> anyhow::Result<()> {
+        let record = std::mem::take(&mut self.record);
+        self.leader().log.write(&record)?;
+        let tokens_per_s = record["tokens_per_s"].as_f64().unwrap_or(f64::NAN);
+        self.progress
+            .update(self.state.step, self.last_loss, tokens_per_s, self.last_val);
+        Ok(())
+    }
+
+    fn checkpoint(&mut self, step: u64) -> anyhow::Result<()> {
+        let checkpoints = self.config.out_dir.join("checkpoints");
+        let dir = checkpoint::save(
+            &checkpoints,
+            &checkpoint::step_name(step),
+            self.model(),
+            &self.optimizer,
+            &self.state,
+        )?;
+        checkpoint::prune(&checkpoints, self.config.checkpoint.keep_last)?;
+        self.last_checkpoint = Some(dir);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Records what the loop asks for, update by update.
+    #[derive(Default)]
+    struct Recorder {
+        skip: Vec<u64>,
+        events: Vec<String>,
+    }
+
+    impl PretrainHooks for Recorder {
+        fn update(&mut self, step: u64) -> anyhow::Result<bool> {
+            self.events.push(format!("u{step}"));
+            Ok(!self.skip.contains(&step))
+        }
+        fn validate(&mut self) -> anyhow::Result<()> {
+            self.events.push("val".into());
+            Ok(())
+        }
+        fn zero_shot(&mut self) -> anyhow::Result<()> {
+            self.events.push("zs".into());
+            Ok(())
+        }
+        fn log(&mut self) -> anyhow::Result<()> {
+            self.events.push("log".into());
+            Ok(())
+        }
+        fn checkpoint(&mut self, step: u64) -> anyhow::Result<()> {
+            self.events.push(format!("ckpt{step}"));
+            Ok(())
         }
     }
-    progress.finish();
-    if !leader {
-        return Ok(RunOutcome {
-            steps: state.step,
-            final_loss: last_loss,
-            val_loss: last_val,
-            last_checkpoint,
-        });
+
+    fn events(from: u64, stop: u64, total: u64, every: Every, role: Role, skip: &[u64]) -> String {
+        let mut rec = Recorder {
+            skip: skip.to_vec(),
+            ..Recorder::default()
+        };
+        drive(from, stop, total, &every, role, &mut rec).unwrap();
+        rec.events.join(" ")
     }
-    if let Err(e) = crate::plot::plot_metrics(&out.join("metrics.jsonl"), &out.join("curves.png")) {
-        eprintln!("warning: could not draw the curves: {e}");
+
+    #[test]
+    fn the_loop_evaluates_logs_and_saves_on_schedule_and_after_the_last_update() {
+        let every = || Every {
+            eval: 2,
+            zero_shot: 3,
+            checkpoint: 2,
+        };
+        assert_eq!(
+            events(0, 4, 4, every(), Role::Leader, &[]),
+            "u1 log u2 val log ckpt2 u3 zs log u4 val zs log ckpt4"
+        );
+        // Resumed after update 2, stopped early at 3 (`--until`): a checkpoint where it stops.
+        assert_eq!(
+            events(2, 3, 5, every(), Role::Leader, &[]),
+            "u3 zs log ckpt3"
+        );
+        // Without periodic validation or zero-shot tracking: validation after the last update
+        // only, zero-shot never.
+        let rare = Every {
+            eval: 0,
+            zero_shot: 0,
+            checkpoint: 0,
+        };
+        assert_eq!(
+            events(0, 2, 2, rare, Role::Leader, &[]),
+            "u1 log u2 val log ckpt2"
+        );
     }
-    if !zero_shot_tasks.is_empty() {
-        if let Err(e) =
-            crate::plot::plot_zero_shot(&out.join("metrics.jsonl"), &out.join("zeroshot.png"))
-        {
-            eprintln!("warning: could not draw the zero-shot curves: {e}");
-        }
+
+    #[test]
+    fn followers_only_update_and_a_skipped_update_is_neither_logged_nor_saved() {
+        let every = || Every {
+            eval: 1,
+            zero_shot: 1,
+            checkpoint: 1,
+        };
+        assert_eq!(events(0, 3, 3, every(), Role::Follower, &[]), "u1 u2 u3");
+        assert_eq!(
+            events(0, 2, 2, every(), Role::Leader, &[1]),
+            "u1 u2 val zs log ckpt2"
+        );
     }
-    Ok(RunOutcome {
-        steps: state.step,
-        final_loss: last_loss,
-        val_loss: last_val,
-        last_checkpoint,
-    })
 }

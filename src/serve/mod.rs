@@ -115,8 +115,10 @@ impl AppState {
             config.api_key.as_deref() != Some(""),
             "the API key is empty"
         );
-        let (tokenizer, _) =
-            task_data::resolve_tokenizer(config.tokenizer.as_deref(), Some(&config.model))?;
+        let (tokenizer, _) = crate::model_tokenizer::resolve_tokenizer(
+            config.tokenizer.as_deref(),
+            Some(&config.model),
+        )?;
         let tokenizer = Arc::new(tokenizer);
         let mut seen = std::collections::HashSet::from([config.model_name.as_str()]);
         for (name, _) in &config.task_models {
@@ -145,7 +147,7 @@ impl AppState {
         let mut tasks = Vec::new();
         for ((name, dir), model_config) in config.task_models.iter().zip(&model_configs[1..]) {
             let info = task_data::model_task(dir)?;
-            let (mut tokenizer, _) = task_data::resolve_tokenizer(None, Some(dir))
+            let (mut tokenizer, _) = crate::model_tokenizer::resolve_tokenizer(None, Some(dir))
                 .with_context(|| format!("task model {name}"))?;
             let specials = task_data::add_specials(&mut tokenizer, model_config.vocab_size)
                 .with_context(|| format!("task model {name} ({})", dir.display()))?;

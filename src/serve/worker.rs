@@ -28,7 +28,7 @@ use tokio::sync::{mpsc::UnboundedSender, oneshot};
 use super::error::ApiError;
 use super::metrics::Metrics;
 use super::text::{piece_bytes, CompletionText, Step};
-use crate::finetune::model::Classifier;
+use crate::finetune::classifier::Classifier;
 use crate::finetune::{EncodedExample, Prediction};
 use crate::generate::{sample_next, SamplingConfig};
 use crate::host::{ids_row, HostValues};

@@ -1,11 +1,11 @@
 //! Where data-parallel training joins the update: after each process has summed the
 //! gradients of its own micro-batches, and before the global norm is clipped, every process
-//! must hold the mean over all micro-batches of all processes (docs/multi-gpu.md).
+//! must hold the mean over all micro-batches of all processes (docs/multi-process.md).
 //!
 //! One process has nothing to exchange: [`average_over_processes`] with [`LocalSync`] is
-//! [`NamedGrads::average`] and nothing else, so single-process training is bit for bit what it
-//! was before this hook existed. A collective implementation (MPI, `super::mpi`) only has to
-//! sum a flat buffer of `f32`s across processes.
+//! [`NamedGrads::average`] and nothing else: no exchange, and no rounding a single process would
+//! not do. A collective implementation (MPI, `super::mpi`) only has to sum a flat buffer of
+//! `f32`s across processes.
 
 use burn::tensor::{Device, Tensor, TensorData};
 
@@ -28,9 +28,17 @@ pub trait GradientSync {
     /// [`Self::all_reduce_sum`] for `f64`s (losses and counts for the logs).
     fn all_reduce_sum_f64(&mut self, values: &mut [f64]) -> anyhow::Result<()>;
 
-    /// Whether this process writes files (checkpoints, metrics, plots) and evaluates.
+    /// What this process does besides training ([`Role`]).
+    fn role(&self) -> Role {
+        match self.rank() {
+            0 => Role::Leader,
+            _ => Role::Follower,
+        }
+    }
+
+    /// Whether this process is the [`Role::Leader`].
     fn is_leader(&self) -> bool {
-        self.rank() == 0
+        self.role() == Role::Leader
     }
 
     /// Whether `flag` is set on any process (the non-finite check, agreed so that no process
@@ -43,6 +51,16 @@ pub trait GradientSync {
         self.all_reduce_sum_f64(&mut v)?;
         Ok(v[0] > 0.0)
     }
+}
+
+/// What a process of a run does besides training. Every process trains and takes the same
+/// updates; the leader (rank 0, or the only process) alone writes the run's files
+/// (configuration, metrics, checkpoints, the best model, plots) and evaluates (validation,
+/// zero-shot, the dev set), so that no two processes write one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower,
 }
 
 /// One process: nothing to combine.

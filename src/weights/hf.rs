@@ -175,7 +175,11 @@ pub fn load_bf16(dir: &Path, device: &Device) -> Result<Gpt, WeightsError> {
         match linear.get(&ours) {
             Some(shape) => {
                 named::check(&ours, shape, &tensor).map_err(|e| in_file(&path, e))?;
-                packed.insert(ours, crate::model::pack_host_bf16(&tensor, false));
+                let [rows, cols] = shape[..] else {
+                    unreachable!("a linear layer's weight is a matrix")
+                };
+                let bf16 = crate::model::pack_host_bf16(&tensor.values, rows, cols, false);
+                packed.insert(ours, bf16);
             }
             None => {
                 tensors.insert(ours, tensor);
@@ -219,7 +223,7 @@ fn duplicate(path: &Path, ours: &str) -> WeightsError {
 pub fn save(model: &Gpt, dir: &Path) -> Result<(), WeightsError> {
     std::fs::create_dir_all(dir).map_err(|e| WeightsError::io(dir, e))?;
     let config = serde_json::to_string_pretty(&model.config().to_hf_json()).expect("json");
-    super::write_atomic(&dir.join(CONFIG_FILE), config.as_bytes())?;
+    crate::files::write_atomic(&dir.join(CONFIG_FILE), config.as_bytes())?;
     let arch = model.config().arch;
     save_safetensors(&named::export(model), &dir.join(WEIGHTS_FILE), |name| {
         to_hf_name(arch, name)
@@ -253,7 +257,7 @@ pub fn save_safetensors(
     )]));
     let serialized = safetensors::serialize(views, &metadata)
         .map_err(|e| WeightsError::format(path, e.to_string()))?;
-    super::write_atomic(path, &serialized)
+    Ok(crate::files::write_atomic(path, &serialized)?)
 }
 
 #[cfg(test)]

@@ -172,14 +172,14 @@ pub fn save(model: &Gpt, dir: &Path) -> Result<(), WeightsError> {
         flat.extend_from_slice(values);
     }
     let shapes_json = serde_json::to_string(&shapes).expect("json");
-    super::write_atomic(&dir.join(SHAPES_FILE), shapes_json.as_bytes())?;
+    crate::files::write_atomic(&dir.join(SHAPES_FILE), shapes_json.as_bytes())?;
     // np.array_split into FILES nearly equal parts, as the release's files are cut.
     let (base, extra) = (flat.len() / FILES, flat.len() % FILES);
     let mut start = 0;
     for i in 0..FILES {
         let len = base + usize::from(i < extra);
         let part = HostTensor::new(vec![len], flat[start..start + len].to_vec());
-        super::write_atomic(&param_file(dir, i), &npy::encode(&part))?;
+        crate::files::write_atomic(&param_file(dir, i), &npy::encode(&part))?;
         start += len;
     }
     Ok(())

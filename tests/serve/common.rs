@@ -7,7 +7,7 @@ pub use std::sync::{Arc, OnceLock};
 pub use std::time::{Duration, Instant};
 
 pub use burn::tensor::{Int, Tensor, TensorData};
-pub use genpt::finetune::model::new_classifier;
+pub use genpt::finetune::classifier::new_classifier;
 pub use genpt::finetune::Pooling;
 pub use genpt::finetune::{self as ft, Prediction};
 pub use genpt::generate::{generate, SamplingConfig};
@@ -435,14 +435,16 @@ pub fn direct_predictions_in(
 ) -> Vec<Prediction> {
     let info = TaskInfo::load(dir).unwrap();
     let mut tokenizer = genpt_tokenizer::Tokenizer::from_dir(dir).unwrap();
-    let specials = genpt::finetune::tasks::special_ids(
-        &tokenizer.add_special_tokens(&genpt::finetune::tasks::SPECIAL_NAMES),
+    let specials = genpt::finetune::task_bridge::special_ids(
+        &tokenizer.add_special_tokens(&genpt::finetune::task_bridge::SPECIAL_NAMES),
     );
     let kind = info.task_kind();
     let tokenize = |t: &str| tokenizer.encode(t);
     let encoded: Vec<_> = examples
         .iter()
-        .map(|e| genpt::finetune::tasks::encode_example(e, &kind, &tokenize, specials, 64).unwrap())
+        .map(|e| {
+            genpt::finetune::task_bridge::encode_example(e, &kind, &tokenize, specials, 64).unwrap()
+        })
         .collect();
     let mut model = ft::load(dir, &device()).unwrap();
     model.gpt = precision.for_classifier(model.gpt).unwrap();

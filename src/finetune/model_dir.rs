@@ -6,9 +6,9 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use serde::{Deserialize, Serialize};
 
+use super::classifier::Classifier;
 use super::head::{ClassifierHead, Pooling};
-use super::model::Classifier;
-use super::types::Attach;
+use super::Attach;
 use crate::weights::{self, hf};
 
 pub const HEAD_FILE: &str = "head.safetensors";
@@ -22,46 +22,21 @@ struct HeadConfig {
 }
 
 /// Saves `model` and what `attach` adds as `dir`, replacing an earlier one only once the new one
-/// is complete: a crash while saving leaves the previous best model whole, and a failed save
-/// (a full disk) removes its partial copy.
+/// is complete ([`crate::files::replace_dir`]): a crash while saving leaves the previous best
+/// model whole, and a failed save (a full disk) removes its partial copy.
 pub fn save_complete(model: &Classifier, attach: &Attach, dir: &Path) -> anyhow::Result<()> {
-    replace_dir(dir, |partial| {
+    crate::files::replace_dir(dir, |partial| {
         save(model, partial).and_then(|()| attach(partial))
     })
 }
 
-/// Makes `dir` what `write` writes into an empty directory beside it, replacing the old `dir`
-/// only once `write` has succeeded: a crash leaves the previous `dir` whole (and at worst a
-/// `NAME.partial` that the next call removes), and a failed write (a full disk) removes its
-/// partial copy before reporting the error.
-pub fn replace_dir(
-    dir: &Path,
-    write: impl FnOnce(&Path) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("model");
-    let partial = dir.with_file_name(format!("{name}.partial"));
-    let old = dir.with_file_name(format!("{name}.old"));
-    for stale in [&partial, &old] {
-        if stale.exists() {
-            std::fs::remove_dir_all(stale)?;
-        }
+impl crate::train::ModelFiles for Classifier {
+    fn save_files(&self, dir: &Path) -> anyhow::Result<()> {
+        save(self, dir)
     }
-    let written = std::fs::create_dir_all(&partial)
-        .map_err(anyhow::Error::from)
-        .and_then(|()| write(&partial));
-    if let Err(e) = written {
-        // A full disk: the half-written copy gives its space back; the previous one stays.
-        let _ = std::fs::remove_dir_all(&partial);
-        return Err(e);
+    fn load_files(dir: &Path, device: &Device) -> anyhow::Result<Self> {
+        load(dir, device)
     }
-    if dir.exists() {
-        std::fs::rename(dir, &old)?;
-    }
-    std::fs::rename(&partial, dir)?;
-    if old.exists() {
-        std::fs::remove_dir_all(&old)?;
-    }
-    Ok(())
 }
 
 /// Writes the transformer (a model directory any genpt command loads) and the head beside it.
@@ -83,7 +58,7 @@ pub fn save(model: &Classifier, dir: &Path) -> anyhow::Result<()> {
         n_outputs: head.weight.dims()[1],
         dropout: head.dropout,
     };
-    weights::write_atomic(
+    crate::files::write_atomic(
         &dir.join(HEAD_CONFIG),
         serde_json::to_string_pretty(&config)?.as_bytes(),
     )?;

@@ -1,33 +1,13 @@
-//! What fine-tuning works on and produces: encoded examples, targets, predictions, the
-//! settings (paper, section 4.1 "Fine-tuning details") and a run's outcome.
+//! A fine-tuning run's terms: the settings (paper, section 4.1 "Fine-tuning details"), how its
+//! dev set is scored, what goes beside each saved model, and what the run gives back.
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-/// One example after the input transformation: one token sequence per choice (or ordering),
-/// the classify token's position in each, and the target.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EncodedExample {
-    pub sequences: Vec<Vec<u32>>,
-    pub classify_at: Vec<usize>,
-    pub target: Option<Target>,
-}
+use burn::tensor::Device;
 
-/// A gold label: a class (or the right answer's index) or a score. The task crate's label type,
-/// so loaders' labels need no conversion.
-pub use genpt_tasks::Label as Target;
-
-/// What the model outputs for one example.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub enum Prediction {
-    /// Class (or answer) index and the softmax probabilities.
-    Class {
-        index: usize,
-        probabilities: Vec<f32>,
-    },
-    Score(f32),
-}
+use super::examples::{EncodedExample, Prediction};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -82,7 +62,7 @@ impl FinetuneConfig {
     /// 768 and up) the paper's values (lr 6.25e-5, batches of 32, 3 epochs, warmup 0.2%, λ 0.5).
     /// Smaller models take a larger step and a longer warmup (lr 5e-4, batches of 16, warmup 5%):
     /// measured on the demo's 3-layer, 128-wide model, where the paper's lr leaves a pre-trained
-    /// model near its starting point within the update budget (docs/RESULTS.md, "Fine-tuning
+    /// model near its starting point within the update budget (docs/evidence.md, "Fine-tuning
     /// settings on the new demo").
     pub fn for_model(config: &crate::GptConfig) -> Self {
         if config.n_embd >= 768 {
@@ -96,6 +76,35 @@ impl FinetuneConfig {
             }
         }
     }
+
+    /// These settings with the ones given replacing them (`dropout`: the classifier's).
+    pub fn with_overrides(
+        self,
+        lr: Option<f64>,
+        batch_size: Option<usize>,
+        warmup: Option<f64>,
+        dropout: Option<f64>,
+    ) -> Self {
+        Self {
+            lr: lr.unwrap_or(self.lr),
+            batch_size: batch_size.unwrap_or(self.batch_size),
+            warmup: warmup.unwrap_or(self.warmup),
+            clf_dropout: dropout.unwrap_or(self.clf_dropout),
+            ..self
+        }
+    }
+}
+
+/// What a fine-tuning run is given besides the model: the examples, the settings, how the dev
+/// set is scored, what goes beside each saved model, where the run writes, and the device.
+pub struct FinetuneJob<'a> {
+    pub train: &'a [EncodedExample],
+    pub dev: &'a [EncodedExample],
+    pub config: &'a FinetuneConfig,
+    pub evaluate: &'a Evaluate<'a>,
+    pub attach: &'a Attach<'a>,
+    pub out: &'a Path,
+    pub device: &'a Device,
 }
 
 /// How an epoch's dev predictions score: (the number to maximise, every metric as JSON).

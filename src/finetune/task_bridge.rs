@@ -4,8 +4,8 @@
 
 use genpt_tasks::{Example, Label, Metric, SpecialIds, TaskError, TaskKind, TaskSpec};
 
-use super::types::{EncodedExample, Prediction};
 use super::Pooling;
+use super::{EncodedExample, Prediction};
 
 /// The three tokens appended to the vocabulary for fine-tuning, in the order their embedding rows
 /// are added: start, delimiter, classify (the release's `_start_`, `_delimiter_`, `_classify_`).
