@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Memory of bf16 inference (issue 26, item 3; docs/RESULTS.md "Memory of bf16 inference"): a
+# Memory of bf16 inference (issue 26, item 3; docs/speed.md "Memory of bf16 inference"): a
 # gpt1-sized model with random weights, VmRSS of `genpt serve` once it has answered a
 # completion, and peak RSS of `genpt score` over 64 ids, in fp32 and bf16. A few seconds each;
 # needs curl and GNU time.

@@ -3,7 +3,7 @@
 # pre-trains for about 3 minutes of 2 CPU cores (the number of updates is set from a 20-update
 # speed probe so that the arms take the same wall time), with warmup over the first 10% and
 # cosine decay to 0, batch 8 x 256 tokens, then reports its validation loss and bits per byte on
-# the first 20 kB of each of the 13 held-out books (`genpt lm-eval`). Results: docs/RESULTS.md,
+# the first 20 kB of each of the 13 held-out books (`genpt lm-eval`). Results: docs/evidence.md,
 # "A books language model worth transferring".
 #
 # Usage: experiments/books_sweep.sh   (RUN=~/genpt-runs/sweep; GENPT as in books_pretrain.sh)

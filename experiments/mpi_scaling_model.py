@@ -1,4 +1,4 @@
-"""Issue 27: the all-reduce cost model of data-parallel GPT-1 pre-training (docs/multi-gpu.md).
+"""Issue 27: the all-reduce cost model of data-parallel GPT-1 pre-training (docs/multi-process.md).
 
 A ring all-reduce of S bytes over N nodes sends and receives 2(N-1)/N * S bytes per node, in
 2(N-1) steps of one message each, so its time is 2(N-1)/N * S / B + 2(N-1) * alpha, for a link

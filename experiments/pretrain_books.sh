@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Pre-trains configs/pretrain-books.toml on ../shared/data/books with whole books held out for
 # validation, tracking the zero-shot heuristics (Figure 2, right), then prints the curves.
-# Numbers go to docs/RESULTS.md by hand.
+# Numbers go to docs/evidence.md by hand.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${GENPT_SHARED:-../shared}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 15: Story Cloze (the release's one task) fine-tuned in both fidelity modes from the same
 # small pre-trained model, same seeds, same data; prints each run's dev accuracy per log, the
-# best, and the training losses. Numbers go to docs/RESULTS.md by hand.
+# best, and the training losses. Numbers go to docs/fidelity.md by hand.
 #
 # Usage: experiments/release_fidelity_storycloze.sh [MODEL_DIR] [SEEDS...]
 # MODEL_DIR: a pre-trained model (default runs/pretrain-books/best, from

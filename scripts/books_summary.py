@@ -1,5 +1,5 @@
 """docs/results/books.json from experiments/books_reproduction.sh's run directories, and the
-Markdown tables docs/RESULTS.md quotes (printed).
+Markdown tables docs/evidence.md quotes (printed).
 
 Usage: python3 scripts/books_summary.py PRETRAIN_RUN FINETUNE_RUN OUT_JSON
 

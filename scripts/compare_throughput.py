@@ -9,7 +9,7 @@ in its own process, and reads tokens/s and the process's peak resident memory (w
 ru_maxrss). Cases: forward and training for mini (batch 8), small (batch 4) and gpt1 (batch 2)
 at their full context, and a fine-tuning update of mini (batch 8) with λ = 0.5 and λ = 0.
 `GENPT_FUSED=0` in the environment compares PyTorch with genpt's composed path instead.
-Prints a Markdown table (genpt ÷ PyTorch) for docs/RESULTS.md.
+Prints a Markdown table (genpt ÷ PyTorch) for docs/speed.md.
 """
 import argparse
 import os

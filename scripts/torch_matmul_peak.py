@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""PyTorch's matrix-product rate on this CPU in fp32 and bf16: the peaks for docs/RESULTS.md's
+"""PyTorch's matrix-product rate on this CPU in fp32 and bf16: the peaks for docs/speed.md's
 roofline line (issue 26). One gpt1-shaped product, 1024 × 768 × 3072, best of 10 after 3
 warm-ups, on 2 threads.
 
