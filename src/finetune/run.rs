@@ -17,6 +17,7 @@ use burn::tensor::Device;
 
 use super::classifier::Classifier;
 use super::fidelity::LoopPolicy;
+use super::recipe::TrainingForward;
 use super::step::{predict, update_gradients_with};
 use super::trace::Trace;
 use super::{
@@ -209,6 +210,8 @@ struct Trainer<'a> {
     dev: &'a [EncodedExample],
     config: &'a FinetuneConfig,
     policy: LoopPolicy,
+    /// The training graph of the fidelity's recipe.
+    forward: TrainingForward,
     evaluate: &'a Evaluate<'a>,
     attach: &'a Attach<'a>,
     total: u64,
@@ -249,8 +252,15 @@ impl LoopHooks for Trainer<'_> {
             .expect("the model is held between updates");
         let started = std::time::Instant::now();
         let examples: Vec<&EncodedExample> = batch.iter().map(|&i| &self.train[i]).collect();
-        let g =
-            update_gradients_with(&model, &examples, self.config, step, self.device, self.sync)?;
+        let g = update_gradients_with(
+            &model,
+            &examples,
+            self.config,
+            self.forward,
+            step,
+            self.device,
+            self.sync,
+        )?;
         let factor = self.policy.lr_factor(step, self.total, self.config.warmup);
         let (model, grad_norm) = take_step(
             model,
@@ -376,7 +386,7 @@ struct ResumeState {
     /// What the run was: a resume with other settings or other training examples is refused.
     config: FinetuneConfig,
     train_fingerprint: u32,
-    /// The commits of the segments so far (absent from resume points of older builds).
+    /// The commits of the segments so far.
     #[serde(default)]
     commits: Vec<String>,
 }
@@ -459,7 +469,8 @@ pub fn finetune_with(
         config.batch_size > 0 && config.micro_batch > 0,
         "batch sizes must be positive"
     );
-    let policy = config.fidelity.recipe().policy;
+    let recipe = config.fidelity.recipe();
+    let policy = recipe.policy;
     std::fs::create_dir_all(out)?;
     let updates_per_epoch = policy.updates_per_epoch(train.len(), config.batch_size);
     let total = updates_per_epoch * config.epochs as u64;
@@ -541,6 +552,7 @@ pub fn finetune_with(
         dev,
         config,
         policy,
+        forward: recipe.forward,
         evaluate,
         attach,
         total,

@@ -10,6 +10,7 @@ use super::batch::make_batch;
 use super::classifier::Classifier;
 use super::head::Pooling;
 use super::objective::{classification_loss, regression_loss};
+use super::recipe::TrainingForward;
 use super::{EncodedExample, FinetuneConfig, Prediction, Target};
 use crate::host::HostValues;
 use crate::precision::Precision;
@@ -24,7 +25,7 @@ fn loss(
     model: &Classifier,
     examples: &[&EncodedExample],
     lm_coef: f64,
-    forward: super::recipe::TrainingForward,
+    forward: TrainingForward,
     device: &Device,
 ) -> (Tensor<1>, f64, f64) {
     let (logits, lm) = forward(model, make_batch(examples, device), lm_coef != 0.0);
@@ -99,23 +100,33 @@ pub fn update_gradients(
     step: u64,
     device: &Device,
 ) -> anyhow::Result<UpdateGradients> {
-    update_gradients_with(model, examples, config, step, device, &mut LocalSync)
+    let forward = config.fidelity.recipe().forward;
+    update_gradients_with(
+        model,
+        examples,
+        config,
+        forward,
+        step,
+        device,
+        &mut LocalSync,
+    )
 }
 
-/// [`update_gradients`] as one process of a data-parallel run: of the update's micro-batches,
-/// rank r runs those whose index j has `j % world_size == r`, with the same dropout masks as
-/// one process running them all; every process ends with the mean over all micro-batches
-/// (and the mean losses).
+/// [`update_gradients`] through `forward` (the training graph of `config.fidelity`'s recipe,
+/// which the loop looks up once), as one process of a data-parallel run: of the update's
+/// micro-batches, rank r runs those whose index j has `j % world_size == r`, with the same
+/// dropout masks as one process running them all; every process ends with the mean over all
+/// micro-batches (and the mean losses).
 pub fn update_gradients_with(
     model: &Classifier,
     examples: &[&EncodedExample],
     config: &FinetuneConfig,
+    forward: TrainingForward,
     step: u64,
     device: &Device,
     sync: &mut dyn GradientSync,
 ) -> anyhow::Result<UpdateGradients> {
     let (world, rank) = (sync.world_size(), sync.rank());
-    let forward = config.fidelity.recipe().forward;
     // bf16: the same parameters, multiplied in bf16 (gradients reach `model`'s, shared by id).
     let compute = match config.precision {
         Precision::Fp32 => None,
