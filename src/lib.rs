@@ -25,6 +25,7 @@ pub mod rng;
 pub mod serve;
 pub mod settings;
 pub mod surgery;
+pub mod tensorboard;
 pub mod train;
 pub mod weights;
 pub mod zeroshot;

@@ -1,12 +1,24 @@
 //! `metrics.jsonl`: one JSON object per line, appended and flushed as the run goes, so that a
-//! crashed run keeps everything it logged.
+//! crashed run keeps everything it logged; and the same numbers as TensorBoard scalars in
+//! `tb/` beside it ([`crate::tensorboard`]), so that `tensorboard --logdir runs/` compares runs.
+//!
+//! Opening the log for a resumed run drops the records (and events) of the updates it will
+//! repeat, so that its curves continue without duplicates.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use crate::tensorboard::{record_scalars, EventWriter};
+
 pub struct MetricsLog {
     path: PathBuf,
     file: std::fs::File,
+    events: EventWriter,
+}
+
+/// The TensorBoard directory of a run whose metrics are at `metrics`.
+pub fn tensorboard_dir(metrics: &Path) -> PathBuf {
+    metrics.with_file_name("tb")
 }
 
 impl MetricsLog {
@@ -26,6 +38,9 @@ impl MetricsLog {
                 .collect();
             std::fs::write(path, kept)?;
         }
+        // A fresh start (no metrics.jsonl) keeps no events either.
+        let keep = |step: u64| path.exists() && truncate_after_step.is_none_or(|last| step <= last);
+        let events = EventWriter::rewrite(&tensorboard_dir(path), keep)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
@@ -33,12 +48,20 @@ impl MetricsLog {
         Ok(Self {
             path: path.to_path_buf(),
             file,
+            events,
         })
     }
 
     pub fn write(&mut self, record: &serde_json::Value) -> std::io::Result<()> {
         writeln!(self.file, "{record}")?;
-        self.file.flush()
+        self.file.flush()?;
+        let step = record["step"].as_u64().unwrap_or(0);
+        self.events.scalars(step, &record_scalars(record))
+    }
+
+    /// `text` under `tag` in TensorBoard's text dashboard (the run's configuration), at `step`.
+    pub fn text(&mut self, step: u64, tag: &str, text: &str) -> std::io::Result<()> {
+        self.events.text(step, tag, text)
     }
 
     pub fn path(&self) -> &Path {

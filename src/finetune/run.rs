@@ -391,6 +391,19 @@ struct ResumeState {
     commits: Vec<String>,
 }
 
+/// The run's `metrics.jsonl` (and TensorBoard events), kept up to update `done`, with the
+/// settings as the TensorBoard text `config`.
+fn open_log(
+    out: &Path,
+    config: &FinetuneConfig,
+    done: u64,
+) -> anyhow::Result<crate::metrics_log::MetricsLog> {
+    let mut log = crate::metrics_log::MetricsLog::open(&out.join("metrics.jsonl"), Some(done))?;
+    let settings = format!("```json\n{}\n```", serde_json::to_string_pretty(config)?);
+    log.text(done, "config", &settings)?;
+    Ok(log)
+}
+
 /// CRC-32 of the encoded training examples (ids, classification positions, targets), in order.
 fn fingerprint(train: &[EncodedExample]) -> u32 {
     let mut h = crc32fast::Hasher::new();
@@ -563,10 +576,7 @@ pub fn finetune_with(
         role,
         train_fingerprint,
         log: match leader {
-            true => Some(crate::metrics_log::MetricsLog::open(
-                &out.join("metrics.jsonl"),
-                Some(done),
-            )?),
+            true => Some(open_log(out, config, done)?),
             false => None,
         },
         progress: Progress::new(total, done, policy.label),

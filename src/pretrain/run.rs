@@ -498,6 +498,8 @@ impl Leader {
             val_windows,
             zero_shot: tracked_tasks(config, meta)?,
         };
+        let settings = format!("```toml\n{}\n```", config.to_toml());
+        leader.log.text(state.step, "config", &settings)?;
         if !leader.zero_shot.is_empty() && state.step == 0 {
             // Before any update: where the curves of Figure 2 (right) start.
             let (raw, normalized) = evaluate_zero_shot(model, &leader.zero_shot);

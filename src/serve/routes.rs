@@ -32,6 +32,7 @@ type Shared = State<Arc<AppState>>;
 pub fn router(state: Arc<AppState>) -> Router {
     let body_limit = state.limits.max_body_bytes;
     Router::new()
+        .route("/", get(page))
         .route("/v1/completions", post(completions))
         .route("/v1/score", post(score))
         .route("/v1/classify", post(classify))
@@ -57,13 +58,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-/// With `--api-key`, every endpoint but `/health` (for load balancers and orchestrators) needs
+/// The web page at `/`: a prompt with a streamed completion, the tokenizer's view, and a form
+/// per classifier. Static, inside the binary; it calls the API below from the browser, with
+/// the key the person gives it.
+async fn page() -> axum::response::Html<&'static str> {
+    axum::response::Html(include_str!("page.html"))
+}
+
+/// With `--api-key`, every endpoint but `/health` (for load balancers and orchestrators) and
+/// the page at `/` (static; it asks for the key and sends it with its calls) needs
 /// `Authorization: Bearer KEY`; anything else gets 401 with a JSON error.
 async fn require_api_key(State(state): Shared, request: Request, next: Next) -> Response {
     let Some(key) = state.api_key.as_deref() else {
         return next.run(request).await;
     };
-    if request.uri().path() == "/health" {
+    if matches!(request.uri().path(), "/health" | "/") {
         return next.run(request).await;
     }
     let given = request

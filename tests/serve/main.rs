@@ -8,4 +8,5 @@ mod decoding;
 mod endpoints;
 mod gpu;
 mod openai;
+mod page;
 mod robustness;
