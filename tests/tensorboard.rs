@@ -54,8 +54,24 @@ fn pretraining_curves_match_the_metrics_across_a_resume() {
     std::fs::remove_dir_all(checkpoints.join("step-00000003")).unwrap();
     genpt::pretrain::pretrain(&config, true, None).unwrap();
     let summary = check(&python, &out).unwrap();
-    // loss, lr, grad_norm, tokens_per_s, tokens at 8 updates; val_loss and val_ppl at 4 and 8.
-    assert_eq!(summary["points"], 5 * 8 + 2 * 2, "{summary}");
+    // loss, lr, grad_norm, tokens_per_s, tokens at 8 updates; val_loss, val_ppl and val_bpb at
+    // 4 and 8.
+    assert_eq!(summary["points"], 5 * 8 + 3 * 2, "{summary}");
+    // Bits per byte from the loss in nats per token, at the corpus' 3 bytes per token.
+    let log = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let validations: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r.get("val_loss").is_some())
+        .collect();
+    assert_eq!(validations.len(), 2);
+    for r in validations {
+        let (loss, bpb) = (
+            r["val_loss"].as_f64().unwrap(),
+            r["val_bpb"].as_f64().unwrap(),
+        );
+        assert!((bpb - loss / 2f64.ln() / 3.0).abs() < 1e-12, "{r}");
+    }
 
     // Negative control: an event file that repeats the resumed update (as appending to the
     // old file would) is caught.

@@ -156,13 +156,14 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
     let mut val = ShardWriter::create(&args.out.join("val.tok"), vocab_size, fingerprint)?;
     let (mut train_docs, mut val_docs) = (Vec::new(), Vec::new());
     let mut replaced_total = 0usize;
+    let (mut train_bytes, mut val_bytes) = (0u64, 0u64);
     // Files in groups: parallel within a group, written in order, memory bounded by the group.
     for group in files
         .chunks(rayon::current_num_threads().max(1) * 2)
         .zip(held_out.chunks(rayon::current_num_threads().max(1) * 2))
     {
         let (group_files, group_held) = group;
-        let encoded: Vec<anyhow::Result<(Vec<u32>, usize)>> = group_files
+        let encoded: Vec<anyhow::Result<(Vec<u32>, usize, usize)>> = group_files
             .par_iter()
             .map(|file| {
                 let bytes =
@@ -187,11 +188,11 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
                 }
                 ids.extend_from_slice(&document_end);
                 bar.inc(bytes.len() as u64);
-                Ok((ids, replaced))
+                Ok((ids, replaced, text.len()))
             })
             .collect();
         for ((file, &is_val), result) in group_files.iter().zip(group_held).zip(encoded) {
-            let (ids, replaced) = result?;
+            let (ids, replaced, text_bytes) = result?;
             if replaced > 0 {
                 eprintln!(
                     "warning: {}: {replaced} invalid UTF-8 sequences replaced by U+FFFD",
@@ -206,9 +207,11 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
             if is_val {
                 val.push_document(&ids)?;
                 val_docs.push(name);
+                val_bytes += text_bytes as u64;
             } else {
                 train.push_document(&ids)?;
                 train_docs.push(name);
+                train_bytes += text_bytes as u64;
             }
         }
     }
@@ -227,11 +230,13 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
             shards: vec!["train.tok".into()],
             documents: train_docs,
             tokens: train_header.tokens,
+            bytes: Some(train_bytes),
         },
         validation: SplitMeta {
             shards: vec!["val.tok".into()],
             documents: val_docs,
             tokens: val_header.tokens,
+            bytes: Some(val_bytes),
         },
     };
     crate::files::write_atomic(

@@ -24,6 +24,10 @@ pub struct SplitMeta {
     pub shards: Vec<String>,
     pub documents: Vec<String>,
     pub tokens: u64,
+    /// UTF-8 bytes of the text the tokens encode, for bits per byte (absent from corpora
+    /// prepared before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy)]

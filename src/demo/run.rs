@@ -391,6 +391,7 @@ fn pretrain_on_stories(
         shards: vec![name.into()],
         documents: vec![],
         tokens,
+        bytes: None,
     };
     let meta = CorpusMeta {
         format: "genpt-corpus-1".into(),

@@ -440,6 +440,8 @@ fn fresh_start(
 struct Leader {
     log: MetricsLog,
     val_windows: Vec<Vec<i64>>,
+    /// The validation split's bytes of text per token, when the corpus records its bytes.
+    val_bytes_per_token: Option<f64>,
     zero_shot: Vec<ZeroShotTask>,
 }
 
@@ -496,6 +498,11 @@ impl Leader {
         let mut leader = Self {
             log: MetricsLog::open(&metrics, Some(state.step))?,
             val_windows,
+            val_bytes_per_token: meta
+                .validation
+                .bytes
+                .filter(|_| meta.validation.tokens > 0)
+                .map(|bytes| bytes as f64 / meta.validation.tokens as f64),
             zero_shot: tracked_tasks(config, meta)?,
         };
         let settings = format!("```toml\n{}\n```", config.to_toml());
@@ -652,6 +659,10 @@ impl PretrainHooks for Pretraining<'_> {
         );
         self.record["val_loss"] = val.into();
         self.record["val_ppl"] = val.exp().into();
+        if let Some(bytes_per_token) = leader.val_bytes_per_token {
+            // Nats per token to bits per byte, at the split's average bytes per token.
+            self.record["val_bpb"] = (val / std::f64::consts::LN_2 / bytes_per_token).into();
+        }
         self.last_val = Some(val);
         if self.state.best_val_loss.is_none_or(|best| val < best) {
             self.state.best_val_loss = Some(val);
