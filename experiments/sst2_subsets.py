@@ -35,26 +35,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+from books_task_splits import read_tsv, write_tsv  # noqa: E402  (the curve's own split code)
 ARCHIVE = os.path.join(REPO, "docs", "results", "sst2-subsets")
 RATE = {"pretrained": 5e-4, "random": 5e-4}
 CURVE_ROWS, SUBSET_ROWS, TEST_ROWS = 16000, 1000, 2000
-
-
-def read_tsv(path):
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return lines[0], lines[1:]
-
-
-def write_tsv(path, header, rows):
-    tmp = path + ".partial"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(header + "\n")
-        for row in rows:
-            f.write(row + "\n")
-    os.replace(tmp, path)
 
 
 def make_splits(shared, out, subsets):
