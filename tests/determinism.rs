@@ -53,16 +53,31 @@ fn a_large_gradients_norm_is_the_same_whatever_the_threads() {
     grads.count = 1;
     assert_eq!(grads.global_norm().to_bits(), got.sqrt().to_bits());
 
-    // Negative control: burn-flex's own sum of the same squares, the old way of computing the
-    // norm, is not the same with 1 to 8 threads. (With 2 threads, the default here, 40 calls on
-    // one tensor gave two different sums, for 5M values and for gpt1's 31M-value embedding.)
-    let mut flex: Vec<u32> = (1..=8)
-        .map(|t| with_threads(t, || g.clone().square().sum().into_scalar::<f32>()).to_bits())
+    // Negative control: the same squares summed by rayon's own parallel `sum` (the adaptive
+    // reduction burn-flex sums large tensors with), whose grouping follows the thread count,
+    // is not the same with 1 to 8 threads. Plain Rust f32 additions, so what it shows does not
+    // depend on which vector instructions the CPU has (burn-flex's own sum, the control this
+    // replaces, came out thread-independent on an AVX2-only CPU).
+    let squares: Vec<f32> = g
+        .clone()
+        .into_data()
+        .to_vec::<f32>()
+        .unwrap()
+        .iter()
+        .map(|x| x * x)
         .collect();
-    flex.sort_unstable();
-    flex.dedup();
+    let mut rayon_sums: Vec<u32> = (1..=8)
+        .map(|t| {
+            with_threads(t, || {
+                use rayon::prelude::*;
+                squares.par_iter().copied().sum::<f32>().to_bits()
+            })
+        })
+        .collect();
+    rayon_sums.sort_unstable();
+    rayon_sums.dedup();
     assert!(
-        flex.len() > 1,
-        "the control cannot tell: flex's sum was the same with 1 to 8 threads"
+        rayon_sums.len() > 1,
+        "the control cannot tell: rayon's sum was the same with 1 to 8 threads"
     );
 }
