@@ -35,7 +35,8 @@ pub const NR: usize = 32;
 /// Rows per parallel task: 8 row blocks share each packed B panel while it is in cache.
 pub const ROWS_PER_TASK: usize = 64;
 
-/// Whether this CPU has AVX512-BF16 (with AVX-512F and BW), read once. `GENPT_AVX512BF16=0`
+/// Whether this CPU has AVX512-BF16 (with AVX-512F and BW) and `GENPT_CPU_ISA` allows AVX-512,
+/// read once. `GENPT_AVX512BF16=0`
 /// turns the path off, so that a machine that has it runs (and times) the products with bf16
 /// weights as an AVX2-only CPU does; the other kernels (softmax, LayerNorm) keep their
 /// AVX-512 code there.
@@ -45,6 +46,7 @@ pub fn available() -> bool {
         #[cfg(target_arch = "x86_64")]
         {
             std::env::var("GENPT_AVX512BF16").map_or(true, |v| v != "0")
+                && super::simd::isa() == super::simd::Isa::Avx512
                 && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx512bw")
                 && std::arch::is_x86_feature_detected!("avx512bf16")
@@ -56,14 +58,14 @@ pub fn available() -> bool {
     })
 }
 
-/// Whether this CPU has AVX2 and FMA, what the widening path needs, read once.
+/// Whether this CPU has AVX2 and FMA, what the widening path needs, and `GENPT_CPU_ISA` allows
+/// them ([`super::simd::isa`]).
 pub fn avx2_available() -> bool {
     static AVX2: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *AVX2.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]
         {
-            std::arch::is_x86_feature_detected!("avx2")
-                && std::arch::is_x86_feature_detected!("fma")
+            super::simd::isa() >= super::simd::Isa::Avx2
         }
         #[cfg(not(target_arch = "x86_64"))]
         {

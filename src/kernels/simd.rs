@@ -32,8 +32,60 @@ pub fn exp(x: f32) -> f32 {
     y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
-/// Defines `pub fn $name(args) -> ret` that runs `$body` compiled for the best instruction set
-/// this CPU has. `$body` must be an `#[inline(always)]` function taking the same arguments.
+/// The instruction sets the kernels are compiled for, narrowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Isa {
+    /// Any CPU: what the compiler makes of the plain loops for the build's target.
+    Baseline,
+    /// AVX2 and FMA (most x86-64 CPUs since 2013-2015: Haswell, Zen).
+    Avx2,
+    /// AVX-512 F (with AVX2 and FMA).
+    Avx512,
+}
+
+/// The widest instruction set the kernels use here: what the CPU reports, read once, capped by
+/// `GENPT_CPU_ISA` (`avx2` or `baseline`) when set, so that a machine with AVX-512 can run and
+/// time the code an AVX2-only CPU runs (burn's GEMM is not capped: docs/speed.md).
+pub fn isa() -> Isa {
+    static ISA: std::sync::OnceLock<Isa> = std::sync::OnceLock::new();
+    *ISA.get_or_init(|| {
+        let setting = std::env::var("GENPT_CPU_ISA").ok();
+        capped(detected_isa(), setting.as_deref()).unwrap_or_else(|e| {
+            eprintln!("warning: {e}; using what the CPU has");
+            detected_isa()
+        })
+    })
+}
+
+/// `detected` capped by a `GENPT_CPU_ISA` value.
+fn capped(detected: Isa, setting: Option<&str>) -> Result<Isa, String> {
+    match setting {
+        None | Some("") | Some("native") | Some("avx512") => Ok(detected),
+        Some("avx2") => Ok(detected.min(Isa::Avx2)),
+        Some("baseline") => Ok(Isa::Baseline),
+        Some(other) => Err(format!(
+            "GENPT_CPU_ISA={other:?} is not one of avx512, avx2, baseline, native"
+        )),
+    }
+}
+
+fn detected_isa() -> Isa {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("fma");
+        if avx2 && std::arch::is_x86_feature_detected!("avx512f") {
+            return Isa::Avx512;
+        }
+        if avx2 {
+            return Isa::Avx2;
+        }
+    }
+    Isa::Baseline
+}
+
+/// Defines `pub fn $name(args) -> ret` that runs `$body` compiled for the widest instruction set
+/// [`isa`] allows. `$body` must be an `#[inline(always)]` function taking the same arguments.
 macro_rules! multiversion {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)? = $body:path;) => {
         $(#[$meta])*
@@ -44,15 +96,12 @@ macro_rules! multiversion {
                 unsafe fn avx512($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
                 #[target_feature(enable = "avx2,fma")]
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? { $body($($arg),*) }
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU has just said it supports these instructions.
-                    return unsafe { avx512($($arg),*) };
-                }
-                if std::arch::is_x86_feature_detected!("avx2")
-                    && std::arch::is_x86_feature_detected!("fma")
-                {
+                match $crate::kernels::simd::isa() {
+                    // SAFETY: `isa` is at most what the CPU reported supporting.
+                    $crate::kernels::simd::Isa::Avx512 => return unsafe { avx512($($arg),*) },
                     // SAFETY: as above.
-                    return unsafe { avx2($($arg),*) };
+                    $crate::kernels::simd::Isa::Avx2 => return unsafe { avx2($($arg),*) },
+                    $crate::kernels::simd::Isa::Baseline => {}
                 }
             }
             $body($($arg),*)
@@ -143,6 +192,18 @@ multiversion! {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_isa_setting_only_narrows() {
+        use super::{capped, Isa};
+        assert_eq!(capped(Isa::Avx512, Some("avx2")), Ok(Isa::Avx2));
+        assert_eq!(capped(Isa::Avx2, Some("avx512")), Ok(Isa::Avx2));
+        assert_eq!(capped(Isa::Avx2, None), Ok(Isa::Avx2));
+        assert_eq!(capped(Isa::Avx512, Some("baseline")), Ok(Isa::Baseline));
+        assert_eq!(capped(Isa::Baseline, Some("avx2")), Ok(Isa::Baseline));
+        assert!(capped(Isa::Avx512, Some("sse9")).is_err());
+    }
+
     use super::*;
 
     #[test]
