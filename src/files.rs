@@ -35,13 +35,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
 }
 
 /// Makes directory `dir` what `write` writes into an empty directory beside it
-/// (`.partial-NAME`), replacing the old `dir` only once `write` has succeeded and everything
-/// in the new one is on disk: a crash leaves the previous `dir` whole (and at worst a
-/// `.partial-NAME` or `.old-NAME` that the next call removes), and a failed write (a full
-/// disk) removes its partial copy, giving its space back, before reporting the error.
-///
-/// `write` should write its files with [`write_atomic`] (or fsync them itself); the directory
-/// entries are synced here.
+/// (`.partial-NAME`), replacing the old `dir` only once `write` has succeeded and every file in
+/// the new one is on disk (fsynced here, whoever wrote it): a crash leaves the previous `dir`
+/// whole, or, between the two renames, moved aside as `.old-NAME`, which [`recover_dir`]
+/// (called here first, and by readers) puts back; a failed write (a full disk) removes its
+/// partial copy, giving its space back, before reporting the error.
 pub fn replace_dir(
     dir: &Path,
     write: impl FnOnce(&Path) -> anyhow::Result<()>,
@@ -52,6 +50,7 @@ pub fn replace_dir(
     let partial = parent.join(format!(".partial-{name}"));
     let old = parent.join(format!(".old-{name}"));
     std::fs::create_dir_all(parent).with_context(|| format!("creating {}", parent.display()))?;
+    recover_dir(dir).with_context(|| format!("recovering {}", old.display()))?;
     for stale in [&partial, &old] {
         if stale.exists() {
             std::fs::remove_dir_all(stale)
@@ -62,7 +61,7 @@ pub fn replace_dir(
         .with_context(|| format!("creating {}", partial.display()))
         .and_then(|()| write(&partial))
         .and_then(|()| {
-            sync_dir(&partial).with_context(|| format!("syncing {}", partial.display()))
+            sync_tree(&partial).with_context(|| format!("syncing {}", partial.display()))
         });
     if let Err(e) = written {
         let _ = std::fs::remove_dir_all(&partial);
@@ -77,6 +76,35 @@ pub fn replace_dir(
         std::fs::remove_dir_all(&old).with_context(|| format!("removing {}", old.display()))?;
     }
     Ok(())
+}
+
+/// Puts back `.old-NAME` as `dir` when a crash came between [`replace_dir`]'s two renames (the
+/// old copy moved aside, the new one not yet in place): the previous version, whole.
+pub fn recover_dir(dir: &Path) -> std::io::Result<()> {
+    let name = dir.file_name().and_then(|n| n.to_str()).unwrap_or("dir");
+    let old = parent(dir).join(format!(".old-{name}"));
+    if !dir.exists() && old.is_dir() {
+        match std::fs::rename(&old, dir) {
+            // Another process of the run put it back first.
+            Err(_) if dir.is_dir() => {}
+            result => result?,
+        }
+        sync_dir(parent(dir))?;
+    }
+    Ok(())
+}
+
+/// fsync of every file below `dir`, then of the directories themselves.
+fn sync_tree(dir: &Path) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            sync_tree(&path)?;
+        } else {
+            std::fs::File::open(&path)?.sync_all()?;
+        }
+    }
+    sync_dir(dir)
 }
 
 /// fsync of a directory: its entries (a rename into it) are on disk.
@@ -123,6 +151,18 @@ mod tests {
             "the new directory replaces the old one whole"
         );
         assert_eq!(std::fs::read(dir.join("b")).unwrap(), b"three");
+    }
+
+    #[test]
+    fn a_crash_between_the_renames_gives_the_old_directory_back() {
+        let root = scratch("between");
+        let dir = root.join("resume");
+        replace_dir(&dir, |d| Ok(write_atomic(&d.join("state.json"), b"old")?)).unwrap();
+        // Killed after moving the old copy aside, before the new one took its name.
+        std::fs::rename(&dir, root.join(".old-resume")).unwrap();
+        recover_dir(&dir).unwrap();
+        assert_eq!(std::fs::read(dir.join("state.json")).unwrap(), b"old");
+        assert!(!root.join(".old-resume").exists());
     }
 
     #[test]

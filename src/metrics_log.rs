@@ -38,9 +38,12 @@ impl MetricsLog {
                 .collect();
             std::fs::write(path, kept)?;
         }
-        // A fresh start (no metrics.jsonl) keeps no events either.
-        let keep = |step: u64| path.exists() && truncate_after_step.is_none_or(|last| step <= last);
-        let events = EventWriter::rewrite(&tensorboard_dir(path), keep)?;
+        // The events of the records kept: none for a fresh start (no metrics.jsonl).
+        let keep_through = match path.exists() {
+            true => Some(truncate_after_step.unwrap_or(u64::MAX)),
+            false => None,
+        };
+        let events = EventWriter::rewrite(&tensorboard_dir(path), keep_through)?;
         let file = std::fs::OpenOptions::new()
             .create(true)
             .append(true)

@@ -139,54 +139,65 @@ impl EventWriter {
     /// A new event file in `dir` (created), named as TensorBoard expects
     /// (`events.out.tfevents.SECONDS.HOST.PID.genpt`).
     pub fn create(dir: &Path) -> std::io::Result<Self> {
-        std::fs::create_dir_all(dir)?;
-        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_string())
-            .unwrap_or_else(|_| "localhost".into());
-        let name = format!(
-            "events.out.tfevents.{}.{host}.{}.genpt",
-            now() as u64,
-            std::process::id()
-        );
-        let path = dir.join(name);
-        let file = std::fs::File::create(&path)?;
-        let mut writer = Self { path, file };
-        writer.write(&Event {
-            wall_time: now(),
-            step: 0,
-            file_version: Some("brain.Event:2".into()),
-            summary: None,
-        })?;
-        Ok(writer)
+        Self::rewrite(dir, None)
     }
 
-    /// Replaces genpt's event files in `dir` by one new file holding those of their events
-    /// whose step `keep` accepts, bit for bit: a resumed run drops the updates it will repeat.
-    pub fn rewrite(dir: &Path, keep: impl Fn(u64) -> bool) -> std::io::Result<Self> {
-        let mut old: Vec<PathBuf> = std::fs::read_dir(dir)
-            .into_iter()
-            .flatten()
+    /// The event file of `dir`, holding of the events already there those of updates up to
+    /// `keep_through` (scalars at or before it, texts before it: the new segment writes its
+    /// own) bit for bit, and nothing with `None`: a resumed run drops the updates it will
+    /// repeat. The file keeps its name and is replaced whole ([`crate::files::write_atomic`]),
+    /// so that a crash leaves the old events or the new ones, never both or neither.
+    pub fn rewrite(dir: &Path, keep_through: Option<u64>) -> std::io::Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let mut old: Vec<PathBuf> = std::fs::read_dir(dir)?
             .flatten()
             .filter(|e| is_genpt_event_file(&e.file_name().to_string_lossy()))
             .map(|e| e.path())
             .collect();
         old.sort();
-        let mut kept = Vec::new();
+        let keep = |event: &Event| {
+            let is_text = event
+                .summary
+                .as_ref()
+                .is_some_and(|s| s.value.iter().any(|v| v.tensor.is_some()));
+            let step = event.step.max(0) as u64;
+            event.file_version.is_none()
+                && keep_through.is_some_and(|last| step < last || (step == last && !is_text))
+        };
+        let mut bytes = record(
+            &Event {
+                wall_time: now(),
+                step: 0,
+                file_version: Some("brain.Event:2".into()),
+                summary: None,
+            }
+            .encode_to_vec(),
+        );
         for path in &old {
-            kept.extend(
-                read_events(path)?
-                    .into_iter()
-                    .filter(|e| e.file_version.is_none() && keep(e.step.max(0) as u64)),
-            );
+            for event in read_events(path)?.into_iter().filter(keep) {
+                bytes.extend(record(&event.encode_to_vec()));
+            }
         }
-        let mut writer = Self::create(dir)?;
-        for event in &kept {
-            writer.write(event)?;
+        let path = match old.first() {
+            Some(first) => first.clone(),
+            None => {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "localhost".into());
+                let name = format!(
+                    "events.out.tfevents.{}.{host}.{}.genpt",
+                    now() as u64,
+                    std::process::id()
+                );
+                dir.join(name)
+            }
+        };
+        crate::files::write_atomic(&path, &bytes).map_err(|e| e.source)?;
+        for other in old.iter().skip(1) {
+            std::fs::remove_file(other)?;
         }
-        for path in old.iter().filter(|p| **p != writer.path) {
-            std::fs::remove_file(path)?;
-        }
-        Ok(writer)
+        let file = std::fs::OpenOptions::new().append(true).open(&path)?;
+        Ok(Self { path, file })
     }
 
     pub fn path(&self) -> &Path {

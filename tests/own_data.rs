@@ -369,6 +369,30 @@ fn an_interrupted_fine_tuning_resumes_byte_for_byte() {
         "the failpoint aborts after epoch 1"
     );
     assert!(!resumed.join("metrics.json").exists());
+    // The same crash, its resume point in the layout of builds before the one checkpoint
+    // format (the classifier in resume/model/): it resumes too, to the same best model.
+    let legacy = root.join("legacy");
+    copy_tree(&resumed, &legacy);
+    let resume_dir = legacy.join("resume");
+    std::fs::create_dir(resume_dir.join("model")).unwrap();
+    for entry in std::fs::read_dir(&resume_dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        if path.is_file() && name != "optimizer.safetensors" && name != "state.json" {
+            std::fs::rename(&path, resume_dir.join("model").join(name)).unwrap();
+        }
+    }
+    let out = command(&legacy, &["--resume"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        std::fs::read(legacy.join("best/model.safetensors")).unwrap()
+            == std::fs::read(straight.join("best/model.safetensors")).unwrap(),
+        "a legacy resume point resumes to the uninterrupted run's best model"
+    );
     let refused = command(&resumed, &["--resume", "--lr", "1e-3"])
         .output()
         .unwrap();
@@ -485,4 +509,18 @@ fn a_full_disk_while_writing_a_vocabulary_leaves_nothing() {
     genpt_tokenizer::Tokenizer::from_dir(&out).expect("the whole vocabulary loads");
     assert!(!root.join("bpe.partial").exists());
     std::fs::remove_dir_all(root).ok();
+}
+
+/// A copy of the directory tree `from` at `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_tree(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
 }

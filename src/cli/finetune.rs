@@ -264,6 +264,15 @@ fn finetune_in(
 ) -> anyhow::Result<()> {
     let device = args.backend.device()?.autodiff();
     crate::rng::seed(&device, args.seed ^ 0x5eed);
+    match (args.init, &args.model, &args.preset) {
+        (Init::Pretrained, None, _) => anyhow::bail!(
+            "--init pretrained needs --model DIR (or use --init random --preset NAME)"
+        ),
+        (Init::Random, None, None) => {
+            anyhow::bail!("--init random needs --model DIR (its shape) or --preset NAME")
+        }
+        _ => {}
+    }
     let (mut tokenizer, tokenizer_dir) =
         resolve_tokenizer(args.task.tokenizer.as_deref(), args.model.as_deref())?;
     let start = match (args.init, &args.model, &args.preset) {
@@ -283,14 +292,7 @@ fn finetune_in(
             config.vocab_size = tokenizer.vocab_size();
             ft::prepare::Start::Random(config)
         }
-        (Init::Pretrained, None, _) => {
-            anyhow::bail!(
-                "--init pretrained needs --model DIR (or use --init random --preset NAME)"
-            )
-        }
-        (Init::Random, None, None) => {
-            anyhow::bail!("--init random needs --model DIR (its shape) or --preset NAME")
-        }
+        (_, None, _) => unreachable!("refused above"),
     };
     let gpt = ft::prepare::decoder(&start, args.seed, args.dropout, &device)?;
     let n_ctx = gpt.config().n_positions;

@@ -431,7 +431,14 @@ fn read_resume_point(
 ) -> anyhow::Result<Loaded<Classifier, ResumeState>> {
     let dir = out.join(RESUME_DIR);
     let path = dir.join(STATE_FILE);
-    let loaded: Loaded<Classifier, ResumeState> = crate::train::checkpoint::load(&dir, device)?;
+    // Builds before the one checkpoint format kept the classifier in `resume/model/`.
+    let legacy = dir.join("model");
+    let model_dir = match legacy.join("config.json").exists() {
+        true => legacy,
+        false => dir.clone(),
+    };
+    let loaded: Loaded<Classifier, ResumeState> =
+        crate::train::checkpoint::load_with_model_in(&dir, &model_dir, device)?;
     let state = &loaded.state;
     anyhow::ensure!(
         state.config == *config,
@@ -490,6 +497,10 @@ pub fn finetune_with(
     let role = sync.role();
     let leader = role == Role::Leader;
     let train_fingerprint = fingerprint(train);
+    if resume {
+        // A crash between the two renames of the last save left the resume point aside.
+        crate::files::recover_dir(&out.join(RESUME_DIR))?;
+    }
     let resumed = if resume && out.join(RESUME_DIR).join(STATE_FILE).exists() {
         anyhow::ensure!(
             config.trace_updates == 0,

@@ -72,7 +72,8 @@ async fn require_api_key(State(state): Shared, request: Request, next: Next) -> 
     let Some(key) = state.api_key.as_deref() else {
         return next.run(request).await;
     };
-    if matches!(request.uri().path(), "/health" | "/") {
+    let page = request.method() == axum::http::Method::GET && request.uri().path() == "/";
+    if page || request.uri().path() == "/health" {
         return next.run(request).await;
     }
     let given = request

@@ -86,13 +86,22 @@ pub fn load<M: ModelFiles, S: DeserializeOwned>(
     dir: &Path,
     device: &Device,
 ) -> anyhow::Result<Loaded<M, S>> {
+    load_with_model_in(dir, dir, device)
+}
+
+/// [`load`], the model's files read from `model_dir` (a layout older builds wrote).
+pub fn load_with_model_in<M: ModelFiles, S: DeserializeOwned>(
+    dir: &Path,
+    model_dir: &Path,
+    device: &Device,
+) -> anyhow::Result<Loaded<M, S>> {
     let state_path = dir.join(STATE_FILE);
     let text =
         std::fs::read(&state_path).with_context(|| format!("reading {}", state_path.display()))?;
     let state = serde_json::from_slice(&text).map_err(|e| {
         anyhow::anyhow!("{}: not a valid training state: {e}", state_path.display())
     })?;
-    let model = M::load_files(dir, device)?;
+    let model = M::load_files(model_dir, device)?;
     let moments = hf::read_safetensors(&dir.join(OPTIMIZER_FILE))?;
     Ok(Loaded {
         model,
