@@ -646,10 +646,10 @@ impl PretrainHooks for Pretraining<'_> {
     fn validate(&mut self) -> anyhow::Result<()> {
         let config = self.config;
         let t = &config.train;
-        if self.leader().val_windows.is_empty() {
+        let leader = self.leader.as_ref().expect("the leader validates");
+        if leader.val_windows.is_empty() {
             return Ok(());
         }
-        let leader = self.leader.as_ref().expect("the leader validates");
         let val = validate(
             self.model(),
             &leader.val_windows,
