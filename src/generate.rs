@@ -123,27 +123,75 @@ pub fn generate_until(
     stop: Option<u32>,
     mut on_token: impl FnMut(u32),
 ) -> Vec<u32> {
-    assert!(
-        !prompt.is_empty(),
-        "generation needs at least one prompt token"
-    );
-    let n_ctx = model.config().n_positions;
-    let mut draws = Draws::new(config.seed, 0);
-    let mut tokens = prompt.to_vec();
-    let mut cache = KvCache::default();
-    let mut pending: Vec<u32> = tokens[tokens.len().saturating_sub(n_ctx)..].to_vec();
-    for _ in 0..config.max_new_tokens {
-        let logits = if use_cache {
-            if cache.len + pending.len() > n_ctx {
-                cache = KvCache::default();
-                pending = tokens[tokens.len() - n_ctx / 2..].to_vec();
+    let mut generation = Generation::new(model, prompt, config, use_cache, stop);
+    while let Some(token) = generation.next_token(model) {
+        on_token(token);
+    }
+    generation.into_new_tokens()
+}
+
+/// A continuation in progress, one token per [`Generation::next_token`]: what
+/// [`generate_until`] loops over, and what an iterator over tokens (the Python package's
+/// `generate`) steps through.
+pub struct Generation {
+    tokens: Vec<u32>,
+    prompt_len: usize,
+    /// Tokens not yet in the cache.
+    pending: Vec<u32>,
+    cache: KvCache,
+    draws: Draws,
+    config: SamplingConfig,
+    use_cache: bool,
+    stop: Option<u32>,
+    finished: bool,
+}
+
+impl Generation {
+    /// Panics on an empty prompt.
+    pub fn new(
+        model: &Gpt,
+        prompt: &[u32],
+        config: &SamplingConfig,
+        use_cache: bool,
+        stop: Option<u32>,
+    ) -> Self {
+        assert!(
+            !prompt.is_empty(),
+            "generation needs at least one prompt token"
+        );
+        let n_ctx = model.config().n_positions;
+        Self {
+            tokens: prompt.to_vec(),
+            prompt_len: prompt.len(),
+            pending: prompt[prompt.len().saturating_sub(n_ctx)..].to_vec(),
+            cache: KvCache::default(),
+            draws: Draws::new(config.seed, 0),
+            config: config.clone(),
+            use_cache,
+            stop,
+            finished: false,
+        }
+    }
+
+    /// The next token, or None once `max_new_tokens` are made or the stop token was chosen.
+    /// When the context fills up, the cache restarts from the last half of it.
+    pub fn next_token(&mut self, model: &Gpt) -> Option<u32> {
+        let made = self.tokens.len() - self.prompt_len;
+        if self.finished || made >= self.config.max_new_tokens {
+            return None;
+        }
+        let n_ctx = model.config().n_positions;
+        let logits = if self.use_cache {
+            if self.cache.len + self.pending.len() > n_ctx {
+                self.cache = KvCache::default();
+                self.pending = self.tokens[self.tokens.len() - n_ctx / 2..].to_vec();
             }
             let hidden = model
-                .forward_cached(ids_row(&pending, &model.device()), &mut cache)
+                .forward_cached(ids_row(&self.pending, &model.device()), &mut self.cache)
                 .hidden;
             last_logits(model, hidden)
         } else {
-            let window = &tokens[tokens.len().saturating_sub(n_ctx)..];
+            let window = &self.tokens[self.tokens.len().saturating_sub(n_ctx)..];
             last_logits(
                 model,
                 model
@@ -151,15 +199,20 @@ pub fn generate_until(
                     .hidden,
             )
         };
-        let next = sample_next(&logits, config, &mut draws);
-        if Some(next) == stop {
-            break;
+        let next = sample_next(&logits, &self.config, &mut self.draws);
+        if Some(next) == self.stop {
+            self.finished = true;
+            return None;
         }
-        tokens.push(next);
-        pending = vec![next];
-        on_token(next);
+        self.tokens.push(next);
+        self.pending = vec![next];
+        Some(next)
     }
-    tokens[prompt.len()..].to_vec()
+
+    /// The tokens made so far.
+    pub fn into_new_tokens(self) -> Vec<u32> {
+        self.tokens[self.prompt_len..].to_vec()
+    }
 }
 
 /// Continues every prompt of `prompts` by `config.max_new_tokens` tokens at once, the way

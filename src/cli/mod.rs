@@ -13,6 +13,7 @@ mod tokenize;
 mod zeroshot;
 
 mod score;
+pub use score::score_ids;
 
 use std::path::PathBuf;
 

@@ -49,6 +49,10 @@ pub trait LoopHooks {
     fn epoch_done(&mut self, _state: &LoopState) -> anyhow::Result<()> {
         Ok(())
     }
+    /// Whether to stop before the next update ([`crate::train::interrupt`]).
+    fn stop_requested(&self) -> bool {
+        crate::train::interrupt::requested()
+    }
 }
 
 /// Where the loop stands after a whole epoch: with the model and the optimizer, what `genpt
@@ -101,7 +105,9 @@ pub fn drive(
 
 /// [`drive`], continuing from `resume` (the state an earlier run reported after a whole epoch)
 /// when given: the epochs it completed are skipped, and since every epoch's order is a pure
-/// function of (seed, epoch), the rest runs as it would have without the interruption.
+/// function of (seed, epoch), the rest runs as it would have without the interruption. A stop
+/// requested from outside ([`LoopHooks::stop_requested`]) ends the loop before its next update,
+/// with [`crate::train::interrupt::Interrupted`].
 pub fn drive_from(
     n_train: usize,
     batch: usize,
@@ -149,6 +155,15 @@ pub fn drive_from(
             n_train
         };
         for chunk in order[..used].chunks(batch) {
+            if hooks.stop_requested() {
+                return Err(crate::train::interrupt::Interrupted {
+                    resume: match state.epochs_done {
+                        0 => "no epoch was completed: a new run starts afresh".into(),
+                        n => format!("--resume continues after epoch {n}"),
+                    },
+                }
+                .into());
+            }
             hooks.update(state.n_updates, chunk)?;
             state.n_updates += 1;
             if epoch == 0 && policy.first_epoch_logs.contains(&state.n_updates) {
@@ -632,6 +647,8 @@ mod tests {
         logs: Vec<(usize, u64)>,
         saves: Vec<usize>,
         no_dev: bool,
+        /// A stop is requested once this many updates are made.
+        stop_after: Option<usize>,
     }
 
     impl LoopHooks for Recorder {
@@ -650,6 +667,25 @@ mod tests {
         fn evaluates(&self) -> bool {
             !self.no_dev
         }
+        fn stop_requested(&self) -> bool {
+            self.stop_after.is_some_and(|n| self.updates.len() >= n)
+        }
+    }
+
+    #[test]
+    fn a_stop_request_ends_the_loop_before_its_next_update() {
+        let mut rec = Recorder {
+            scores: vec![0.1, 0.2, 0.3],
+            stop_after: Some(4),
+            ..Recorder::default()
+        };
+        let err = drive(10, 4, 3, 1, &LoopPolicy::HF, &mut rec).unwrap_err();
+        let interrupted = err
+            .downcast_ref::<crate::train::interrupt::Interrupted>()
+            .expect("Interrupted");
+        assert!(interrupted.resume.contains("after epoch 1"), "{err:#}");
+        assert_eq!(rec.updates.len(), 4);
+        assert_eq!(rec.logs, [(1, 3)], "the first epoch's evaluation only");
     }
 
     #[test]

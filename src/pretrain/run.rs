@@ -21,6 +21,7 @@ use crate::metrics_log::MetricsLog;
 use crate::precision::Precision;
 use crate::progress::Progress;
 use crate::rng::{splitmix64, Draws};
+use crate::train::interrupt::Interrupted;
 use crate::train::{
     mean_gradients, take_step, GradientSync, LocalSync, MeanGradients, MicroBatchLoss, OpenAiAdam,
     Role,
@@ -322,13 +323,18 @@ pub trait PretrainHooks {
     fn log(&mut self) -> anyhow::Result<()>;
     /// Saves the checkpoint of update `step`.
     fn checkpoint(&mut self, step: u64) -> anyhow::Result<()>;
+    /// Whether to stop after this update ([`crate::train::interrupt`]).
+    fn stop_requested(&self) -> bool {
+        crate::train::interrupt::requested()
+    }
 }
 
 /// The pre-training loop: updates `from + 1 ..= stop` of a run of `total`, each followed, on the
 /// leader, by validation (every `every.eval` updates and after the last), zero-shot evaluation
 /// (every `every.zero_shot`, and after the last when tracked), its log record, and a checkpoint
 /// (every `every.checkpoint`, after the last, and where the run stops early). Followers only
-/// update.
+/// update. A stop requested from outside ([`PretrainHooks::stop_requested`]) ends the loop after
+/// the update in progress, checkpointed, with [`Interrupted`].
 pub fn drive(
     from: u64,
     stop: u64,
@@ -343,6 +349,7 @@ pub fn drive(
             continue;
         }
         let last = step == total;
+        let interrupted = hooks.stop_requested() && step < stop;
         if due(every.eval, step) || last {
             hooks.validate()?;
         }
@@ -350,8 +357,14 @@ pub fn drive(
             hooks.zero_shot()?;
         }
         hooks.log()?;
-        if due(every.checkpoint, step) || last || step == stop {
+        if due(every.checkpoint, step) || last || step == stop || interrupted {
             hooks.checkpoint(step)?;
+        }
+        if interrupted {
+            return Err(Interrupted {
+                resume: format!("update {step} is checkpointed and --resume continues from it"),
+            }
+            .into());
         }
     }
     Ok(())
@@ -718,12 +731,19 @@ mod tests {
     struct Recorder {
         skip: Vec<u64>,
         events: Vec<String>,
+        /// A stop is requested once this update is made.
+        stop_after: Option<u64>,
+        updates: u64,
     }
 
     impl PretrainHooks for Recorder {
         fn update(&mut self, step: u64) -> anyhow::Result<bool> {
             self.events.push(format!("u{step}"));
+            self.updates = step;
             Ok(!self.skip.contains(&step))
+        }
+        fn stop_requested(&self) -> bool {
+            self.stop_after.is_some_and(|s| self.updates >= s)
         }
         fn validate(&mut self) -> anyhow::Result<()> {
             self.events.push("val".into());
@@ -779,6 +799,29 @@ mod tests {
             events(0, 2, 2, rare, Role::Leader, &[]),
             "u1 log u2 val log ckpt2"
         );
+    }
+
+    #[test]
+    fn a_stop_request_checkpoints_the_update_in_progress_and_ends_with_interrupted() {
+        let mut rec = Recorder {
+            stop_after: Some(3),
+            ..Recorder::default()
+        };
+        let every = Every {
+            eval: 2,
+            zero_shot: 0,
+            checkpoint: 10,
+        };
+        let err = drive(0, 10, 10, &every, Role::Leader, &mut rec).unwrap_err();
+        assert!(err.downcast_ref::<Interrupted>().is_some(), "{err:#}");
+        assert_eq!(rec.events.join(" "), "u1 log u2 val log u3 log ckpt3");
+        // A request at the update where the run stops anyway is no interruption.
+        let mut rec = Recorder {
+            stop_after: Some(2),
+            ..Recorder::default()
+        };
+        drive(0, 2, 10, &every, Role::Leader, &mut rec).unwrap();
+        assert_eq!(rec.events.join(" "), "u1 log u2 val log ckpt2");
     }
 
     #[test]

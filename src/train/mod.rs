@@ -6,6 +6,7 @@
 pub mod adam;
 pub mod checkpoint;
 pub mod grads;
+pub mod interrupt;
 #[cfg(feature = "mpi")]
 pub mod mpi;
 pub mod schedule;
