@@ -11,10 +11,10 @@ pub mod jsonl;
 pub mod standardize;
 pub mod train;
 pub mod vocab;
+mod word_cache;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
 
 use rayon::prelude::*;
 
@@ -39,9 +39,6 @@ pub enum TokenizerError {
     },
 }
 
-/// Word → ids, cached: book text repeats its words constantly.
-const WORD_CACHE_LIMIT: usize = 500_000;
-
 /// Which text pipeline a tokenizer runs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenizerKind {
@@ -54,7 +51,7 @@ pub enum TokenizerKind {
 struct Gpt1 {
     bpe: bpe::Bpe,
     splitter: english::EnglishSplitter,
-    cache: RwLock<HashMap<String, Vec<u32>>>,
+    cache: word_cache::WordCache,
 }
 
 // Boxed: both are large, and a tokenizer is made once.
@@ -97,7 +94,7 @@ impl Tokenizer {
         let pipeline = Pipeline::Gpt1(Box::new(Gpt1 {
             bpe: bpe::Bpe::new(&merges),
             splitter: english::EnglishSplitter::new(),
-            cache: RwLock::new(HashMap::new()),
+            cache: word_cache::WordCache::default(),
         }));
         Self::assemble(
             encoder,
@@ -216,21 +213,13 @@ impl Tokenizer {
                 let mut ids = Vec::new();
                 for word in splitter.split(&standardized) {
                     let word = word.to_lowercase();
-                    if let Some(cached) = cache.read().expect("cache lock").get(&word) {
-                        ids.extend_from_slice(cached);
-                        continue;
-                    }
-                    let word_ids: Vec<u32> = bpe
-                        .encode(&word)
-                        .iter()
-                        .map(|p| self.encoder.get(p).copied().unwrap_or(0))
-                        .collect();
-                    ids.extend_from_slice(&word_ids);
-                    let mut cache = cache.write().expect("cache lock");
-                    if cache.len() >= WORD_CACHE_LIMIT {
-                        cache.clear();
-                    }
-                    cache.insert(word, word_ids);
+                    cache.extend(&word, &mut ids, |ids| {
+                        ids.extend(
+                            bpe.encode(&word)
+                                .iter()
+                                .map(|p| self.encoder.get(p).copied().unwrap_or(0)),
+                        )
+                    });
                 }
                 ids
             }

@@ -26,15 +26,8 @@ pub mod bytes;
 pub mod pretokenize;
 pub mod train;
 
-use std::sync::RwLock;
-
-use rustc_hash::FxHashMap;
-
 /// The end-of-text piece of GPT-2's vocabulary (id 50256).
 pub const END_OF_TEXT: &str = "<|endoftext|>";
-
-/// Pre-token → ids, cached: book text repeats its words constantly.
-const CACHE_LIMIT: usize = 500_000;
 
 pub struct ByteLevel {
     bpe: bpe::Bpe,
@@ -44,7 +37,7 @@ pub struct ByteLevel {
     unk: u32,
     /// The bytes of each vocabulary id.
     bytes: Vec<Box<[u8]>>,
-    cache: RwLock<FxHashMap<Box<str>, Box<[u32]>>>,
+    cache: crate::word_cache::WordCache,
 }
 
 impl ByteLevel {
@@ -64,7 +57,7 @@ impl ByteLevel {
                         .into()
                 })
                 .collect(),
-            cache: RwLock::new(FxHashMap::default()),
+            cache: crate::word_cache::WordCache::default(),
         }
     }
 
@@ -80,19 +73,11 @@ impl ByteLevel {
     pub fn encode(&self, text: &str, ids: &mut Vec<u32>) {
         let mut symbols = Vec::new();
         pretokenize::split(text, |word| {
-            if let Some(cached) = self.cache.read().expect("cache lock").get(word) {
-                ids.extend_from_slice(cached);
-                return;
-            }
-            symbols.clear();
-            self.bpe.encode(word.as_bytes(), &mut symbols);
-            let start = ids.len();
-            ids.extend(symbols.iter().map(|&s| self.id(s)));
-            let mut cache = self.cache.write().expect("cache lock");
-            if cache.len() >= CACHE_LIMIT {
-                cache.clear();
-            }
-            cache.insert(word.into(), ids[start..].into());
+            self.cache.extend(word, ids, |ids| {
+                symbols.clear();
+                self.bpe.encode(word.as_bytes(), &mut symbols);
+                ids.extend(symbols.iter().map(|&s| self.id(s)));
+            });
         });
     }
 
