@@ -95,7 +95,10 @@ def test_pretraining_interrupted_by_ctrl_c_resumes_to_the_same_weights(shards):
             "-c",
             textwrap.dedent(
                 f"""
-                import sys, genpt
+                import signal, sys, genpt
+                # As in an interactive session (a shell that starts a job in the background
+                # leaves SIGINT ignored, and Python then keeps it so).
+                signal.signal(signal.SIGINT, signal.default_int_handler)
                 def show(label, done, total, message):
                     print("progress", label, done, flush=True)
                 try:
@@ -237,10 +240,16 @@ def test_finetuning_stopped_by_ctrl_c_resumes_to_the_same_model(shared, tmp_path
         if done > total // 2:
             signal.raise_signal(signal.SIGINT)
 
-    with pytest.raises(KeyboardInterrupt, match="resume"):
-        genpt._genpt.run_command(
-            genpt._training._finetune_argv(tmp_path / "split", "custom", options), ctrl_c_past_half
-        )
+    # Ctrl-C handled as in an interactive session (a background job starts with SIGINT ignored).
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt, match="resume"):
+            genpt._genpt.run_command(
+                genpt._training._finetune_argv(tmp_path / "split", "custom", options),
+                ctrl_c_past_half,
+            )
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert seen and seen[-1][1] < seen[-1][2], seen
     assert not (tmp_path / "split/metrics.json").exists()
     resumed = genpt.finetune(tmp_path / "split", progress=False, resume=True, **options)
