@@ -24,6 +24,11 @@ static LATEST: Mutex<Option<Snapshot>> = Mutex::new(None);
 /// [`snapshot`] instead.
 pub fn polled(on: bool) {
     POLLED.store(on, Ordering::SeqCst);
+    clear_snapshot();
+}
+
+/// Forgets the last loop's state (before a new run, whose first loop may not have started yet).
+pub fn clear_snapshot() {
     *LATEST.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 

@@ -3,11 +3,12 @@
 //! their message, and, for long calls, with Ctrl-C honoured and progress reported.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Duration;
 
 use genpt::train::interrupt::{self, Interrupted};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyValueError};
+use pyo3::exceptions::{PyException, PyKeyboardInterrupt, PyValueError};
 use pyo3::prelude::*;
 
 pyo3::create_exception!(
@@ -83,19 +84,90 @@ pub fn quick<T: Send>(
         .map_err(to_py)
 }
 
-/// Runs a long `work` on a thread of its own while this (Python's) thread waits without the
-/// GIL, waking every 100 ms to let Python handle signals and to pass the newest progress to
-/// `progress` (label, done, total, message). Ctrl-C asks the work to stop at its next
-/// boundary ([`genpt::train::interrupt`]) and waits for it, so that what it leaves behind (a
-/// checkpoint) is whole; then `KeyboardInterrupt` is raised.
+/// A stop request for one call: what Ctrl-C sets while that call runs.
+#[derive(Default)]
+pub struct Stop(AtomicBool);
+
+impl Stop {
+    /// `Err(Interrupted)` once Ctrl-C was pressed, saying that nothing of the call was kept.
+    pub fn check(&self) -> Result<(), Interrupted> {
+        match self.0.load(Ordering::SeqCst) {
+            true => Err(Interrupted {
+                resume: "nothing was kept".into(),
+            }),
+            false => Ok(()),
+        }
+    }
+}
+
+/// Runs a long `work` (encoding, scoring, predicting many inputs) on a thread of its own with
+/// Ctrl-C honoured: `work` checks the [`Stop`] it is given between pieces. Each call has its
+/// own: a Ctrl-C in one Python thread does not stop another's call.
 pub fn interruptible<T: Send>(
+    py: Python<'_>,
+    work: impl FnOnce(&Stop) -> anyhow::Result<T> + Send,
+) -> PyResult<T> {
+    let stop = Stop::default();
+    wait_for(
+        py,
+        None,
+        || stop.0.store(true, Ordering::SeqCst),
+        || work(&stop),
+    )
+}
+
+/// One `genpt` command at a time per process: the stop request training loops read
+/// ([`genpt::train::interrupt`]) and the progress they report are process-wide.
+static COMMAND: Mutex<()> = Mutex::new(());
+
+/// Runs a `genpt` command (training, preparing data) with Ctrl-C honoured at its update
+/// boundaries ([`genpt::train::interrupt`]) and its progress passed to `progress(label, done,
+/// total, message)`. Freed memory stays with the process while it runs (training reallocates
+/// the same buffers every step) and goes back to the OS afterwards.
+pub fn command<T: Send>(
     py: Python<'_>,
     progress: Option<&Bound<'_, PyAny>>,
     work: impl FnOnce() -> anyhow::Result<T> + Send,
 ) -> PyResult<T> {
+    let _one_at_a_time = match COMMAND.try_lock() {
+        Ok(guard) => guard,
+        Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+        Err(std::sync::TryLockError::WouldBlock) => {
+            return Err(GenptError::new_err(
+                "another genpt training or data command is running in this process; \
+                 run one at a time (or use separate processes)",
+            ))
+        }
+    };
     interrupt::clear();
+    genpt::progress::clear_snapshot();
+    genpt::retain_freed_memory();
+    let result = wait_for(py, progress, interrupt::request, work);
+    genpt::return_freed_memory();
+    interrupt::clear();
+    result
+}
+
+/// Runs `work` on a thread of its own while this (Python's) thread waits without the GIL,
+/// waking every 100 ms to let Python handle signals and, with `progress`, to pass it the
+/// newest progress. Ctrl-C (or any exception a signal handler or the callback raises that is
+/// not an `Exception`, such as `SystemExit`) calls `stop` and waits for the work to wind down,
+/// so that what it leaves behind (a checkpoint) is whole; then that exception is raised.
+fn wait_for<T: Send>(
+    py: Python<'_>,
+    progress: Option<&Bound<'_, PyAny>>,
+    stop: impl Fn(),
+    work: impl FnOnce() -> anyhow::Result<T> + Send,
+) -> PyResult<T> {
     let done: (Mutex<Option<anyhow::Result<T>>>, Condvar) = (Mutex::new(None), Condvar::new());
     let mut signal: Option<PyErr> = None;
+    let stop_for = |e: PyErr, signal: &mut Option<PyErr>| {
+        if signal.is_none() {
+            eprintln!("genpt: stopping at the next boundary ({})", e.value(py));
+            stop();
+            *signal = Some(e);
+        }
+    };
     let outcome = std::thread::scope(|scope| -> anyhow::Result<T> {
         scope.spawn(|| {
             let result = catch_unwind(AssertUnwindSafe(work))
@@ -118,15 +190,13 @@ pub fn interruptible<T: Send>(
                 if now.is_some() && now != shown {
                     let s = now.clone().expect("checked");
                     if let Err(e) = callback.call1((s.label, s.done, s.total, s.message)) {
-                        if e.is_instance_of::<PyKeyboardInterrupt>(py) {
-                            // Ctrl-C that arrived while the callback ran: the same as below.
-                            if signal.is_none() {
-                                interrupt::request();
-                                signal = Some(e);
-                            }
-                        } else {
+                        if e.is_instance_of::<PyException>(py) {
                             // A failing callback must not lose the run: report, carry on.
                             e.print(py);
+                        } else {
+                            // KeyboardInterrupt that arrived while the callback ran, or an
+                            // exit: as from a signal handler below.
+                            stop_for(e, &mut signal);
                         }
                     }
                     shown = now;
@@ -135,21 +205,19 @@ pub fn interruptible<T: Send>(
             if let Some(result) = finished {
                 return result;
             }
-            if signal.is_none() {
-                if let Err(e) = py.check_signals() {
-                    // Ctrl-C (or another signal's exception): stop at the next boundary and
-                    // wait for the work to wind down.
-                    interrupt::request();
-                    signal = Some(e);
-                }
+            if let Err(e) = py.check_signals() {
+                stop_for(e, &mut signal);
             }
         }
     });
-    interrupt::clear();
     match (outcome, signal) {
         (Ok(value), None) => Ok(value),
         // Stopped at a boundary: KeyboardInterrupt, saying what it left to resume from.
-        (Err(error), _) if error.is::<Interrupted>() => Err(to_py(error)),
+        (Err(error), Some(e))
+            if error.is::<Interrupted>() && e.is_instance_of::<PyKeyboardInterrupt>(py) =>
+        {
+            Err(to_py(error))
+        }
         (Err(error), None) => Err(to_py(error)),
         // The signal's own exception, whether or not the work finished before stopping.
         (_, Some(signal)) => Err(signal),

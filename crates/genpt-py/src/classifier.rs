@@ -110,7 +110,10 @@ impl Classifier {
     #[pyo3(signature = (path, backend = "flex"))]
     fn load(py: Python<'_>, path: PathBuf, backend: &str) -> PyResult<Self> {
         let loaded = quick(py, || {
-            let device = genpt::device::device(backend).map_err(anyhow::Error::msg)?;
+            let device = match genpt::device::device(backend) {
+                Ok(device) => device,
+                Err(e) => return bad(format!("backend: {e}")),
+            };
             let model = genpt::finetune::load(&path, &device)?;
             let info = task_data::model_task(&path)?;
             let (mut tokenizer, _) = genpt::model_tokenizer::resolve_tokenizer(None, Some(&path))?;
@@ -178,7 +181,7 @@ impl Classifier {
                 label: None,
             });
         }
-        let predictions = interruptible(py, None, || {
+        let predictions = interruptible(py, |stop| {
             let n_ctx = loaded.model.gpt.config().n_positions;
             let encoded = match task_data::encode_examples(
                 &loaded.tokenizer,
@@ -192,7 +195,7 @@ impl Classifier {
             };
             let mut out = Vec::with_capacity(encoded.len());
             for chunk in encoded.chunks(MICRO_BATCH * 4) {
-                genpt::train::interrupt::check(|| "nothing was kept".into())?;
+                stop.check()?;
                 out.extend(genpt::finetune::predict(
                     &loaded.model,
                     chunk,
@@ -202,18 +205,21 @@ impl Classifier {
             }
             Ok(out)
         })?;
-        if predictions
-            .iter()
-            .all(|p| matches!(p, Prediction::Score(_)))
-            && !predictions.is_empty()
+        let regression = loaded.info.labels.is_empty() && loaded.info.n_choices.is_none();
+        if regression
+            || predictions
+                .iter()
+                .any(|p| matches!(p, Prediction::Score(_)))
         {
-            let scores: Vec<f32> = predictions
+            let scores = predictions
                 .iter()
                 .map(|p| match p {
-                    Prediction::Score(s) => *s,
-                    _ => unreachable!("checked"),
+                    Prediction::Score(s) => Ok(*s),
+                    _ => Err(crate::calls::to_py(anyhow::anyhow!(
+                        "a class prediction among regression scores"
+                    ))),
                 })
-                .collect();
+                .collect::<PyResult<Vec<f32>>>()?;
             return Ok((
                 PyArray1::from_vec(py, scores).into_any().unbind(),
                 py.None(),

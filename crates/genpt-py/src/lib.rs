@@ -10,13 +10,13 @@ mod training;
 use pyo3::prelude::*;
 
 // The allocator the `genpt` binary uses (training frees and reallocates large buffers every
-// step); here for the Rust side's allocations only.
+// step); here for the Rust side's allocations only. Freed memory is kept only while a training
+// command runs (`calls::command`), so that a notebook does not hold training's peak afterwards.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[pymodule]
 fn _genpt(m: &Bound<'_, PyModule>) -> PyResult<()> {
-    genpt::retain_freed_memory();
     // Training loops keep their progress for the package to show (a notebook has no terminal
     // for genpt's own bar).
     genpt::progress::polled(true);

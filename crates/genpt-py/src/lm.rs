@@ -77,7 +77,7 @@ impl LanguageModel {
     /// original release's `params_*.npy`) with its tokenizer (`tokenizer`, else the
     /// directory's own vocabulary files). `precision="bf16"` rounds the linear layers' weights
     /// to bf16 once (half the bytes per token; products with fp32 sums). `backend`: "flex"
-    /// (default CPU), "ndarray", or a GPU backend genpt was built with. `n_head`: for the
+    /// (default CPU), or another backend genpt was built with ("ndarray", a GPU backend). `n_head`: for the
     /// original release's layout, whose files do not record it.
     #[staticmethod]
     #[pyo3(signature = (path, precision = "fp32", backend = "flex", tokenizer = None, n_head = 12))]
@@ -94,7 +94,10 @@ impl LanguageModel {
                 Ok(p) => p,
                 Err(e) => return bad(format!("precision: {e}")),
             };
-            let device = genpt::device::device(backend).map_err(anyhow::Error::msg)?;
+            let device = match genpt::device::device(backend) {
+                Ok(device) => device,
+                Err(e) => return bad(format!("backend: {e}")),
+            };
             let options = genpt::weights::LoadOptions { n_head };
             let model = precision.load_model(&path, &options, &device)?;
             let (tok, tokenizer_dir) =
@@ -149,10 +152,10 @@ impl LanguageModel {
             false => texts.extract()?,
         };
         let loaded = &self.loaded;
-        let scores = interruptible(py, None, || {
+        let scores = interruptible(py, |stop| {
             let mut out = Vec::with_capacity(texts.len());
             for (i, text) in texts.iter().enumerate() {
-                genpt::train::interrupt::check(|| "nothing was kept".into())?;
+                stop.check()?;
                 let ids = loaded.encode(text);
                 let scored = loaded.score_ids(&ids).map_err(|e| match single {
                     true => e,

@@ -120,10 +120,10 @@ impl Tokenizer {
     ) -> PyResult<Bound<'py, PyList>> {
         let texts = texts_from(texts)?;
         let tokenizer = &self.inner;
-        let encoded = interruptible(py, None, || {
+        let encoded = interruptible(py, |stop| {
             let mut out = Vec::with_capacity(texts.len());
             for chunk in texts.chunks(BATCH_CHUNK) {
-                genpt::train::interrupt::check(|| "nothing was kept".into())?;
+                stop.check()?;
                 out.par_extend(chunk.par_iter().map(|t| tokenizer.encode(t)));
             }
             Ok(out)
@@ -192,7 +192,7 @@ pub fn train_tokenizer(
     argv.extend(files.iter().map(|f| f.display().to_string()));
     argv.extend(["--merges".into(), merges.to_string()]);
     argv.extend(["--out".into(), out.display().to_string()]);
-    interruptible(py, None, || crate::training::run_cli(&argv))?;
+    crate::calls::command(py, None, || crate::training::run_cli(&argv))?;
     let tokenizer =
         genpt_tokenizer::Tokenizer::from_dir(&out).map_err(|e| to_py(in_dir(&out, e)))?;
     Ok(Tokenizer {

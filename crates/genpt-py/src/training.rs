@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::Parser;
 use pyo3::prelude::*;
 
-use crate::calls::{bad, interruptible};
+use crate::calls::{bad, command};
 
 /// Parses `argv` (`genpt SUBCOMMAND ...`) as the binary does and runs it. A parse error (an
 /// unknown option, a bad value) is a `ValueError` with clap's message.
@@ -32,7 +32,7 @@ pub fn run_command(
 ) -> PyResult<()> {
     let mut full = vec!["genpt".to_string()];
     full.extend(argv);
-    interruptible(py, progress.as_ref(), || run_cli(&full))
+    command(py, progress.as_ref(), || run_cli(&full))
 }
 
 /// The run directory of a pre-training configuration with `overrides` (`KEY=VALUE`, as

@@ -4,6 +4,7 @@ BPE), GPT-2 against transformers' GPT2Tokenizer and OpenAI's encoder.py
 (crates/genpt-tokenizer/tests/fixtures/gpt2_reference.jsonl, scripts/make_gpt2_fixture.py)."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -108,12 +109,12 @@ def test_bad_input_raises_instead_of_crashing(gpt2, tmp_path):
         gpt2.decode([-1])
     with pytest.raises(TypeError, match="one str"):
         gpt2.encode_batch("a single string")
-    with pytest.raises(genpt.GenptError, match=str(tmp_path)):
+    with pytest.raises(genpt.GenptError, match=re.escape(str(tmp_path))):
         genpt.Tokenizer.load(tmp_path)
     # A vocabulary file with a broken line: the error names the file and the line.
     (tmp_path / "vocab.json").write_text('{"a": 0, "b": 1, "ab": 2}')
     (tmp_path / "merges.txt").write_text("#version: 0.2\na b\nthis line has three\n")
-    with pytest.raises(genpt.GenptError, match=r"merges.txt.*(line )?3|:3"):
+    with pytest.raises(genpt.GenptError, match=r"merges\.txt:3: expected two"):
         genpt.Tokenizer.load(tmp_path)
 
 

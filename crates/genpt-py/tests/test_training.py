@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 
 import numpy as np
 import pytest
@@ -64,7 +65,7 @@ def shards(tmp_path_factory):
     corpus = write_corpus(root / "corpus")
     genpt.train_tokenizer([corpus], root / "vocab", merges=200)
     data = genpt.prepare(corpus, root / "vocab", root / "data", val_fraction=0.1, progress=False)
-    assert (data / "meta.json").exists() or any(data.iterdir())
+    assert {p.name for p in data.iterdir()} >= {"meta.json", "train.tok", "val.tok"}
     return root, data
 
 
@@ -87,7 +88,8 @@ def test_pretraining_interrupted_by_ctrl_c_resumes_to_the_same_weights(shards):
     losses = [m["loss"] for m in straight.metrics if "loss" in m]
     assert losses[-1] < losses[0]
 
-    # A real Ctrl-C (SIGINT to the process) while a child trains, a few updates in.
+    # A real Ctrl-C (SIGINT to the process) while a child trains, a few updates in: the child
+    # sends it to itself from its progress callback, so that it lands well before the end.
     config = config_file(root, data, "split", steps)
     child = subprocess.Popen(
         [
@@ -95,12 +97,14 @@ def test_pretraining_interrupted_by_ctrl_c_resumes_to_the_same_weights(shards):
             "-c",
             textwrap.dedent(
                 f"""
-                import signal, sys, genpt
+                import os, signal, sys, genpt
                 # As in an interactive session (a shell that starts a job in the background
                 # leaves SIGINT ignored, and Python then keeps it so).
                 signal.signal(signal.SIGINT, signal.default_int_handler)
                 def show(label, done, total, message):
                     print("progress", label, done, flush=True)
+                    if 5 <= done < total - 100:
+                        os.kill(os.getpid(), signal.SIGINT)
                 try:
                     genpt._genpt.run_command(["pretrain", "--config", {str(config)!r}], show)
                 except KeyboardInterrupt as e:
@@ -114,15 +118,8 @@ def test_pretraining_interrupted_by_ctrl_c_resumes_to_the_same_weights(shards):
         text=True,
         cwd=root,
     )
-    lines = []
-    for line in child.stdout:
-        lines.append(line.strip())
-        parts = line.split()
-        if parts[0] == "progress" and parts[-1].isdigit() and 5 <= int(parts[-1]) < steps:
-            child.send_signal(signal.SIGINT)
-            break
-    rest, _ = child.communicate(timeout=300)
-    lines += rest.splitlines()
+    out, _ = child.communicate(timeout=300)
+    lines = out.splitlines()
     assert child.returncode == 0, lines
     assert any(l.startswith("interrupted:") and "resume" in l for l in lines), lines
     assert "finished" not in lines
@@ -136,6 +133,47 @@ def test_pretraining_interrupted_by_ctrl_c_resumes_to_the_same_weights(shards):
     other = genpt.pretrain(config_file(root, data, "other", 20), progress=False, train__seed=4)
     reference = genpt.pretrain(config_file(root, data, "reference", 20), progress=False)
     assert weights(other) != weights(reference)
+
+
+def test_a_callback_that_exits_stops_the_run_at_a_boundary_not_the_interpreter(shards):
+    root, data = shards
+    config = config_file(root, data, "exit", 400)
+
+    def exit_early(label, done, total, message):
+        if done >= 5:
+            sys.exit(3)
+
+    with pytest.raises(SystemExit):
+        genpt._genpt.run_command(["pretrain", "--config", str(config)], exit_early)
+    assert list((root / "exit/checkpoints").glob("step-*")), "the update in progress is kept"
+    resumed = genpt.pretrain(config, resume=True, progress=False)
+    assert [m["step"] for m in resumed.metrics if "loss" in m] == list(range(1, 401))
+
+
+def test_one_command_at_a_time_and_other_calls_meanwhile(shards):
+    root, data = shards
+    config = config_file(root, data, "background", 400)
+    started = threading.Event()
+    errors = []
+
+    def train():
+        try:
+            genpt._genpt.run_command(["pretrain", "--config", str(config)], lambda *a: started.set())
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    assert started.wait(60)
+    with pytest.raises(genpt.GenptError, match="one at a time"):
+        genpt.prepare(root / "corpus", root / "vocab", root / "data2", progress=False)
+    # Other calls run meanwhile, and do not disturb the training.
+    tokenizer = genpt.Tokenizer.load(root / "vocab")
+    assert len(tokenizer.encode_batch(["the old man"] * 10_000)) == 10_000
+    worker.join()
+    assert not errors, errors
+    steps = [json.loads(l)["step"] for l in (root / "background/metrics.jsonl").read_text().splitlines()]
+    assert steps[-1] == 400
 
 
 def test_language_model_loads_a_pretrained_checkpoint(shards):

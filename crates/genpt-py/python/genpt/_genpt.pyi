@@ -1,6 +1,7 @@
 """Type stubs of genpt's native module (crates/genpt-py/src)."""
 
 from os import PathLike
+from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, Union, overload
 
 import numpy as np
@@ -35,7 +36,7 @@ class Tokenizer:
     def eot_id(self) -> Optional[int]:
         """The id of ``<|endoftext|>`` (GPT-2), else None."""
     @property
-    def path(self) -> str:
+    def path(self) -> Path:
         """The directory it was read from."""
     def token_id(self, piece: str) -> Optional[int]:
         """The id of one vocabulary piece (``"the</w>"`` for GPT-1, ``"Ġthe"`` for GPT-2)."""
@@ -66,8 +67,8 @@ class LanguageModel:
     ) -> LanguageModel:
         """Loads Hugging Face's layout (``config.json`` + ``model.safetensors``) or the original
         release's (``params_*.npy``) with its tokenizer. ``precision="bf16"`` rounds the linear
-        layers' weights to bf16. ``backend``: ``"flex"`` (CPU), ``"ndarray"``, or a GPU backend
-        genpt was built with. ``n_head``: for the release's layout, which does not record it."""
+        layers' weights to bf16. ``backend``: ``"flex"`` (CPU), or another backend genpt was
+        built with (``"ndarray"``, a GPU backend). ``n_head``: for the release's layout, which does not record it."""
     @property
     def tokenizer(self) -> Tokenizer: ...
     @property
@@ -135,7 +136,7 @@ def run_command(
 ) -> None:
     """Runs ``genpt ARGV...`` in-process (the command line's own code), Ctrl-C honoured."""
 
-def pretrain_run_dir(config: _Path, overrides: Sequence[str]) -> str:
+def pretrain_run_dir(config: _Path, overrides: Sequence[str]) -> Path:
     """The run directory of a pre-training configuration with ``KEY=VALUE`` overrides."""
 
 def _panic(message: str) -> None:
