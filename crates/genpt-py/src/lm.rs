@@ -33,9 +33,35 @@ pub struct LanguageModel {
     loaded: Arc<Loaded>,
 }
 
+/// A model's input from Python: text, or token ids (a numpy integer array or a sequence).
+enum TextOrIds {
+    Text(String),
+    Ids(Vec<u32>),
+}
+
+impl TextOrIds {
+    fn from_py(input: &Bound<'_, PyAny>) -> PyResult<Self> {
+        match input.extract::<String>() {
+            Ok(text) => Ok(Self::Text(text)),
+            Err(_) => Ok(Self::Ids(crate::tokenizer::ids_from(input)?)),
+        }
+    }
+}
+
 impl Loaded {
     fn encode(&self, text: &str) -> Vec<u32> {
         self.tokenizer.encode(text)
+    }
+
+    /// The ids of `input`: text encoded, ids checked against the vocabulary.
+    fn ids_of(&self, input: TextOrIds) -> anyhow::Result<Vec<u32>> {
+        match input {
+            TextOrIds::Text(text) => Ok(self.encode(&text)),
+            TextOrIds::Ids(ids) => {
+                check_ids(&self.config, &ids)?;
+                Ok(ids)
+            }
+        }
     }
 
     /// log p(ids[t+1] | ids[..=t]) for every t ([`genpt::cli::score_ids`], what `genpt score`
@@ -194,19 +220,10 @@ impl LanguageModel {
         py: Python<'py>,
         text: &Bound<'py, PyAny>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-        let input: Result<String, Vec<u32>> = match text.extract::<String>() {
-            Ok(text) => Ok(text),
-            Err(_) => Err(crate::tokenizer::ids_from(text)?),
-        };
+        let input = TextOrIds::from_py(text)?;
         let loaded = &self.loaded;
         let (values, tokens) = quick(py, || {
-            let ids = match input {
-                Ok(text) => loaded.encode(&text),
-                Err(ids) => {
-                    check_ids(&loaded.config, &ids)?;
-                    ids
-                }
-            };
+            let ids = loaded.ids_of(input)?;
             if ids.is_empty() {
                 return bad("the text has no tokens");
             }
@@ -247,10 +264,7 @@ impl LanguageModel {
                 "temperature must be >= 0 and top_p in (0, 1]",
             ));
         }
-        let prompt: Result<String, Vec<u32>> = match prompt.extract::<String>() {
-            Ok(text) => Ok(text),
-            Err(_) => Err(crate::tokenizer::ids_from(prompt)?),
-        };
+        let prompt = TextOrIds::from_py(prompt)?;
         let loaded = self.loaded.clone();
         let config = SamplingConfig {
             temperature,
@@ -262,13 +276,7 @@ impl LanguageModel {
         let gpt1 = loaded.tokenizer.kind() == genpt_tokenizer::TokenizerKind::Gpt1;
         let text = CompletionText::new(stop.unwrap_or_default(), clean_up.unwrap_or(gpt1));
         let state = quick(py, || {
-            let ids = match prompt {
-                Ok(text) => loaded.encode(&text),
-                Err(ids) => {
-                    check_ids(&loaded.config, &ids)?;
-                    ids
-                }
-            };
+            let ids = loaded.ids_of(prompt)?;
             if ids.is_empty() {
                 return bad("the prompt has no tokens");
             }
