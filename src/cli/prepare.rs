@@ -162,6 +162,11 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
         .chunks(rayon::current_num_threads().max(1) * 2)
         .zip(held_out.chunks(rayon::current_num_threads().max(1) * 2))
     {
+        // A stop asked for from outside (Ctrl-C in the Python package): the complete shards of
+        // an earlier run stay as they were; this run's `*.tok.partial` files are left behind.
+        crate::train::interrupt::check(|| {
+            "the shards were not finished: run prepare again".into()
+        })?;
         let (group_files, group_held) = group;
         let encoded: Vec<anyhow::Result<(Vec<u32>, usize, usize)>> = group_files
             .par_iter()

@@ -176,6 +176,23 @@ def test_one_command_at_a_time_and_other_calls_meanwhile(shards):
     assert steps[-1] == 400
 
 
+def test_ctrl_c_stops_prepare_between_files(shared, tmp_path):
+    """All the books take seconds to tokenize; Ctrl-C a moment in stops before the next group of
+    files, writing no corpus."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    timer = threading.Timer(0.5, signal.raise_signal, (signal.SIGINT,))
+    try:
+        timer.start()
+        with pytest.raises(KeyboardInterrupt, match="run prepare again"):
+            genpt.prepare(
+                shared / "data/books", shared / "data/gpt1-bpe", tmp_path / "data", progress=False
+            )
+    finally:
+        timer.cancel()
+        signal.signal(signal.SIGINT, previous)
+    assert not (tmp_path / "data/meta.json").exists()
+
+
 def test_language_model_loads_a_pretrained_checkpoint(shards):
     root, data = shards
     run = genpt.pretrain(config_file(root, data, "short", 4), progress=False)
