@@ -37,6 +37,14 @@ pub fn snapshot() -> Option<Snapshot> {
     LATEST.lock().unwrap_or_else(|e| e.into_inner()).clone()
 }
 
+/// For a loop with a display of its own (`genpt prepare`'s byte counter): its state, kept for
+/// [`snapshot`] when progress is polled, nothing otherwise.
+pub fn report(label: &str, done: u64, total: u64, message: String) {
+    if POLLED.load(Ordering::SeqCst) {
+        keep(label, done, total, message);
+    }
+}
+
 fn keep(label: &str, done: u64, total: u64, message: String) {
     *LATEST.lock().unwrap_or_else(|e| e.into_inner()) = Some(Snapshot {
         label: label.to_string(),

@@ -196,6 +196,7 @@ pub fn run(args: PrepareArgs) -> anyhow::Result<()> {
                 Ok((ids, replaced, text.len()))
             })
             .collect();
+        crate::progress::report("tokenizing", bar.position(), total_bytes, String::new());
         for ((file, &is_val), result) in group_files.iter().zip(group_held).zip(encoded) {
             let (ids, replaced, text_bytes) = result?;
             if replaced > 0 {

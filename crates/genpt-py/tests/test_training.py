@@ -64,8 +64,17 @@ def shards(tmp_path_factory):
     root = tmp_path_factory.mktemp("pretrain")
     corpus = write_corpus(root / "corpus")
     genpt.train_tokenizer([corpus], root / "vocab", merges=200)
-    data = genpt.prepare(corpus, root / "vocab", root / "data", val_fraction=0.1, progress=False)
+    seen = []
+    genpt._genpt.run_command(
+        ["prepare", "--corpus", str(corpus), "--tokenizer", str(root / "vocab"), "--out",
+         str(root / "data"), "--val-fraction", "0.1"],
+        lambda *state: seen.append(state),
+    )
+    data = root / "data"
     assert {p.name for p in data.iterdir()} >= {"meta.json", "train.tok", "val.tok"}
+    # Its progress reached Python: bytes tokenized, all of them by the end.
+    corpus_bytes = sum(p.stat().st_size for p in corpus.iterdir())
+    assert seen and seen[-1][:3] == ("tokenizing", corpus_bytes, corpus_bytes), seen
     return root, data
 
 
