@@ -63,6 +63,14 @@ fn set_purge_delay(milliseconds: std::ffi::c_long) {
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, milliseconds) };
 }
 
+/// The message a panic carried (its `String` or `&str` payload), for reporting a caught panic.
+pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+}
+
 /// The commit this genpt was built from (`-dirty` when tracked files differed from it;
 /// `unknown` outside a git checkout): see build.rs.
 pub const BUILD_COMMIT: &str = env!("GENPT_COMMIT");

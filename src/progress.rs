@@ -68,9 +68,7 @@ pub struct Progress {
 impl Progress {
     pub fn new(total: u64, done: u64, label: &str) -> Self {
         let polled = POLLED.load(Ordering::SeqCst);
-        if polled {
-            keep(label, done, total, String::new());
-        }
+        report(label, done, total, String::new());
         let bar = (!polled && std::io::stderr().is_terminal()).then(|| {
             let bar = indicatif::ProgressBar::new(total).with_position(done);
             bar.set_style(

@@ -212,11 +212,7 @@ struct Worker {
 fn guarded<T>(metrics: &Metrics, f: impl FnOnce() -> T) -> Result<T, String> {
     catch_unwind(AssertUnwindSafe(f)).map_err(|panic| {
         metrics.worker_panics.fetch_add(1, Ordering::Relaxed);
-        let what = panic
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_else(|| "unknown panic".into());
+        let what = crate::panic_text(&*panic).unwrap_or_else(|| "unknown panic".into());
         format!("the model failed on this request: {what}")
     })
 }

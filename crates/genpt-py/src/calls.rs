@@ -66,11 +66,7 @@ pub fn bad<T>(message: impl Into<String>) -> anyhow::Result<T> {
 }
 
 fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
-    let text = payload
-        .downcast_ref::<String>()
-        .cloned()
-        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-        .unwrap_or_else(|| "(no message)".into());
+    let text = genpt::panic_text(&*payload).unwrap_or_else(|| "(no message)".into());
     format!("genpt panicked: {text} (a bug in genpt: please report it with the call that made it)")
 }
 

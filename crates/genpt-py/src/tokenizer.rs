@@ -7,7 +7,6 @@ use std::sync::Arc;
 use numpy::{PyArray1, PyReadonlyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
-use rayon::prelude::*;
 
 use crate::calls::{bad, interruptible, quick, to_py};
 
@@ -124,7 +123,8 @@ impl Tokenizer {
             let mut out = Vec::with_capacity(texts.len());
             for chunk in texts.chunks(BATCH_CHUNK) {
                 stop.check()?;
-                out.par_extend(chunk.par_iter().map(|t| tokenizer.encode(t)));
+                let chunk: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                out.extend(tokenizer.encode_batch(&chunk));
             }
             Ok(out)
         })?;
