@@ -436,6 +436,95 @@ fn fused_attention_matches_the_composed_reference() {
     }
 }
 
+/// The LM head on the GPU (genpt's CubeCL kernel between chunked matmuls,
+/// [`genpt::kernels::cube::linear_cross_entropy`]) against the composed reference (full logits,
+/// log-softmax, gather) on the same device: the loss times an incoming gradient of 1.7, the
+/// gradients of the hidden states and of the output matrix, and the scoring log-probabilities.
+/// 45 rows in chunks of 8 (the last one short), a vocabulary of 1,000 (not a multiple of the
+/// 256 units that stride over it), padding rows of weight 0.
+#[test]
+fn fused_lm_head_matches_the_composed_reference() {
+    let Some((name, plain)) = gpu("fused_lm_head_matches_the_composed_reference") else {
+        return;
+    };
+    let device = plain.clone().autodiff();
+    const CHUNK: usize = 8;
+    let (rows, width, vocab) = (45, 24, 1000);
+    let random = |n: usize, seed: u64, scale: f32| -> Vec<f32> {
+        let mut d = Draws::new(seed, 0);
+        (0..n)
+            .map(|_| (d.below(2001) as f32 - 1000.0) / 1000.0 * scale)
+            .collect()
+    };
+    let (hidden, weight) = (random(rows * width, 1, 2.0), random(vocab * width, 2, 1.0));
+    let mut d = Draws::new(3, 0);
+    let targets: Vec<i64> = (0..rows).map(|_| d.below(vocab as u64) as i64).collect();
+    let row_weights: Vec<f32> = (0..rows)
+        .map(|r| if r % 7 == 3 { 0.0 } else { 1.0 / rows as f32 })
+        .collect();
+    let host = |t: Tensor<2>| t.into_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+    type Head = fn(Tensor<2>, Tensor<2>, Tensor<1, Int>, Tensor<1>) -> Tensor<1>;
+    // The loss, then the gradients of hidden and weight, all on the host.
+    let run = |head: Head, targets: &[i64]| -> Vec<Vec<f32>> {
+        let h = Tensor::<2>::from_data(TensorData::new(hidden.clone(), [rows, width]), &device)
+            .require_grad();
+        let w = Tensor::<2>::from_data(TensorData::new(weight.clone(), [vocab, width]), &device)
+            .require_grad();
+        let t = Tensor::<1, Int>::from_data(TensorData::new(targets.to_vec(), [rows]), &device);
+        let rw = Tensor::<1>::from_data(TensorData::new(row_weights.clone(), [rows]), &device);
+        let loss = head(h.clone(), w.clone(), t, rw);
+        let grads = loss.clone().mul_scalar(1.7).sum().backward();
+        vec![
+            values(loss),
+            host(h.grad(&grads).expect("hidden gets a gradient")),
+            host(w.grad(&grads).expect("weight gets a gradient")),
+        ]
+    };
+    let fused: Head = |h, w, t, rw| genpt::kernels::cube::linear_cross_entropy(h, w, t, rw, CHUNK);
+    let composed: Head = genpt::kernels::reference_linear_cross_entropy;
+    let got = run(fused, &targets);
+    let want = run(composed, &targets);
+    // Negative control: every target one token further on.
+    let shifted: Vec<i64> = targets.iter().map(|t| (t + 1) % vocab as i64).collect();
+    let wrong = run(composed, &shifted);
+    // Relative to each quantity's own scale.
+    let gap = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| {
+                let scale = y.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+                let diff = x
+                    .iter()
+                    .zip(y)
+                    .fold(0.0f32, |m, (p, q)| m.max((p - q).abs()));
+                diff as f64 / scale
+            })
+            .fold(0.0, f64::max)
+    };
+    let (worst, control) = (gap(&got, &want), gap(&wrong, &want));
+
+    // Scoring: the log-probabilities of every row, without autodiff.
+    let h = Tensor::<2>::from_data(TensorData::new(hidden.clone(), [rows, width]), &plain);
+    let w = Tensor::<2>::from_data(TensorData::new(weight.clone(), [vocab, width]), &plain);
+    let t = Tensor::<1, Int>::from_data(TensorData::new(targets.clone(), [rows]), &plain);
+    let scored = values(genpt::kernels::cube::linear_target_logprobs(
+        h.clone(),
+        w.clone(),
+        t.clone(),
+        CHUNK,
+    ));
+    let reference = values(genpt::kernels::reference_target_logprobs(h, w, t));
+    let scoring = gap(&[scored], &[reference]);
+    println!(
+        "{name}: LM head {rows}×{width}, vocab {vocab}, chunks of {CHUNK}: loss and gradients vs \
+         composed {worst:.2e}, scoring {scoring:.2e}; negative control (targets shifted) \
+         {control:.2e}"
+    );
+    assert!(worst <= 1e-5, "{name}: fused LM head off by {worst:e}");
+    assert!(scoring <= 1e-5, "{name}: fused scoring off by {scoring:e}");
+    assert!(control > 1e-2, "negative control not caught: {control:e}");
+}
+
 /// A GPU that is not there is an error naming what is, not a panic at the first tensor.
 #[test]
 fn a_missing_gpu_is_an_error() {

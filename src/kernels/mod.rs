@@ -1,12 +1,13 @@
 //! Fused kernels: operations that the composed tensor path runs as several passes over memory,
 //! done in one, with their own backward pass. The CPU ones (flex) are genpt's; on the GPU
-//! backends, attention at inference runs burn's flash-attention kernel ([`cube`]).
+//! backends ([`cube`]) the LM head is genpt's CubeCL kernel between chunked matmuls, and
+//! attention at inference runs burn's flash-attention kernel.
 //!
 //! Each is a burn backend extension (`FusedOps`) implemented for the flex backend on raw f32
 //! buffers and for `Autodiff<Flex>` with a handwritten backward node. The functions below are
-//! the entry points the model calls: they take the fused kernel on flex and the composed
-//! reference everywhere else (ndarray, CUDA), and on flex too when `GENPT_FUSED=0`, which is
-//! how the tests and benchmarks compare the two.
+//! the entry points the model calls: they take the fused kernel on flex (and on the GPU
+//! backends where [`cube`] has one) and the composed reference everywhere else (ndarray), and
+//! everywhere when `GENPT_FUSED=0`, which is how the tests and benchmarks compare the two.
 
 pub mod attention_softmax;
 pub mod bf16_gemm;
@@ -145,6 +146,11 @@ pub fn linear_cross_entropy(
             row_weights.into_dispatch(),
         ));
     }
+    #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
+    if cube::fused_for(&hidden) {
+        let rows = cube::rows_per_chunk(weight.dims()[0]);
+        return cube::linear_cross_entropy(hidden, weight, targets, row_weights, rows);
+    }
     reference_linear_cross_entropy(hidden, weight, targets, row_weights)
 }
 
@@ -172,6 +178,11 @@ pub fn linear_target_logprobs(
             weight.into_dispatch(),
             targets.into_dispatch(),
         ));
+    }
+    #[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
+    if cube::fused_for(&hidden) {
+        let rows = cube::rows_per_chunk(weight.dims()[0]);
+        return cube::linear_target_logprobs(hidden, weight, targets, rows);
     }
     reference_target_logprobs(hidden, weight, targets)
 }
@@ -375,13 +386,7 @@ pub fn attention(q: Tensor<4>, k: Tensor<4>, v: Tensor<4>, past: usize, dropout:
         // to save, and on lavapipe the kernel for it took minutes to compile (docs/gpu.md): the
         // composed path takes it.
         let whole_sequence = past == 0 && q.dims()[2] > 1;
-        if dropout == 0.0
-            && whole_sequence
-            && !q.is_autodiff()
-            && q.dtype() == burn::tensor::DType::F32
-            && enabled()
-            && !crate::device::on_cpu(&q.device())
-        {
+        if dropout == 0.0 && whole_sequence && !q.is_autodiff() && cube::fused_for(&q) {
             return Tensor::from_dispatch(<Dispatch as cube::GpuOps>::flash_attention(
                 q.into_dispatch(),
                 k.into_dispatch(),

@@ -567,8 +567,9 @@ impl Gpt {
 
     /// The LM loss `Σ w·(−log p(target))` of `hidden` [batch, time, width] predicting `targets`
     /// [batch, time] (in 0..vocab_size), with constant `weights` [batch, time]: 1/(batch·time)
-    /// everywhere for the mean loss L1, 0 where a position does not count. One fused pass on
-    /// flex, which never holds the [batch·time, vocab] logits ([`crate::kernels`]).
+    /// everywhere for the mean loss L1, 0 where a position does not count. Fused on flex (one
+    /// pass) and on the GPU backends (chunks of rows), never holding the [batch·time, vocab]
+    /// logits ([`crate::kernels`]).
     pub fn lm_loss_weighted(
         &self,
         hidden: Tensor<3>,
