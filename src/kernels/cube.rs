@@ -73,7 +73,8 @@ const LOGITS_PER_CHUNK: usize = 1 << 26;
 
 /// The rows of a chunk of the LM head for a vocabulary of `vocab`: as many as fit
 /// [`LOGITS_PER_CHUNK`], at most 65,535 (one workgroup per row, and that is the most a Vulkan
-/// dispatch may count along one axis).
+/// dispatch may count along one axis). The head takes fewer where the device's largest buffer
+/// is smaller.
 pub fn rows_per_chunk(vocab: usize) -> usize {
     (LOGITS_PER_CHUNK / vocab.max(1)).clamp(1, 65_535)
 }
@@ -192,7 +193,11 @@ fn lm_head(
     let most = client.properties().hardware.max_cube_dim.0.min(256);
     let block = 1u32 << (31 - most.max(1).leading_zeros());
 
-    let rows_per_chunk = rows_per_chunk.clamp(1, 65_535);
+    // A chunk's logits must also fit the device's largest buffer (on wgpu its largest storage
+    // binding: 128 MiB on lavapipe, which GPT-1's 40,478 logits exceed at 830 rows).
+    let largest = client.properties().memory.max_page_size as usize;
+    let fit = largest / (vocab.max(1) * std::mem::size_of::<f32>());
+    let rows_per_chunk = rows_per_chunk.min(fit).clamp(1, 65_535);
     let mut dh_chunks = Vec::new();
     let mut dw: Option<CubeTensor> = None;
     for first in (0..n).step_by(rows_per_chunk) {
