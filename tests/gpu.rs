@@ -441,7 +441,9 @@ fn fused_attention_matches_the_composed_reference() {
 /// log-softmax, gather) on the same device: the loss times an incoming gradient of 1.7, the
 /// gradients of the hidden states and of the output matrix, and the scoring log-probabilities.
 /// 45 rows in chunks of 8 (the last one short), a vocabulary of 1,000 (not a multiple of the
-/// 256 units that stride over it), padding rows of weight 0.
+/// 256 units that stride over it), padding rows of weight 0. (Built with a GPU feature only: the
+/// kernel's module is.)
+#[cfg(any(feature = "wgpu", feature = "vulkan", feature = "cuda"))]
 #[test]
 fn fused_lm_head_matches_the_composed_reference() {
     let Some((name, plain)) = gpu("fused_lm_head_matches_the_composed_reference") else {
