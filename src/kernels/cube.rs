@@ -194,7 +194,7 @@ fn lm_head(
     let block = 1u32 << (31 - most.max(1).leading_zeros());
 
     // A chunk's logits must also fit the device's largest buffer (on wgpu its largest storage
-    // binding: 128 MiB on lavapipe, which GPT-1's 40,478 logits exceed at 830 rows).
+    // binding: 128 MiB on lavapipe, which GPT-1's 40,478 logits exceed from 829 rows on).
     let largest = client.properties().memory.max_page_size as usize;
     let fit = largest / (vocab.max(1) * std::mem::size_of::<f32>());
     let rows_per_chunk = rows_per_chunk.min(fit).clamp(1, 65_535);
