@@ -146,6 +146,19 @@ pub fn host() -> Device {
     compile_error!("genpt needs a CPU backend: the `flex` or `ndarray` feature");
 }
 
+/// The value of a one-element tensor, read back from its device. A GPU reports here what failed
+/// while computing it (a buffer beyond the device's largest, its memory exhausted): an error
+/// naming that and what to change, where burn's `into_scalar` panics.
+pub fn read_scalar(t: burn::tensor::Tensor<1>) -> anyhow::Result<f32> {
+    t.try_into_scalar::<f32>().map_err(|e| {
+        anyhow::anyhow!(
+            "the device failed computing this update: {e:?}\n(a GPU has a largest buffer and a \
+             memory size: a smaller train.batch_size with a larger train.grad_accum makes the \
+             same update from smaller tensors; docs/gpu.md)"
+        )
+    })
+}
+
 /// Whether `device` is one of the CPU backends' (flex, ndarray), whose tensors live in host
 /// memory.
 pub fn on_cpu(device: &Device) -> bool {

@@ -605,7 +605,7 @@ impl PretrainHooks for Pretraining<'_> {
                 // Dropout masks come from the same stream.
                 crate::rng::dropout::reseed(draws.next_u64());
                 let loss = window_loss(&model, windows, t.batch_size, true, t.precision, device);
-                let value = loss.clone().into_scalar::<f32>() as f64;
+                let value = crate::device::read_scalar(loss.clone())? as f64;
                 Ok(MicroBatchLoss {
                     loss,
                     logged: vec![value],
