@@ -27,20 +27,20 @@ fn loss(
     lm_coef: f64,
     forward: TrainingForward,
     device: &Device,
-) -> (Tensor<1>, f64, f64) {
+) -> anyhow::Result<(Tensor<1>, f64, f64)> {
     let (logits, lm) = forward(model, make_batch(examples, device), lm_coef != 0.0);
     combine(logits, lm, examples, lm_coef, device)
 }
 
 /// L3 = L2 + λ·L1 from the head's `logits` and L1 (none when λ = 0); returns (total,
-/// classifier part, LM part).
+/// classifier part, LM part). A failure on the device while computing them is an error here.
 fn combine(
     logits: Tensor<2>,
     lm: Option<Tensor<1>>,
     examples: &[&EncodedExample],
     lm_coef: f64,
     device: &Device,
-) -> (Tensor<1>, f64, f64) {
+) -> anyhow::Result<(Tensor<1>, f64, f64)> {
     let clf = match examples[0].target {
         Some(Target::Score(_)) => {
             let targets: Vec<f32> = examples
@@ -71,12 +71,12 @@ fn combine(
             )
         }
     };
-    let clf_value = clf.clone().into_scalar::<f32>() as f64;
+    let clf_value = crate::device::read_scalar(clf.clone())? as f64;
     let Some(lm) = lm else {
-        return (clf, clf_value, 0.0);
+        return Ok((clf, clf_value, 0.0));
     };
-    let lm_value = lm.clone().into_scalar::<f32>() as f64;
-    (clf + lm.mul_scalar(lm_coef), clf_value, lm_value)
+    let lm_value = crate::device::read_scalar(lm.clone())? as f64;
+    Ok((clf + lm.mul_scalar(lm_coef), clf_value, lm_value))
 }
 
 /// The gradients of one update, averaged over its micro-batches (not yet clipped), and the mean
@@ -164,7 +164,7 @@ pub fn update_gradients_with(
                 config.lm_coef,
                 forward,
                 device,
-            );
+            )?;
             Ok(MicroBatchLoss {
                 loss,
                 logged: vec![clf, lm],
