@@ -153,8 +153,9 @@ pub fn read_scalar(t: burn::tensor::Tensor<1>) -> anyhow::Result<f32> {
     t.try_into_scalar::<f32>().map_err(|e| {
         anyhow::anyhow!(
             "the device failed computing this update: {e:?}\n(a GPU has a largest buffer and a \
-             memory size: a smaller train.batch_size with a larger train.grad_accum makes the \
-             same update from smaller tensors; docs/gpu.md)"
+             memory size: fewer sequences per forward pass make the same update from smaller \
+             tensors: pre-training's train.batch_size with a larger train.grad_accum, \
+             fine-tuning's --micro-batch; docs/gpu.md)"
         )
     })
 }

@@ -72,11 +72,10 @@ pub fn fused_for<const D: usize>(x: &Tensor<D>) -> bool {
 const LOGITS_PER_CHUNK: usize = 1 << 26;
 
 /// The rows of a chunk of the LM head for a vocabulary of `vocab`: as many as fit
-/// [`LOGITS_PER_CHUNK`], at most 65,535 (one workgroup per row, and that is the most a Vulkan
-/// dispatch may count along one axis). The head takes fewer where the device's largest buffer
-/// is smaller.
+/// [`LOGITS_PER_CHUNK`]. The head takes fewer where the device allows fewer (its largest
+/// buffer, its most workgroups per dispatch).
 pub fn rows_per_chunk(vocab: usize) -> usize {
-    (LOGITS_PER_CHUNK / vocab.max(1)).clamp(1, 65_535)
+    (LOGITS_PER_CHUNK / vocab.max(1)).max(1)
 }
 
 /// [`GpuOps::linear_cross_entropy`] on tensors.
@@ -190,14 +189,16 @@ fn lm_head(
 
     // One workgroup per row, its units striding over the vocabulary: a power of two for the
     // tree reductions, at most 256 and what the device allows.
-    let most = client.properties().hardware.max_cube_dim.0.min(256);
+    let properties = client.properties();
+    let most = properties.hardware.max_cube_dim.0.min(256);
     let block = 1u32 << (31 - most.max(1).leading_zeros());
 
-    // A chunk's logits must also fit the device's largest buffer (on wgpu its largest storage
-    // binding: 128 MiB on lavapipe, which GPT-1's 40,478 logits exceed from 829 rows on).
-    let largest = client.properties().memory.max_page_size as usize;
-    let fit = largest / (vocab.max(1) * std::mem::size_of::<f32>());
-    let rows_per_chunk = rows_per_chunk.min(fit).clamp(1, 65_535);
+    // A chunk's logits must fit the device's largest buffer (on wgpu its largest storage
+    // binding: 128 MiB on lavapipe, which GPT-1's 40,478 logits exceed from 829 rows on), and
+    // its rows, one workgroup each, one dispatch (65,535 along an axis on Vulkan).
+    let fit = properties.memory.max_page_size as usize / (vocab.max(1) * size_of::<f32>());
+    let most_rows = properties.hardware.max_cube_count.0 as usize;
+    let rows_per_chunk = rows_per_chunk.min(fit).min(most_rows).max(1);
     let mut dh_chunks = Vec::new();
     let mut dw: Option<CubeTensor> = None;
     for first in (0..n).step_by(rows_per_chunk) {
